@@ -1,0 +1,157 @@
+/**
+ * HTTP header fields of the opening handshake: the case-insensitive `HandshakeHeaders` view, the field syntax of
+ * RFC 9110 §5 (tokens, field values, comma-separated lists) and the checks that keep generated headers from being
+ * split (no CR, LF or other control characters can reach the wire).
+ */
+import { ConfigError } from '../errors.js';
+
+/** A header as received or to be sent: `[name, value]`, name in its original case. */
+export type HeaderField = readonly [name: string, value: string];
+
+/** Extra headers given by a caller: pairs (duplicates allowed) or a record. */
+export type HeaderFields = ReadonlyArray<HeaderField> | Readonly<Record<string, string>>;
+
+// RFC 9110 §5.6.2: token = 1*tchar.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// RFC 9110 §5.5: field-value = *( VCHAR / obs-text / SP / HTAB ), i.e. no control character except HTAB.
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+// What this package sends: printable ASCII only, so that no encoding question and no header splitting can arise.
+const SENT_VALUE = /^[\t\x20-\x7e]*$/;
+
+/** Whether `value` is an RFC 9110 token (a header name, a method, a subprotocol name). */
+export function isToken(value: string): boolean {
+  return TOKEN.test(value);
+}
+
+/** Whether `value` is a valid received field value (obs-text allowed, as decoded with latin1). */
+export function isFieldValue(value: string): boolean {
+  return FIELD_VALUE.test(value);
+}
+
+/** Removes the optional whitespace (SP / HTAB) around a field value or list element (RFC 9110 §5.6.3). */
+export function trimOws(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && (value.charCodeAt(start) === 0x20 || value.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (value.charCodeAt(end - 1) === 0x20 || value.charCodeAt(end - 1) === 0x09)) end--;
+  return value.slice(start, end);
+}
+
+/**
+ * The elements of a comma-separated list header (RFC 9110 §5.6.1), whitespace trimmed, empty elements dropped.
+ * Several field lines of the same name form one list.
+ */
+export function parseList(values: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const value of values) {
+    for (const element of value.split(',')) {
+      const trimmed = trimOws(element);
+      if (trimmed !== '') out.push(trimmed);
+    }
+  }
+  return out;
+}
+
+/** Whether the list header lines contain `token`, compared ASCII case-insensitively (`Connection: keep-alive, Upgrade`). */
+export function listHasToken(values: readonly string[], token: string): boolean {
+  const wanted = token.toLowerCase();
+  return parseList(values).some((element) => element.toLowerCase() === wanted);
+}
+
+/**
+ * The header fields of a handshake request or response, looked up case-insensitively.
+ * `get()` joins repeated fields with `", "` (RFC 9110 §5.3); use `getAll()` for fields that must appear once
+ * and for `Set-Cookie`.
+ */
+export class HandshakeHeaders implements Iterable<HeaderField> {
+  private readonly byName = new Map<string, string[]>();
+
+  constructor(private readonly fields: ReadonlyArray<HeaderField>) {
+    for (const [name, value] of fields) {
+      const key = name.toLowerCase();
+      const values = this.byName.get(key);
+      if (values === undefined) this.byName.set(key, [value]);
+      else values.push(value);
+    }
+  }
+
+  /** The values of `name` joined with `", "`, or `undefined` when the field is absent. */
+  get(name: string): string | undefined {
+    return this.byName.get(name.toLowerCase())?.join(', ');
+  }
+
+  /** Every value of `name`, in order of appearance; empty when absent. */
+  getAll(name: string): readonly string[] {
+    return this.byName.get(name.toLowerCase()) ?? [];
+  }
+
+  /** Whether at least one field line named `name` is present. */
+  has(name: string): boolean {
+    return this.byName.has(name.toLowerCase());
+  }
+
+  /** Number of field lines (repeated names count once per line). */
+  get size(): number {
+    return this.fields.length;
+  }
+
+  /** The field lines in order, names in their original case. */
+  [Symbol.iterator](): Iterator<HeaderField> {
+    return this.fields[Symbol.iterator]();
+  }
+}
+
+/**
+ * Headers that the handshake writes itself: extra headers may not set them, since a duplicate would make the
+ * handshake ambiguous (RFC 6455 §4.1 / §4.2.2) or change how the message is framed (Content-Length,
+ * Transfer-Encoding).
+ */
+const RESERVED = new Set([
+  'upgrade',
+  'connection',
+  'sec-websocket-key',
+  'sec-websocket-accept',
+  'sec-websocket-version',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+  'content-length',
+  'transfer-encoding',
+]);
+
+/**
+ * Serializes extra headers given by an application, refusing anything that could split or corrupt the message.
+ * @throws ConfigError for a name that is not a token, a value with a control character or a non-ASCII character,
+ *   or a header that the handshake writes itself
+ */
+export function serializeExtraHeaders(fields: HeaderFields | undefined, option: string): string {
+  if (fields === undefined) return '';
+  const pairs: ReadonlyArray<HeaderField> = Array.isArray(fields)
+    ? (fields as ReadonlyArray<HeaderField>)
+    : Object.entries(fields as Readonly<Record<string, string>>);
+  let out = '';
+  for (const [name, value] of pairs) {
+    if (typeof name !== 'string' || !isToken(name)) {
+      throw new ConfigError(`${option}: header name ${JSON.stringify(name)} is not an HTTP token`, option, name);
+    }
+    if (RESERVED.has(name.toLowerCase())) {
+      throw new ConfigError(`${option}: header ${name} is written by the handshake itself`, option, name);
+    }
+    out += headerLine(name, value, option);
+  }
+  return out;
+}
+
+/**
+ * One `name: value\r\n` line of a header this package writes.
+ * @throws ConfigError when the value holds a control character or a non-ASCII character
+ */
+export function headerLine(name: string, value: string, option: string): string {
+  if (typeof value !== 'string' || !SENT_VALUE.test(value)) {
+    throw new ConfigError(
+      `${option}: value of header ${name} must be printable ASCII; got ${JSON.stringify(value)}`,
+      option,
+      value,
+    );
+  }
+  return `${name}: ${trimOws(value)}\r\n`;
+}

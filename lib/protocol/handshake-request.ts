@@ -1,0 +1,328 @@
+/**
+ * The client's handshake request (RFC 6455 §4.1, §4.2.1): parsed and validated on the server, built on the client.
+ *
+ * Server: feed bytes to a `RequestParser` (or, behind Node's `http` server, call `requestFromNode`), then call
+ * `validateUpgradeRequest` and, when origins are restricted, `checkOrigin`. Every failure is a `HandshakeError`
+ * whose `httpStatus` and `headers` make the refusal (see `rejectionFor`).
+ */
+import type { Limits } from '../config.js';
+import {
+  ConfigError,
+  HandshakeError,
+  HandshakeLimitError,
+  InvalidHeaderError,
+  InvalidStateError,
+  OriginNotAllowedError,
+} from '../errors.js';
+import {
+  HandshakeHeaders,
+  headerLine,
+  isFieldValue,
+  isToken,
+  listHasToken,
+  serializeExtraHeaders,
+  type HeaderField,
+  type HeaderFields,
+} from './handshake-headers.js';
+import { isValidKey } from './handshake-key.js';
+import { HeadReader, shown } from './handshake-reader.js';
+import { formatSubprotocols, parseSubprotocols, SUBPROTOCOL_HEADER } from './subprotocols.js';
+
+/** RFC 6455 §4.1 item 9 / §4.4: the only protocol version this package speaks. */
+export const WEBSOCKET_VERSION = '13';
+
+/** A parsed handshake request, the same whether this package or Node's `http` server parsed it. */
+export interface HandshakeRequest {
+  /** The method, case-sensitive (RFC 9110 §9.1). */
+  readonly method: string;
+  /** The raw request-target, as on the request line. */
+  readonly target: string;
+  /** The path of the target without its query, not percent-decoded; `/` for an absolute-form target with none. */
+  readonly path: string;
+  /** The decoded query of the target. */
+  readonly query: URLSearchParams;
+  /** `1.1` for HTTP/1.1. */
+  readonly httpVersion: string;
+  /** Case-insensitive lookup of the header fields. */
+  readonly headers: HandshakeHeaders;
+  /** The header field lines in order, names in their original case. */
+  readonly rawHeaders: ReadonlyArray<HeaderField>;
+}
+
+/** What the server needs from a valid upgrade request. */
+export interface UpgradeRequest {
+  /** The `Sec-WebSocket-Key`, for `acceptKey`. */
+  readonly key: string;
+  /** The subprotocols the client offers, in its order of preference. */
+  readonly protocols: string[];
+  /** The `Sec-WebSocket-Extensions` field lines joined with `", "` (empty when absent), for the extension parser. */
+  readonly extensions: string;
+}
+
+// RFC 9112 §3: request-line = method SP request-target SP HTTP-version; the target is printable ASCII.
+const REQUEST_LINE = /^([^ ]+) ([\x21-\x7e]+) HTTP\/(\d)\.(\d)$/;
+// RFC 9112 §3.2.2: absolute-form, `scheme://authority` followed by the path.
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+// RFC 9110 §7.2 / RFC 3986 §3.2.2: Host = uri-host [ ":" port ], with IP literals in brackets.
+const HOST = /^(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::\d*)?$/;
+const CONTENT_LENGTH = /^\d+$/;
+
+/** Builds the request object from a parsed request line and header fields. */
+function makeRequest(method: string, target: string, httpVersion: string, rawHeaders: HeaderField[]): HandshakeRequest {
+  const absolute = ABSOLUTE_FORM.exec(target);
+  const pathAndQuery = absolute === null ? target : target.slice(absolute[0].length);
+  const mark = pathAndQuery.indexOf('?');
+  const path = mark === -1 ? pathAndQuery : pathAndQuery.slice(0, mark);
+  return {
+    method,
+    target,
+    path: absolute !== null && path === '' ? '/' : path,
+    query: new URLSearchParams(mark === -1 ? '' : pathAndQuery.slice(mark + 1)),
+    httpVersion,
+    headers: new HandshakeHeaders(rawHeaders),
+    rawHeaders,
+  };
+}
+
+/** Splits and checks a request line. @throws HandshakeError (400) when it is malformed */
+function parseRequestLine(line: string): { method: string; target: string; httpVersion: string } {
+  const match = REQUEST_LINE.exec(line);
+  if (match === null || !isToken(match[1])) throw new HandshakeError(`invalid request line ${shown(line)}`);
+  return { method: match[1], target: match[2], httpVersion: `${match[3]}.${match[4]}` };
+}
+
+/**
+ * Parses a handshake request from bytes, incrementally, under the handshake limits. Feed it what the socket
+ * reads until `push` returns the request; bytes that followed the head (frames a client pipelined) are in `rest`.
+ */
+export class RequestParser {
+  private readonly head: HeadReader;
+  private request: HandshakeRequest | null = null;
+  private failure: HandshakeError | null = null;
+  private tail: Buffer = Buffer.alloc(0);
+
+  constructor(limits: Limits) {
+    this.head = new HeadReader(limits, 'request-line');
+  }
+
+  /** Bytes received after the end of the head; empty until `push` has returned the request. */
+  get rest(): Buffer {
+    return this.tail;
+  }
+
+  /**
+   * Adds bytes read from the socket.
+   * @returns the request once its head is complete, else `null`
+   * @throws HandshakeLimitError (414 for the request line, 431 for a header line or too many headers) and
+   *   HandshakeError (400) for a malformed request; once thrown, every later call throws the same error
+   * @throws InvalidStateError when called after the request was returned
+   */
+  push(chunk: Buffer): HandshakeRequest | null {
+    if (this.failure !== null) throw this.failure;
+    if (this.request !== null) throw new InvalidStateError('the handshake request is complete; read rest instead');
+    try {
+      this.head.bytes.append(chunk);
+      const head = this.head.read();
+      if (head === null) {
+        this.head.bytes.retain();
+        return null;
+      }
+      const { method, target, httpVersion } = parseRequestLine(head.startLine);
+      this.tail = this.head.bytes.takeAll();
+      this.request = makeRequest(method, target, httpVersion, head.fields);
+      return this.request;
+    } catch (error) {
+      this.failure = error as HandshakeError;
+      throw error;
+    }
+  }
+}
+
+/**
+ * Builds a `HandshakeRequest` from what Node's `http` server parsed (`req.method`, `req.url`, `req.httpVersion`,
+ * `req.rawHeaders`), for servers attached to an existing `http` server. Node allows up to 16 KiB of headers in all
+ * and up to 2000 of them, so the per-line limits and the header count are checked again here, on the lines as they
+ * were on the wire: the request line is `${method} ${url} HTTP/${httpVersion}\r\n`, a header line
+ * `${name}: ${value}\r\n`. Node also lets HTTP/1.0, a body and a missing Host through; `validateUpgradeRequest`
+ * refuses them as it does for a request parsed here.
+ * @throws HandshakeLimitError (414 / 431) and HandshakeError (400), as `RequestParser` does
+ */
+export function requestFromNode(
+  method: string,
+  url: string,
+  httpVersion: string,
+  rawHeaders: readonly string[],
+  limits: Limits,
+): HandshakeRequest {
+  const { maxLineLength, maxNumHeaders } = limits;
+  const requestLine = `${method} ${url} HTTP/${httpVersion}`;
+  // Node decodes the head as latin1, so one character is one byte on the wire.
+  if (requestLine.length + 2 > maxLineLength) {
+    throw new HandshakeLimitError('request-line', maxLineLength, requestLine.length + 2);
+  }
+  const count = Math.floor(rawHeaders.length / 2);
+  if (count > maxNumHeaders) throw new HandshakeLimitError('num-headers', maxNumHeaders, count);
+  const parsed = parseRequestLine(requestLine);
+  const fields: HeaderField[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    const value = rawHeaders[i + 1];
+    const length = name.length + 2 + value.length + 2;
+    if (length > maxLineLength) throw new HandshakeLimitError('header-line', maxLineLength, length);
+    if (!isToken(name)) throw new HandshakeError(`invalid header name ${shown(name)}`);
+    if (!isFieldValue(value)) throw new HandshakeError(`invalid value of header ${name}: ${shown(value)}`);
+    fields.push([name, value]);
+  }
+  return makeRequest(parsed.method, parsed.target, parsed.httpVersion, fields);
+}
+
+/** The only value of a header that must appear once. @throws InvalidHeaderError when absent or repeated */
+function single(request: HandshakeRequest, name: string, status = 400, headers: Record<string, string> = {}): string {
+  const values = request.headers.getAll(name);
+  if (values.length !== 1) {
+    throw new InvalidHeaderError(name, values.length === 0 ? undefined : values.join(', '), status, headers);
+  }
+  return values[0];
+}
+
+/**
+ * Checks that a request is a WebSocket opening handshake (RFC 6455 §4.2.1, RFC 9112) and extracts what the
+ * response needs. The checks run in this order, and the first failure is thrown:
+ * - HTTP version other than 1.1 (HTTP/1.0 included): 505;
+ * - method other than GET: 405 with `Allow: GET`;
+ * - Host missing, repeated or malformed: 400 (RFC 9112 §3.2);
+ * - a body (`Content-Length` other than 0, or any `Transfer-Encoding`): 400;
+ * - `Upgrade` without the `websocket` token, or `Connection` without `upgrade`: 426 with `Upgrade: websocket`
+ *   (a plain HTTP request ends here);
+ * - `Sec-WebSocket-Key` missing, repeated or not the base64 of 16 bytes: 400;
+ * - `Sec-WebSocket-Version` missing or other than 13: 426 with `Sec-WebSocket-Version: 13` (RFC 6455 §4.4);
+ * - `Sec-WebSocket-Protocol` with an element that is not a token: 400.
+ * @throws HandshakeError, InvalidHeaderError with the status and headers above
+ */
+export function validateUpgradeRequest(request: HandshakeRequest): UpgradeRequest {
+  if (request.httpVersion !== '1.1') {
+    throw new HandshakeError(`unsupported HTTP version: HTTP/${request.httpVersion} (HTTP/1.1 is required)`, 505);
+  }
+  if (request.method !== 'GET') {
+    throw new HandshakeError(`unsupported HTTP method: ${request.method} (GET is required)`, 405, { Allow: 'GET' });
+  }
+  if (!request.target.startsWith('/') && !ABSOLUTE_FORM.test(request.target)) {
+    throw new HandshakeError(`invalid request target ${shown(request.target)}`);
+  }
+  const host = single(request, 'Host');
+  if (!HOST.test(host)) throw new InvalidHeaderError('Host', host);
+  const contentLength = request.headers.getAll('Content-Length');
+  if (contentLength.length > 0 && !(contentLength.length === 1 && CONTENT_LENGTH.test(contentLength[0]))) {
+    throw new InvalidHeaderError('Content-Length', contentLength.join(', '));
+  }
+  if ((contentLength.length > 0 && Number(contentLength[0]) !== 0) || request.headers.has('Transfer-Encoding')) {
+    throw new HandshakeError('a WebSocket handshake request has no body');
+  }
+  const upgradeRequired = { Upgrade: 'websocket' };
+  const upgrade = request.headers.getAll('Upgrade');
+  if (!listHasToken(upgrade, 'websocket')) {
+    throw new InvalidHeaderError('Upgrade', upgrade.length === 0 ? undefined : upgrade.join(', '), 426, upgradeRequired);
+  }
+  const connection = request.headers.getAll('Connection');
+  if (!listHasToken(connection, 'upgrade')) {
+    throw new InvalidHeaderError('Connection', connection.length === 0 ? undefined : connection.join(', '), 426, upgradeRequired);
+  }
+  const key = single(request, 'Sec-WebSocket-Key');
+  if (!isValidKey(key)) throw new InvalidHeaderError('Sec-WebSocket-Key', key);
+  const versionRequired = { 'Sec-WebSocket-Version': WEBSOCKET_VERSION };
+  const version = single(request, 'Sec-WebSocket-Version', 426, versionRequired);
+  if (version !== WEBSOCKET_VERSION) throw new InvalidHeaderError('Sec-WebSocket-Version', version, 426, versionRequired);
+  return {
+    key,
+    protocols: parseSubprotocols(request.headers.getAll(SUBPROTOCOL_HEADER)),
+    extensions: request.headers.getAll('Sec-WebSocket-Extensions').join(', '),
+  };
+}
+
+/** Whether `origin` matches an allow-list entry: a string exactly, a RegExp over the whole origin. */
+function originMatches(origin: string, entry: string | RegExp): boolean {
+  if (typeof entry === 'string') return origin === entry;
+  // Anchor the pattern: a RegExp that merely occurs in the origin (/example\.com/ in
+  // https://example.com.evil.test) must not let it through. Flags g and y would make test() stateful.
+  const anchored = new RegExp(`^(?:${entry.source})$`, entry.flags.replace(/[gy]/g, ''));
+  return anchored.test(origin);
+}
+
+/**
+ * Checks the request's `Origin` against an allow-list (RFC 6455 §4.2.1 item 7, §10.2). Strings match exactly
+ * (browsers send `scheme://host[:port]` in lower case); a RegExp must match the whole origin.
+ * @param allowMissing whether a request without `Origin` (a non-browser client) is allowed
+ * @throws OriginNotAllowedError (403) for a missing Origin when not allowed, several Origin fields, or an origin
+ *   that matches no entry
+ */
+export function checkOrigin(
+  request: HandshakeRequest,
+  allowed: ReadonlyArray<string | RegExp>,
+  allowMissing: boolean,
+): void {
+  const origins = request.headers.getAll('Origin');
+  if (origins.length === 0) {
+    if (allowMissing) return;
+    throw new OriginNotAllowedError(undefined);
+  }
+  const origin = origins.join(', ');
+  if (origins.length > 1 || !allowed.some((entry) => originMatches(origin, entry))) {
+    throw new OriginNotAllowedError(origin);
+  }
+}
+
+/** What a client puts in its handshake request. */
+export interface RequestOptions {
+  /** The `Host` value: host name or IP, with the port when not the default, IPv6 in brackets (see `formatHost`). */
+  readonly host: string;
+  /** The request-target: the path with its query, starting with `/`. */
+  readonly path: string;
+  /** The `Sec-WebSocket-Key`, from `generateKey()`. */
+  readonly key: string;
+  /** Subprotocols to offer, in order of preference; none when empty or absent. */
+  readonly protocols?: readonly string[];
+  /** The `Sec-WebSocket-Extensions` offer, e.g. `permessage-deflate; client_max_window_bits`; none when empty. */
+  readonly extensions?: string | null;
+  /** The `Origin` header, for servers that check it; none when absent. */
+  readonly origin?: string | null;
+  /** The `User-Agent` header; `null` sends none. */
+  readonly userAgent: string | null;
+  /** Extra headers (cookies, authorization); they cannot replace the handshake's own headers. */
+  readonly headers?: HeaderFields;
+}
+
+/**
+ * The `Host` value for a host name or IP literal and a port: IPv6 literals go in brackets (RFC 3986 §3.2.2) and the
+ * port is left out when it is the scheme's default (80 for ws, 443 for wss).
+ */
+export function formatHost(hostname: string, port: number, secure: boolean): string {
+  const host = hostname.includes(':') && !hostname.startsWith('[') ? `[${hostname}]` : hostname;
+  return port === (secure ? 443 : 80) ? host : `${host}:${port}`;
+}
+
+/**
+ * The bytes of a client's handshake request (RFC 6455 §4.1).
+ * @throws ConfigError for a path that is not printable ASCII starting with `/`, a bad host, key, subprotocol or
+ *   header value, or an extra header that the handshake writes itself
+ */
+export function buildRequest(options: RequestOptions): Buffer {
+  const { host, path, key, protocols = [], extensions, origin, userAgent, headers } = options;
+  if (!/^\/[\x21-\x7e]*$/.test(path)) {
+    throw new ConfigError(`path must be printable ASCII starting with "/"; got ${JSON.stringify(path)}`, 'path', path);
+  }
+  if (!HOST.test(host)) throw new ConfigError(`invalid host ${JSON.stringify(host)}`, 'host', host);
+  if (!isValidKey(key)) throw new ConfigError(`invalid Sec-WebSocket-Key ${JSON.stringify(key)}`, 'key', key);
+  let head =
+    `GET ${path} HTTP/1.1\r\n` +
+    `Host: ${host}\r\n` +
+    'Upgrade: websocket\r\n' +
+    'Connection: Upgrade\r\n' +
+    `Sec-WebSocket-Key: ${key}\r\n` +
+    `Sec-WebSocket-Version: ${WEBSOCKET_VERSION}\r\n`;
+  if (protocols.length > 0) head += `${SUBPROTOCOL_HEADER}: ${formatSubprotocols(protocols)}\r\n`;
+  if (extensions) head += headerLine('Sec-WebSocket-Extensions', extensions, 'extensions');
+  if (origin) head += headerLine('Origin', origin, 'origin');
+  if (userAgent !== null) head += headerLine('User-Agent', userAgent, 'userAgentHeader');
+  head += serializeExtraHeaders(headers, 'headers');
+  return Buffer.from(`${head}\r\n`, 'latin1');
+}

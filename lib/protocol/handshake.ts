@@ -1,0 +1,42 @@
+/**
+ * The opening handshake (RFC 6455 §4), sans-I/O: bytes in, parsed requests and responses out, and the bytes of the
+ * answers. One module to import; each concept lives in its own file:
+ * - `handshake-request.ts`: the client's request, parsed and validated by the server, built by the client;
+ * - `handshake-response.ts`: the server's response, built by the server, parsed and validated by the client;
+ * - `handshake-key.ts`: `Sec-WebSocket-Key` and `Sec-WebSocket-Accept`;
+ * - `handshake-headers.ts`: case-insensitive headers and the field syntax;
+ * - `handshake-reader.ts`: the incremental line reader under the limits (internal);
+ * - `subprotocols.ts`: `Sec-WebSocket-Protocol` negotiation.
+ */
+export { HandshakeHeaders, isToken, parseList, listHasToken } from './handshake-headers.js';
+export type { HeaderField, HeaderFields } from './handshake-headers.js';
+export { WEBSOCKET_GUID, KEY_BYTES, acceptKey, generateKey, isValidKey } from './handshake-key.js';
+export type { RandomBytes } from './handshake-key.js';
+export {
+  WEBSOCKET_VERSION,
+  RequestParser,
+  requestFromNode,
+  validateUpgradeRequest,
+  checkOrigin,
+  buildRequest,
+  formatHost,
+} from './handshake-request.js';
+export type { HandshakeRequest, UpgradeRequest, RequestOptions } from './handshake-request.js';
+export {
+  SWITCHING_PROTOCOLS,
+  ResponseParser,
+  validateUpgradeResponse,
+  buildAcceptResponse,
+  buildRejectResponse,
+  rejectionFor,
+  reasonPhrase,
+} from './handshake-response.js';
+export type {
+  HandshakeResponse,
+  AcceptedResponse,
+  OfferedHandshake,
+  AcceptOptions,
+  RejectOptions,
+} from './handshake-response.js';
+export { SUBPROTOCOL_HEADER, parseSubprotocols, formatSubprotocols, selectSubprotocol } from './subprotocols.js';
+export type { SubprotocolSelector } from './subprotocols.js';
