@@ -12,6 +12,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { makeTestCertificates, WRONG_HOSTNAME, type TestCertificates } from './support/certs.js';
 import { closeChromium, launchChromium, useChromium } from './support/browser.js';
 import { destroyRawConnections, endOfHttpHead, freePort, rawConnect, withTimeout } from './support/net.js';
+import { cellText, codeSpans, findMarkdownTable, parseMarkdownTables, splitRow } from './support/readme-table.js';
 import { describeWithPeer, describeWithPeers, peer, peersRequired, skippedLine, type PeerName } from './support/peers.js';
 import {
   hasAsyncioApi,
@@ -249,5 +250,61 @@ describeWithPeer('chromium', 'chromium peer', () => {
       cleanups.push(() => plain.close());
       await expect(plain.goto(`https://127.0.0.1:${port}/`, { timeout: 5000 })).rejects.toThrow(/ERR_CERT_AUTHORITY_INVALID/);
     }, 30_000);
+  });
+});
+
+describe('readme tables', () => {
+  const markdown = [
+    '# Package',
+    '',
+    '## Options',
+    '',
+    '| Option | Env | Default |',
+    '|:-------|-----|--------:|',
+    '| `maxLineLength` | `WEBSOCKETS_MAX_LINE_LENGTH` | 8192 |',
+    '| **serverHeader** | `WEBSOCKETS_SERVER` (empty: none) | `Node.js/x.y.z` |',
+    'compression | — | on \\| off',
+    '',
+    '```md',
+    '| not | a table |',
+    '|-----|---------|',
+    '```',
+    '## Errors',
+    'code | meaning',
+    '--- | ---',
+    '`WS_ERR_CONFIG` | [bad option](#options) with a \\| pipe',
+    'After the table.',
+  ].join('\n');
+
+  it('splits rows on unescaped pipes, with or without the outer ones', () => {
+    expect(splitRow('| a | `b` |')).toEqual(['a', '`b`']);
+    expect(splitRow('a | b \\| c')).toEqual(['a', 'b | c']);
+  });
+
+  it('finds each table with its heading, header line and rows, and ignores fenced code', () => {
+    const tables = parseMarkdownTables(markdown);
+    expect(tables.map((t) => [t.heading, t.line, t.headers])).toEqual([
+      ['Options', 5, ['Option', 'Env', 'Default']],
+      ['Errors', 16, ['code', 'meaning']],
+    ]);
+    expect(tables[0]?.rows).toEqual([
+      { Option: '`maxLineLength`', Env: '`WEBSOCKETS_MAX_LINE_LENGTH`', Default: '8192' },
+      { Option: '**serverHeader**', Env: '`WEBSOCKETS_SERVER` (empty: none)', Default: '`Node.js/x.y.z`' },
+      { Option: 'compression', Env: '—', Default: 'on | off' },
+    ]);
+    expect(tables[1]?.rows).toEqual([{ code: '`WS_ERR_CONFIG`', meaning: '[bad option](#options) with a | pipe' }]);
+  });
+
+  it('picks one table by heading or columns, and says which tables exist when none matches', () => {
+    expect(findMarkdownTable(markdown, { heading: 'Errors' }).line).toBe(16);
+    expect(findMarkdownTable(markdown, { columns: ['option', 'default'] }).heading).toBe('Options');
+    expect(() => findMarkdownTable(markdown, { heading: /Limits/ })).toThrow(/found 0; tables: line 5 under "Options"/);
+  });
+
+  it('reduces a cell to its text and its code spans', () => {
+    expect(cellText('**serverHeader**')).toBe('serverHeader');
+    expect(cellText('[bad option](#options) with `x`')).toBe('bad option with x');
+    expect(cellText('*on* by default, 2 * 3')).toBe('on by default, 2 * 3');
+    expect(codeSpans('`WEBSOCKETS_SERVER` (empty: none) or `null`')).toEqual(['WEBSOCKETS_SERVER', 'null']);
   });
 });
