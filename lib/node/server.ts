@@ -1,0 +1,427 @@
+/**
+ * `WebSocketServer`: accepts WebSocket connections on its own port (plain or TLS), or on the `'upgrade'` event of
+ * an existing `http`/`https` server, where it owns one path and leaves the others alone.
+ *
+ * On its own port the server reads the handshake from the raw socket with the core's `RequestParser`, under the
+ * handshake limits (414 / 431 with the `Server` header) and `openTimeoutMs`; a client that trickles its request is
+ * cut off at the deadline and nothing of it is kept. Behind Node's `http` server the request is rebuilt from what
+ * Node parsed (`requestFromNode`), and the same checks, hook and response follow.
+ */
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import net, { type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { resolveConfig, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config.js';
+import { HandshakeError, InvalidStateError } from '../errors.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { Connection } from '../protocol/connection.js';
+import { negotiateDeflate } from '../protocol/extensions.js';
+import {
+  buildAcceptResponse,
+  buildRejectResponse,
+  checkOrigin,
+  rejectionFor,
+  requestFromNode,
+  RequestParser,
+  validateUpgradeRequest,
+  type HandshakeRequest,
+} from '../protocol/handshake.js';
+import { selectSubprotocol } from '../protocol/subprotocols.js';
+import { createDeflateCodec } from './deflate.js';
+import { UpgradeRouter, type UpgradeTarget } from './upgrade-router.js';
+import { WebSocket } from './websocket.js';
+
+/** The handshake request as the hook sees it, with where it came from. */
+export interface HandshakeInfo extends HandshakeRequest {
+  /** The client's address. */
+  readonly remoteAddress: string | undefined;
+  /** Whether the connection is over TLS. */
+  readonly secure: boolean;
+  /** The client's certificate, when the TLS server asked for one (`requestCert`) and the client sent it. */
+  readonly peerCertificate?: tls.PeerCertificate;
+}
+
+/**
+ * What the handshake hook returns. Nothing (or `true`) accepts. An object accepts with extra response headers, a
+ * subprotocol (overriding the negotiated one; `null` for none) and data attached to the connection; or refuses
+ * with an HTTP status, headers and a plain-text body.
+ */
+export type HandshakeDecision =
+  | void
+  | undefined
+  | true
+  | { accept?: true; headers?: Record<string, string>; protocol?: string | null; data?: unknown }
+  | { reject: { status: number; body?: string; headers?: Record<string, string> } };
+
+/** Options of `WebSocketServer`: the shared settings plus where to listen and how to accept. */
+export interface WebSocketServerOptions extends WebSocketsOptions {
+  /** Own listener: the port (0 picks a free one). */
+  port?: number;
+  /** Own listener: the bind address. @default all interfaces, or WEBSOCKETS_HOST */
+  host?: string;
+  /** Attach to this server's `'upgrade'` event instead of listening on a port. */
+  server?: HttpServer | HttpsServer;
+  /**
+   * The path this server owns: `'/ws'` matches `/ws` and `/ws/`, whatever the query. Every path when omitted.
+   * On its own port, other paths get 404; attached, other paths are left to other listeners (404 if none).
+   */
+  path?: string;
+  /** Own listener over TLS: passed to `tls.createServer` (key, cert, ca, pfx, passphrase, minVersion, requestCert, ...). */
+  tls?: tls.TlsOptions;
+  /** Subprotocols the server speaks, in its order of preference: the first one the client offers is chosen. */
+  subprotocols?: string[];
+  /** Chooses the subprotocol instead of `subprotocols`; return `null` for none. */
+  selectSubprotocol?: (offered: readonly string[], request: HandshakeRequest) => string | null;
+  /** Allowed `Origin` values (strings match exactly, RegExps the whole origin); others get 403. Any origin when omitted. */
+  allowedOrigins?: ReadonlyArray<string | RegExp>;
+  /** Whether a request without `Origin` (not from a browser) is allowed when `allowedOrigins` is set. @default true */
+  allowMissingOrigin?: boolean;
+  /** Runs before the 101, after the protocol checks; may be async. See `HandshakeDecision`. */
+  handshake?: (info: HandshakeInfo) => HandshakeDecision | Promise<HandshakeDecision>;
+  /** The environment the settings fall back on. @default process.env (read once, here) */
+  env?: Environment;
+}
+
+const STATUS_NOT_FOUND = 404;
+const STATUS_INTERNAL_ERROR = 500;
+const STATUS_SERVICE_UNAVAILABLE = 503;
+/** How long a refused client has to read the response before its socket is destroyed, when closeTimeoutMs is off. */
+const REFUSAL_LINGER_MS = 1000;
+
+/**
+ * A WebSocket server. Events: `'connection'` (ws: WebSocket, info: HandshakeInfo), `'handshakeError'`
+ * (error: HandshakeError, info: HandshakeInfo | undefined) for every refused handshake, `'error'` (error: Error,
+ * ws?: WebSocket) for errors of the listener or of connections without their own `'error'` listener, and
+ * `'close'` once `close()` has finished.
+ */
+export class WebSocketServer extends EventEmitter implements UpgradeTarget {
+  /** The resolved settings (options, then environment, then defaults). */
+  readonly config: Readonly<ResolvedConfig>;
+  readonly #clients = new Set<WebSocket>();
+  readonly #handshaking = new Set<Duplex>();
+  readonly #options: WebSocketServerOptions;
+  readonly #path: string | undefined;
+  readonly #listener: net.Server | undefined;
+  readonly #attachedTo: HttpServer | HttpsServer | undefined;
+  readonly #host: string | undefined;
+  #closing: Promise<void> | undefined;
+
+  /**
+   * @throws ConfigError for an invalid setting, or when neither `port` nor `server` is given (or both are)
+   */
+  constructor(options: WebSocketServerOptions) {
+    super();
+    this.#options = options;
+    const env = options.env ?? process.env;
+    this.config = resolveConfig(options, env);
+    this.#path = options.path === undefined ? undefined : normalizePath(options.path);
+    if (options.server !== undefined) {
+      if (options.port !== undefined || options.tls !== undefined) {
+        throw new InvalidStateError('give either server (attach mode) or port/tls (own listener), not both');
+      }
+      this.#attachedTo = options.server;
+      UpgradeRouter.attach(options.server as HttpServer, this);
+    } else {
+      if (options.port === undefined) throw new InvalidStateError('WebSocketServer needs a port (own listener) or a server (attach mode)');
+      this.#host = options.host ?? (env.WEBSOCKETS_HOST || undefined);
+      const openTimeoutMs = this.config.openTimeoutMs;
+      this.#listener =
+        options.tls !== undefined
+          ? tls.createServer({ ...(openTimeoutMs === null ? {} : { handshakeTimeout: openTimeoutMs }), ...options.tls }, (socket) =>
+              this.#onRawSocket(socket, true),
+            )
+          : net.createServer({ noDelay: true }, (socket) => this.#onRawSocket(socket, false));
+      this.#listener.on('error', (error) => this.#reportError(error));
+      // A failed TLS handshake (an untrusted client certificate, a plain-text client) only concerns that socket.
+      this.#listener.on('tlsClientError', (_error: Error, socket: tls.TLSSocket) => socket.destroy());
+    }
+  }
+
+  /** The open connections. */
+  get clients(): ReadonlySet<WebSocket> {
+    return this.#clients;
+  }
+
+  /**
+   * Own-listener mode: starts listening on `port` and `host`.
+   * @returns the address once listening
+   * @throws InvalidStateError in attach mode or after `close()`; the listener's error (EADDRINUSE, ...)
+   */
+  listen(): Promise<AddressInfo> {
+    const listener = this.#listener;
+    if (listener === undefined) return Promise.reject(new InvalidStateError('listen() is for a server on its own port; this one is attached'));
+    if (this.#closing !== undefined) return Promise.reject(new InvalidStateError('the server is closed'));
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      listener.once('error', onError);
+      listener.listen(this.#options.port, this.#host, () => {
+        listener.off('error', onError);
+        resolve(listener.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** The listening address in own-listener mode, else `null`. */
+  address(): AddressInfo | null {
+    const address = this.#listener?.address();
+    return address !== null && typeof address === 'object' ? address : null;
+  }
+
+  /** Whether this server owns the path of `url` (the query is ignored, a trailing `/` too). */
+  ownsPath(url: string | undefined): boolean {
+    if (this.#path === undefined) return true;
+    if (url === undefined) return false;
+    const mark = url.indexOf('?');
+    return normalizePath(mark === -1 ? url : url.slice(0, mark)) === this.#path;
+  }
+
+  /**
+   * Takes over an upgrade request that Node's `http` server parsed: checks it, runs the hook and answers 101 or a
+   * refusal. Attach mode calls it for the paths this server owns; it may also be called by hand.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#closing !== undefined) {
+      this.#refuse(socket, new HandshakeError('the server is shutting down', STATUS_SERVICE_UNAVAILABLE), undefined);
+      return;
+    }
+    socket.on('error', ignore);
+    const timer = this.#startOpenTimer(socket);
+    let request: HandshakeRequest;
+    try {
+      request = requestFromNode(req.method ?? '', req.url ?? '', req.httpVersion, req.rawHeaders, this.config.limits);
+    } catch (error) {
+      this.#refuse(socket, error, undefined, timer);
+      return;
+    }
+    void this.#completeHandshake(socket, request, head, isSecure(socket), timer);
+  }
+
+  /** Answers an upgrade that no server on this HTTP server owns (the router calls it): 404 with the Server header. */
+  rejectUnowned(socket: Duplex): void {
+    socket.on('error', ignore);
+    this.#refuse(socket, new HandshakeError('no WebSocket endpoint at this path', STATUS_NOT_FOUND), undefined);
+  }
+
+  /**
+   * Stops accepting, sends 1001 (going away) to every connection, waits for them up to `closeTimeoutMs` (after
+   * which each socket is destroyed), then resolves. Handshakes in progress are cut. Calling it again returns the
+   * same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    const listenerClosed =
+      this.#listener?.listening === true
+        ? new Promise<void>((resolve) => this.#listener!.close(() => resolve()))
+        : Promise.resolve();
+    if (this.#attachedTo !== undefined) UpgradeRouter.detach(this.#attachedTo as HttpServer, this);
+    for (const socket of this.#handshaking) socket.destroy();
+    this.#handshaking.clear();
+    await Promise.all([...this.#clients].map((ws) => ws.close(CloseCode.GOING_AWAY, 'server shutting down')));
+    await listenerClosed;
+    this.emit('close');
+  }
+
+  // --- handshake -----------------------------------------------------------------------------------------------
+
+  /** Own listener: reads the request from the raw socket under the limits and the open timeout. */
+  #onRawSocket(socket: net.Socket | tls.TLSSocket, secure: boolean): void {
+    socket.on('error', ignore);
+    if (this.#closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    const timer = this.#startOpenTimer(socket);
+    const parser = new RequestParser(this.config.limits);
+    const onData = (chunk: Buffer): void => {
+      let request: HandshakeRequest | null;
+      try {
+        request = parser.push(chunk);
+      } catch (error) {
+        socket.off('data', onData);
+        this.#refuse(socket, error, undefined, timer);
+        return;
+      }
+      if (request === null) return;
+      socket.off('data', onData);
+      socket.pause();
+      void this.#completeHandshake(socket, request, parser.rest, secure, timer);
+    };
+    socket.on('data', onData);
+  }
+
+  /** Arms `openTimeoutMs` for a socket in its handshake: at the deadline it is destroyed (nothing of it is kept). */
+  #startOpenTimer(socket: Duplex): NodeJS.Timeout | undefined {
+    this.#handshaking.add(socket);
+    socket.once('close', () => this.#handshaking.delete(socket));
+    const timeout = this.config.openTimeoutMs;
+    if (timeout === null) return undefined;
+    const timer = setTimeout(() => socket.destroy(), timeout);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    return timer;
+  }
+
+  async #completeHandshake(
+    socket: Duplex,
+    request: HandshakeRequest,
+    head: Buffer,
+    secure: boolean,
+    timer: NodeJS.Timeout | undefined,
+  ): Promise<void> {
+    const info: HandshakeInfo = Object.freeze({
+      ...request,
+      remoteAddress: (socket as Partial<net.Socket>).remoteAddress,
+      secure,
+      ...(secure ? { peerCertificate: peerCertificateOf(socket) } : {}),
+    });
+    let ws: WebSocket;
+    try {
+      if (this.#listener !== undefined && !this.ownsPath(request.path)) {
+        throw new HandshakeError(`no WebSocket endpoint at ${request.path}`, STATUS_NOT_FOUND);
+      }
+      const upgrade = validateUpgradeRequest(request);
+      if (this.#options.allowedOrigins !== undefined) {
+        checkOrigin(request, this.#options.allowedOrigins, this.#options.allowMissingOrigin ?? true);
+      }
+      let protocol =
+        this.#options.selectSubprotocol !== undefined
+          ? this.#options.selectSubprotocol(upgrade.protocols, request)
+          : selectSubprotocol(upgrade.protocols, this.#options.subprotocols ?? []);
+      const deflate = negotiateDeflate(upgrade.extensions === '' ? undefined : upgrade.extensions, this.config.compression);
+
+      let decision: HandshakeDecision;
+      try {
+        decision = this.#options.handshake === undefined ? undefined : await this.#options.handshake(info);
+      } catch (error) {
+        if (error instanceof HandshakeError) throw error;
+        this.#reportError(toError(error));
+        throw new HandshakeError('the handshake hook failed', STATUS_INTERNAL_ERROR, {}, { cause: error });
+      }
+      if (socket.destroyed) return; // timed out or gone while the hook ran
+      let extraHeaders: Record<string, string> = {};
+      let data: unknown;
+      if (typeof decision === 'object' && decision !== null) {
+        if ('reject' in decision) {
+          const { status, body, headers } = decision.reject;
+          const response = buildRejectResponse(status, body ?? '', { serverHeader: this.config.serverHeader, headers: headers ?? {} });
+          this.#writeRefusal(socket, response, timer);
+          this.#emitHandshakeError(new HandshakeError(`refused by the handshake hook with HTTP ${status}`, status, headers ?? {}), info);
+          return;
+        }
+        if (decision.headers !== undefined) extraHeaders = decision.headers;
+        if (decision.protocol !== undefined) protocol = decision.protocol;
+        data = decision.data;
+      }
+      if (this.#closing !== undefined) throw new HandshakeError('the server is shutting down', STATUS_SERVICE_UNAVAILABLE);
+
+      const response = buildAcceptResponse({
+        key: upgrade.key,
+        protocol,
+        extensions: deflate?.response ?? null,
+        serverHeader: this.config.serverHeader,
+        headers: extraHeaders,
+      });
+      if (timer !== undefined) clearTimeout(timer);
+      this.#handshaking.delete(socket);
+      socket.write(response);
+      const connection = new Connection({
+        side: 'server',
+        maxMessageSize: this.config.limits.maxMessageSize,
+        codec: deflate === null ? undefined : createDeflateCodec(deflate.params, this.config.compression!.memLevel),
+        compressionThreshold: this.config.compression?.threshold,
+      });
+      ws = new WebSocket({
+        socket,
+        connection,
+        config: this.config,
+        protocol: protocol ?? '',
+        extensions: deflate?.response ?? '',
+        request,
+        remoteAddress: info.remoteAddress,
+        data,
+        head,
+        onUnhandledError: (error, source) => this.#reportError(error, source),
+      });
+    } catch (error) {
+      this.#refuse(socket, error, info, timer);
+      return;
+    }
+    this.#clients.add(ws);
+    ws.once('close', () => this.#clients.delete(ws));
+    if (this.#closing !== undefined) {
+      void ws.close(CloseCode.GOING_AWAY, 'server shutting down');
+      return;
+    }
+    try {
+      this.emit('connection', ws, info);
+    } catch (error) {
+      // A throwing 'connection' listener fails its own connection only.
+      if (ws.readyState === WebSocket.OPEN) void ws.close(CloseCode.INTERNAL_ERROR);
+      this.#reportError(toError(error), ws);
+    }
+  }
+
+  /** Answers a failed handshake with its HTTP status (400, 403, 404, 414, 431, ...), then ends the socket. */
+  #refuse(socket: Duplex, error: unknown, info: HandshakeInfo | undefined, timer?: NodeJS.Timeout): void {
+    const failure =
+      error instanceof HandshakeError
+        ? error
+        : new HandshakeError('internal error', STATUS_INTERNAL_ERROR, {}, { cause: error });
+    if (!(error instanceof HandshakeError)) this.#reportError(toError(error));
+    this.#writeRefusal(socket, rejectionFor(failure, this.config.serverHeader), timer);
+    this.#emitHandshakeError(failure, info);
+  }
+
+  /** Writes a complete refusal and ends the socket; it is destroyed if the client has not closed after the linger. */
+  #writeRefusal(socket: Duplex, response: Buffer, timer: NodeJS.Timeout | undefined): void {
+    if (timer !== undefined) clearTimeout(timer);
+    this.#handshaking.delete(socket);
+    if (socket.destroyed) return;
+    // Keep reading (and dropping) what the client still sends, so that it is not reset before it reads the answer.
+    socket.removeAllListeners('data');
+    socket.on('data', ignore);
+    socket.resume();
+    socket.end(response);
+    const linger = setTimeout(() => socket.destroy(), this.config.closeTimeoutMs ?? REFUSAL_LINGER_MS);
+    linger.unref();
+    socket.once('close', () => clearTimeout(linger));
+  }
+
+  #emitHandshakeError(error: HandshakeError, info: HandshakeInfo | undefined): void {
+    if (this.listenerCount('handshakeError') > 0) this.emit('handshakeError', error, info);
+  }
+
+  /** Errors with nowhere else to go: the server's `'error'` listeners, else a process warning (never a crash). */
+  #reportError(error: Error, ws?: WebSocket): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error, ws);
+    else process.emitWarning(error);
+  }
+}
+
+/** `/ws/` and `/ws` are the same route. */
+function normalizePath(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+function isSecure(socket: Duplex): boolean {
+  return (socket as Partial<tls.TLSSocket>).encrypted === true;
+}
+
+function peerCertificateOf(socket: Duplex): tls.PeerCertificate | undefined {
+  const tlsSocket = socket as Partial<tls.TLSSocket>;
+  if (typeof tlsSocket.getPeerCertificate !== 'function') return undefined;
+  const certificate = tlsSocket.getPeerCertificate();
+  return certificate !== null && Object.keys(certificate).length > 0 ? certificate : undefined;
+}
+
+function ignore(): void {}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}

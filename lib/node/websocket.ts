@@ -1,0 +1,635 @@
+/**
+ * `WebSocket`: one open connection, server or client side, driving the sans-I/O `Connection` over a Node socket.
+ *
+ * Reading follows the pull model of the core: socket chunks are handed to `Connection.receiveData()` (which only
+ * buffers), and events are pulled one at a time with `nextEvent()` while the application keeps up. Messages go
+ * synchronously to `'message'` listeners; otherwise they wait in a queue for `for await`. While the unparsed bytes
+ * plus the queued messages are over `readHighWaterMark`, nothing more is parsed or inflated and the socket is paused,
+ * so a peer cannot make this side hold more than the documented bound however fast it sends.
+ *
+ * Writing: everything `dataToSend()` returns goes to the socket inside cork/uncork (header and payload as separate
+ * writes, never concatenated). `send()` waits while `bufferedAmount` is over `writeHighWaterMark` and resumes below
+ * `writeLowWaterMark`.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import type { ResolvedConfig } from '../config.js';
+import { ConnectionClosedError, InvalidStateError } from '../errors.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { Connection, SEND_EOF, State, type ConnectionEvent } from '../protocol/connection.js';
+import type { HandshakeRequest } from '../protocol/handshake.js';
+
+/** What `send()` accepts: strings go as text, everything else as binary (unless `options.binary` says otherwise). */
+export type WebSocketData = string | Buffer | ArrayBuffer | ArrayBufferView;
+
+/** `readyState` values, as in the browser's WebSocket. */
+export type ReadyState = 0 | 1 | 2 | 3;
+
+/** Everything a `WebSocket` needs once the opening handshake has succeeded (built by the server and the client). */
+export interface WebSocketInit {
+  /** The socket, already past the handshake (a `net.Socket` or `tls.TLSSocket`). */
+  readonly socket: Duplex;
+  /** The protocol state machine, OPEN, with the negotiated codec if any. */
+  readonly connection: Connection;
+  readonly config: Readonly<ResolvedConfig>;
+  /** The negotiated subprotocol, '' when none. */
+  readonly protocol?: string;
+  /** The negotiated `Sec-WebSocket-Extensions` value, '' when none. */
+  readonly extensions?: string;
+  /** Server side: the handshake request. */
+  readonly request?: HandshakeRequest;
+  readonly remoteAddress?: string;
+  /** Server side: what the handshake hook attached. */
+  readonly data?: unknown;
+  /** Bytes that arrived after the handshake, in the same reads (pipelined frames). */
+  readonly head?: Buffer;
+  /** Where errors go when this socket has no `'error'` listener (the server reports them). */
+  readonly onUnhandledError?: (error: Error, ws: WebSocket) => void;
+}
+
+interface PendingSend {
+  readonly payload: string | Buffer;
+  readonly text: boolean;
+  readonly size: number;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+interface PendingPing {
+  readonly payload: Buffer;
+  readonly sentAt: number;
+  readonly resolve: (rttMs: number) => void;
+  readonly reject: (error: Error) => void;
+}
+
+type Reader = (result: IteratorResult<string | Buffer>) => void;
+
+/** The keepalive ping's failure reason, as in Python websockets. */
+const KEEPALIVE_TIMEOUT_REASON = 'keepalive ping timeout';
+/** Random bytes in a ping that the application sends without data, so that its pong can be matched. */
+const PING_PAYLOAD_BYTES = 4;
+
+/**
+ * One WebSocket connection. Created by `WebSocketServer` (server side) and `connect()` (client side), never by hand.
+ *
+ * Events: `'message'` (data: string | Buffer, isBinary: boolean), `'close'` (code: number, reason: string),
+ * `'error'` (error: Error), `'ping'` (data: Buffer), `'pong'` (data: Buffer).
+ */
+export class WebSocket extends EventEmitter {
+  static readonly CONNECTING = State.CONNECTING;
+  static readonly OPEN = State.OPEN;
+  static readonly CLOSING = State.CLOSING;
+  static readonly CLOSED = State.CLOSED;
+  readonly CONNECTING = State.CONNECTING;
+  readonly OPEN = State.OPEN;
+  readonly CLOSING = State.CLOSING;
+  readonly CLOSED = State.CLOSED;
+
+  /** The negotiated subprotocol, '' when none. */
+  readonly protocol: string;
+  /** The negotiated `Sec-WebSocket-Extensions` value, '' when none. */
+  readonly extensions: string;
+  /** The peer's address, when the socket knows it. */
+  readonly remoteAddress: string | undefined;
+  /** Server side: the parsed handshake request. */
+  readonly request: HandshakeRequest | undefined;
+  /** Whatever the server's handshake hook attached; free for the application to use. */
+  data: unknown;
+
+  readonly #socket: Duplex;
+  readonly #conn: Connection;
+  readonly #config: Readonly<ResolvedConfig>;
+  readonly #onUnhandledError: ((error: Error, ws: WebSocket) => void) | undefined;
+
+  // Reading
+  readonly #queue: Array<string | Buffer> = [];
+  #queuedBytes = 0;
+  readonly #readers: Reader[] = [];
+  #iterators = 0;
+  #pumping = false;
+  #pumpAgain = false;
+  #discardMessages = false;
+  #maxReadBuffered = 0;
+
+  // Writing
+  readonly #pendingSends: PendingSend[] = [];
+  #pendingSendBytes = 0;
+  readonly #pings: PendingPing[] = [];
+
+  // Lifecycle
+  #socketClosed = false;
+  #closeTimer: NodeJS.Timeout | undefined;
+  #closeTimerArmed = false;
+  #pingTimer: NodeJS.Timeout | undefined;
+  #pongTimer: NodeJS.Timeout | undefined;
+  #reportedFailure = false;
+  #latencyMs = 0;
+  readonly #closed: Promise<void>;
+  #resolveClosed!: () => void;
+  #closeCode: number = CloseCode.ABNORMAL_CLOSURE;
+  #closeReason = '';
+
+  /** @internal Built by the server and the client after a successful handshake. */
+  constructor(init: WebSocketInit) {
+    super({ captureRejections: true });
+    this.#socket = init.socket;
+    this.#conn = init.connection;
+    this.#config = init.config;
+    this.protocol = init.protocol ?? '';
+    this.extensions = init.extensions ?? '';
+    this.request = init.request;
+    this.remoteAddress = init.remoteAddress;
+    this.data = init.data;
+    this.#onUnhandledError = init.onUnhandledError;
+    this.#closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+
+    const socket = this.#socket as Partial<Socket> & Duplex;
+    // The HTTP server may have set an idle timeout on the socket; the WebSocket has its own keepalive.
+    socket.setTimeout?.(0);
+    socket.setNoDelay?.(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
+    socket.on('error', () => {
+      // A reset or a TLS failure: 'close' follows and reports 1006; the error itself is the peer's doing.
+    });
+    socket.on('close', () => this.#onSocketClose());
+    this.on('newListener', (event: string | symbol) => {
+      if (event === 'message' && this.#queue.length > 0 && this.#iterators === 0) setImmediate(() => this.#drainQueueToListeners());
+    });
+
+    if (init.head !== undefined && init.head.length > 0) this.#conn.receiveData(init.head);
+    this.#scheduleKeepalive();
+    if ((socket as Partial<Socket>).destroyed === true) {
+      queueMicrotask(() => this.#onSocketClose());
+      return;
+    }
+    this.#pump();
+  }
+
+  /** 0 CONNECTING (never seen here: a WebSocket exists once the handshake is done), 1 OPEN, 2 CLOSING, 3 CLOSED. */
+  get readyState(): ReadyState {
+    if (this.#socketClosed) return State.CLOSED;
+    const state = this.#conn.state;
+    return state === State.CLOSED ? State.CLOSING : (state as ReadyState);
+  }
+
+  /** Outgoing bytes not yet handed to the kernel: the socket's write buffer plus sends waiting for it to drain. */
+  get bufferedAmount(): number {
+    return this.#socket.writableLength + this.#pendingSendBytes;
+  }
+
+  /**
+   * Incoming bytes held for this connection and not yet taken by the application: the socket's read buffer, the
+   * bytes the parser has not consumed, and the messages queued for `for await`.
+   */
+  get readBufferedAmount(): number {
+    return this.#socket.readableLength + this.#conn.bufferedAmount + this.#queuedBytes;
+  }
+
+  /** The largest `readBufferedAmount` seen so far (sampled after every read): what the memory bound is checked on. */
+  get maxReadBufferedAmount(): number {
+    return this.#maxReadBuffered;
+  }
+
+  /** Round-trip time of the last ping answered, in ms (0 before the first). */
+  get latency(): number {
+    return this.#latencyMs;
+  }
+
+  /**
+   * Sends a message. Strings go as text unless `binary: true`; Buffers, ArrayBuffers and views as binary unless
+   * `binary: false` (then they must be UTF-8). Waits while `bufferedAmount` is over `writeHighWaterMark`, until it
+   * falls under `writeLowWaterMark`; messages keep their order.
+   * @returns a promise that resolves once the message has been written to the socket
+   * @throws InvalidStateError (rejection) when the connection is not OPEN
+   */
+  send(data: WebSocketData, options: { binary?: boolean } = {}): Promise<void> {
+    if (this.readyState !== State.OPEN) return Promise.reject(this.#notOpen('send'));
+    let payload: string | Buffer;
+    if (typeof data === 'string') payload = data;
+    else if (Buffer.isBuffer(data)) payload = data;
+    else if (data instanceof ArrayBuffer) payload = Buffer.from(data);
+    else if (ArrayBuffer.isView(data)) payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    else return Promise.reject(new TypeError('send() takes a string, a Buffer, an ArrayBuffer or an ArrayBufferView'));
+    const text = options.binary === undefined ? typeof payload === 'string' : !options.binary;
+    const size = typeof payload === 'string' ? payload.length : payload.length;
+    if (this.#pendingSends.length > 0 || this.bufferedAmount > this.#config.writeHighWaterMark) {
+      return new Promise((resolve, reject) => {
+        this.#pendingSends.push({ payload, text, size, resolve, reject });
+        this.#pendingSendBytes += size;
+      });
+    }
+    return this.#sendNow(payload, text);
+  }
+
+  /**
+   * Sends a ping and resolves with the round-trip time in ms once the matching pong arrives (a pong also
+   * acknowledges every earlier ping, RFC 6455 §5.5.3).
+   * @param data up to 125 bytes; 4 random bytes when omitted
+   * @throws InvalidStateError (rejection) when the connection is not OPEN
+   */
+  ping(data?: Buffer): Promise<number> {
+    if (this.readyState !== State.OPEN) return Promise.reject(this.#notOpen('ping'));
+    const payload = data ?? randomBytes(PING_PAYLOAD_BYTES);
+    if (this.#pings.some((ping) => ping.payload.equals(payload))) {
+      return Promise.reject(new InvalidStateError('a ping with the same data is already waiting for its pong'));
+    }
+    try {
+      this.#conn.sendPing(payload);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const promise = new Promise<number>((resolve, reject) => {
+      this.#pings.push({ payload, sentAt: performance.now(), resolve, reject });
+    });
+    this.#flush();
+    return promise;
+  }
+
+  /**
+   * Starts the closing handshake (RFC 6455 §7.1.2) and resolves once the socket is closed. Sends still waiting for
+   * the write buffer go out first; messages not yet read are dropped and `for await` ends. The socket is destroyed
+   * if the peer does not answer within `closeTimeoutMs`. Calling it again, or after the close, just waits.
+   * @param code 1000 by default; 1000-1003, 1007-1014 or 3000-4999
+   * @param reason at most 123 bytes of UTF-8
+   */
+  close(code: number = CloseCode.NORMAL_CLOSURE, reason = ''): Promise<void> {
+    if (this.readyState === State.OPEN) {
+      this.#flushPendingSends(true);
+      try {
+        this.#conn.sendClose(code, reason);
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+      this.#stopReading();
+      this.#flush();
+    }
+    return this.#closed;
+  }
+
+  /** Destroys the socket at once, without a closing handshake; `'close'` reports 1006. */
+  terminate(): void {
+    this.#stopReading();
+    this.#socket.destroy();
+  }
+
+  /** Incoming messages, in order; ends when the connection closes (or `close()` is called). */
+  [Symbol.asyncIterator](): AsyncIterator<string | Buffer> {
+    this.#iterators++;
+    let done = false;
+    const finish = (): IteratorResult<string | Buffer> => {
+      if (!done) {
+        done = true;
+        this.#iterators--;
+      }
+      return { done: true, value: undefined };
+    };
+    return {
+      next: (): Promise<IteratorResult<string | Buffer>> => {
+        if (done) return Promise.resolve({ done: true, value: undefined });
+        const message = this.#queue.shift();
+        if (message !== undefined) {
+          this.#queuedBytes -= message.length;
+          this.#pump();
+          return Promise.resolve({ done: false, value: message });
+        }
+        if (this.#socketClosed || this.#discardMessages) return Promise.resolve(finish());
+        return new Promise<IteratorResult<string | Buffer>>((resolve) => {
+          this.#readers.push((result) => resolve(result.done === true ? finish() : result));
+        });
+      },
+      return: (): Promise<IteratorResult<string | Buffer>> => Promise.resolve(finish()),
+    };
+  }
+
+  /** EventEmitter calls this when an async listener rejects (captureRejections): same as a throwing listener. */
+  override [EventEmitter.captureRejectionSymbol](error: unknown, event: string | symbol): void {
+    if (event === 'message') this.#handlerFailed(error);
+    else this.#reportError(toError(error));
+  }
+
+  // --- reading -------------------------------------------------------------------------------------------------
+
+  #onData(chunk: Buffer): void {
+    this.#conn.receiveData(chunk);
+    this.#pump();
+  }
+
+  #onEnd(): void {
+    this.#conn.receiveEof();
+    this.#pump();
+  }
+
+  /** Pulls events while the application keeps up, then flushes what the core wants to send and adjusts the flow. */
+  #pump(): void {
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#pumpAgain = false;
+        while (!this.#socketClosed && this.#queuedBytes <= this.#config.readHighWaterMark) {
+          const event = this.#conn.nextEvent();
+          if (event === undefined) break;
+          this.#dispatch(event);
+          this.#flush();
+        }
+      } while (this.#pumpAgain);
+    } finally {
+      this.#pumping = false;
+    }
+    this.#flush();
+    this.#checkFailure();
+    this.#updateFlow();
+  }
+
+  #dispatch(event: ConnectionEvent): void {
+    switch (event.type) {
+      case 'text':
+        this.#deliver(event.data, false);
+        break;
+      case 'binary':
+        this.#deliver(event.data, true);
+        break;
+      case 'ping':
+        this.#emitSafely('ping', event.data);
+        break;
+      case 'pong':
+        this.#onPong(event.data);
+        this.#emitSafely('pong', event.data);
+        break;
+      case 'close':
+        // The core answers the close frame itself (RFC 6455 §5.5.1); the 'close' event waits for the socket.
+        this.#stopReading();
+        break;
+      default: {
+        const unexpected: never = event;
+        throw new TypeError(`unexpected connection event ${JSON.stringify(unexpected)}`);
+      }
+    }
+  }
+
+  #deliver(data: string | Buffer, isBinary: boolean): void {
+    if (this.#discardMessages) return;
+    if (this.listenerCount('message') > 0) {
+      try {
+        this.emit('message', data, isBinary);
+      } catch (error) {
+        this.#handlerFailed(error);
+        return;
+      }
+      if (this.#iterators === 0) return;
+    }
+    const reader = this.#readers.shift();
+    if (reader !== undefined) {
+      reader({ done: false, value: data });
+      return;
+    }
+    this.#queue.push(data);
+    this.#queuedBytes += data.length;
+  }
+
+  #drainQueueToListeners(): void {
+    while (this.#iterators === 0 && this.listenerCount('message') > 0) {
+      const message = this.#queue.shift();
+      if (message === undefined) break;
+      this.#queuedBytes -= message.length;
+      try {
+        this.emit('message', message, typeof message !== 'string');
+      } catch (error) {
+        this.#handlerFailed(error);
+        return;
+      }
+    }
+    this.#pump();
+  }
+
+  /** Pauses the socket while unparsed plus queued bytes are over `readHighWaterMark`; resumes below it. */
+  #updateFlow(): void {
+    if (this.#socketClosed) return;
+    const held = this.readBufferedAmount;
+    if (held > this.#maxReadBuffered) this.#maxReadBuffered = held;
+    const backlog = this.#conn.bufferedAmount + this.#queuedBytes;
+    // isPaused() rather than a flag of our own: the server pauses the socket while the handshake hook runs.
+    if (backlog > this.#config.readHighWaterMark) {
+      if (!this.#socket.isPaused()) this.#socket.pause();
+    } else if (this.#socket.isPaused()) {
+      this.#socket.resume();
+    }
+  }
+
+  /** After close() or a close frame: unread messages are dropped, readers end, and reading no longer waits on them. */
+  #stopReading(): void {
+    this.#discardMessages = true;
+    this.#queue.length = 0;
+    this.#queuedBytes = 0;
+    for (const reader of this.#readers.splice(0)) reader({ done: true, value: undefined });
+  }
+
+  // --- writing -------------------------------------------------------------------------------------------------
+
+  #sendNow(payload: string | Buffer, text: boolean): Promise<void> {
+    try {
+      if (text) this.#conn.sendText(payload);
+      else this.#conn.sendBinary(typeof payload === 'string' ? Buffer.from(payload) : payload);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return this.#flush();
+  }
+
+  /**
+   * Writes everything the core has queued, header and payload as separate writes inside one cork. Resolves when the
+   * last chunk has been handed to the kernel.
+   */
+  #flush(): Promise<void> {
+    const chunks = this.#conn.dataToSend();
+    let done: Promise<void> = Promise.resolve();
+    if (chunks.length > 0) {
+      const socket = this.#socket;
+      if (socket.destroyed || socket.writableEnded) {
+        done = Promise.reject(this.#closedError());
+        done.catch(() => {});
+      } else {
+        let eof = false;
+        let last = -1;
+        for (let i = 0; i < chunks.length; i++) if (chunks[i] !== SEND_EOF) last = i;
+        socket.cork();
+        for (let i = 0; i < chunks.length; i++) {
+          const chunk = chunks[i]!;
+          if (chunk === SEND_EOF) {
+            eof = true;
+            continue;
+          }
+          if (i === last) {
+            done = new Promise((resolve, reject) => {
+              socket.write(chunk, (error) => {
+                if (error) reject(this.#closedError());
+                else resolve();
+                this.#onWritten();
+              });
+            });
+          } else {
+            socket.write(chunk);
+          }
+        }
+        socket.uncork();
+        if (eof) socket.end();
+      }
+    }
+    if (!this.#closeTimerArmed && this.#conn.closeExpected()) this.#armCloseTimer();
+    return done;
+  }
+
+  /** A write completed: let waiting sends go once the buffer is under the low water mark. */
+  #onWritten(): void {
+    if (this.#pendingSends.length > 0 && this.#socket.writableLength < this.#config.writeLowWaterMark) {
+      this.#flushPendingSends(false);
+    }
+  }
+
+  /** Sends waiting messages in order until the buffer is over the high water mark again (or all of them). */
+  #flushPendingSends(all: boolean): void {
+    while (this.#pendingSends.length > 0) {
+      if (!all && this.#socket.writableLength > this.#config.writeHighWaterMark) break;
+      const next = this.#pendingSends.shift()!;
+      this.#pendingSendBytes -= next.size;
+      if (this.#conn.state !== State.OPEN) {
+        next.reject(this.#notOpen('send'));
+        continue;
+      }
+      this.#sendNow(next.payload, next.text).then(next.resolve, next.reject);
+    }
+  }
+
+  // --- keepalive and pings -------------------------------------------------------------------------------------
+
+  #onPong(data: Buffer): void {
+    const index = this.#pings.findIndex((ping) => ping.payload.equals(data));
+    if (index < 0) return;
+    const now = performance.now();
+    this.#latencyMs = now - this.#pings[index]!.sentAt;
+    // RFC 6455 §5.5.3: a pong may answer several pings; it acknowledges the matching one and all earlier ones.
+    for (const ping of this.#pings.splice(0, index + 1)) ping.resolve(now - ping.sentAt);
+  }
+
+  #scheduleKeepalive(): void {
+    const interval = this.#config.pingIntervalMs;
+    if (interval === null) return;
+    this.#pingTimer = setTimeout(() => this.#keepalivePing(), interval);
+    this.#pingTimer.unref();
+  }
+
+  #keepalivePing(): void {
+    this.#pingTimer = undefined;
+    if (this.readyState !== State.OPEN) return;
+    const timeout = this.#config.pingTimeoutMs;
+    this.ping().then(
+      () => {
+        if (this.#pongTimer !== undefined) clearTimeout(this.#pongTimer);
+        this.#pongTimer = undefined;
+      },
+      () => {
+        // The connection closed while waiting: nothing to do.
+      },
+    );
+    if (timeout !== null) {
+      this.#pongTimer = setTimeout(() => {
+        this.#pongTimer = undefined;
+        if (this.#conn.state !== State.OPEN) return;
+        this.#conn.fail(CloseCode.INTERNAL_ERROR, KEEPALIVE_TIMEOUT_REASON);
+        this.#stopReading();
+        this.#flush();
+      }, timeout);
+      this.#pongTimer.unref();
+    }
+    this.#scheduleKeepalive();
+  }
+
+  // --- closing -------------------------------------------------------------------------------------------------
+
+  #armCloseTimer(): void {
+    const timeout = this.#config.closeTimeoutMs;
+    this.#closeTimerArmed = true;
+    if (timeout === null) return;
+    this.#closeTimer = setTimeout(() => this.#socket.destroy(), timeout);
+    this.#closeTimer.unref();
+  }
+
+  #onSocketClose(): void {
+    if (this.#socketClosed) return;
+    this.#socketClosed = true;
+    for (const timer of [this.#closeTimer, this.#pingTimer, this.#pongTimer]) if (timer !== undefined) clearTimeout(timer);
+    // The core reports the code and reason of the closing handshake, or 1006 when none completed (RFC 6455 §7.1.5).
+    if (this.#conn.state !== State.CLOSED) this.#conn.receiveEof();
+    this.#closeCode = this.#conn.closeCode;
+    this.#closeReason = this.#conn.closeReason;
+    const closed = this.#closedError();
+    for (const reader of this.#readers.splice(0)) reader({ done: true, value: undefined });
+    for (const ping of this.#pings.splice(0)) ping.reject(closed);
+    for (const send of this.#pendingSends.splice(0)) send.reject(closed);
+    this.#pendingSendBytes = 0;
+    this.#checkFailure();
+    this.#emitSafely('close', this.#closeCode, this.#closeReason);
+    this.#resolveClosed();
+  }
+
+  /** The core failed the connection (protocol error, 1009, ...): report it once, as ws does. */
+  #checkFailure(): void {
+    if (this.#reportedFailure) return;
+    const failure = this.#conn.failure;
+    if (failure === undefined || failure === null) return;
+    this.#reportedFailure = true;
+    this.#stopReading();
+    this.#reportError(failure);
+  }
+
+  /** A 'message' listener threw: close this connection with 1011 (no reason on the wire) and report the error. */
+  #handlerFailed(error: unknown): void {
+    if (this.#conn.state === State.OPEN) this.#conn.fail(CloseCode.INTERNAL_ERROR);
+    this.#reportedFailure = true;
+    this.#stopReading();
+    this.#flush();
+    this.#reportError(toError(error));
+  }
+
+  #reportError(error: Error): void {
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', error);
+    } else if (this.#onUnhandledError !== undefined) {
+      this.#onUnhandledError(error, this);
+    } else {
+      process.emitWarning(error);
+    }
+  }
+
+  /** Emits an event whose listener must not break the I/O loop; a throwing listener is reported. */
+  #emitSafely(event: string, ...args: unknown[]): void {
+    try {
+      this.emit(event, ...args);
+    } catch (error) {
+      this.#reportError(toError(error));
+    }
+  }
+
+  #notOpen(operation: string): Error {
+    if (this.readyState === State.CLOSED || this.#conn.state !== State.OPEN) return this.#closedError();
+    return new InvalidStateError(`cannot ${operation}: the connection is not open (readyState ${this.readyState})`);
+  }
+
+  #closedError(): ConnectionClosedError {
+    const code = this.#socketClosed ? this.#closeCode : this.#conn.closeCode;
+    return new ConnectionClosedError(code, this.#socketClosed ? this.#closeReason : this.#conn.closeReason);
+  }
+}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
