@@ -173,7 +173,7 @@ describe('createDeflateCodec', () => {
     const measure = (maxOutput: number): { result: Buffer | null; chunks: number } => {
       const allocUnsafe = Buffer.allocUnsafe;
       let chunks = 0;
-      Buffer.allocUnsafe = (size: number): Buffer => {
+      Buffer.allocUnsafe = (size: number): Buffer<ArrayBuffer> => {
         if (size === INFLATE_CHUNK_SIZE) chunks++;
         return allocUnsafe(size);
       };
