@@ -56,13 +56,13 @@ export const SETTINGS = {
   // --- permessage-deflate (RFC 7692), tuned for memory -----------------------------------------------------------
   compression: setting({ option: 'compression', env: 'WEBSOCKETS_COMPRESSION', kind: 'boolean', default: true,
     doc: 'Negotiate permessage-deflate (`false`, or `off` in the variable, disables it).' }),
-  serverMaxWindowBits: setting({ option: 'serverMaxWindowBits', env: null, kind: 'window-bits', default: 12,
+  serverMaxWindowBits: setting({ option: 'compression.serverMaxWindowBits', env: null, kind: 'window-bits', default: 12,
     doc: 'LZ77 window (8-15) of the server\'s compressor; a server asks at most this.' }),
-  clientMaxWindowBits: setting({ option: 'clientMaxWindowBits', env: null, kind: 'window-bits', default: 12,
+  clientMaxWindowBits: setting({ option: 'compression.clientMaxWindowBits', env: null, kind: 'window-bits', default: 12,
     doc: 'LZ77 window (8-15) asked of the client\'s compressor when it offers `client_max_window_bits`.' }),
-  memLevel: setting({ option: 'memLevel', env: null, kind: 'mem-level', default: 5,
+  memLevel: setting({ option: 'compression.memLevel', env: null, kind: 'mem-level', default: 5,
     doc: 'zlib memLevel (1-9) of the compressor.' }),
-  compressionThreshold: setting({ option: 'compressionThreshold', env: null, kind: 'bytes', default: 128,
+  compressionThreshold: setting({ option: 'compression.threshold', env: null, kind: 'bytes', default: 128,
     doc: 'Outgoing messages smaller than this are sent uncompressed.' }),
 
   // --- Timeouts (Python websockets' defaults); `null` turns one off ---------------------------------------------
