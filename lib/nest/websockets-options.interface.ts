@@ -1,0 +1,117 @@
+/**
+ * The option types of the Nest integration: the module's options (`WebSocketsModule.forRoot()`), the per-gateway
+ * options (`@WebSocketGateway<WebSocketsGatewayOptions>({ ... })`), the message parser and the handshake guards.
+ * Every limit, timeout and compression option comes from `WebSocketsOptions` in `lib/config.ts`, with the same
+ * environment variables and defaults.
+ */
+import type { CanActivate, Type } from '@nestjs/common';
+import type { TlsOptions } from 'node:tls';
+import type { Environment, ResolvedConfig, WebSocketsOptions } from '../config.js';
+import type { BroadcastBus } from './broadcast-bus.js';
+
+/**
+ * TLS settings of gateways on their own port (and, through `httpsOptions()`, of the app's server): Node's
+ * `tls.TlsOptions` (`key`, `cert`, `ca`, `pfx`, `passphrase`, `minVersion`, `requestCert`, ...). `key`, `cert` and
+ * `ca` may also come from the files named by `WEBSOCKETS_TLS_KEY`, `WEBSOCKETS_TLS_CERT` and `WEBSOCKETS_TLS_CA`.
+ */
+export type WebSocketsTlsOptions = TlsOptions;
+
+/**
+ * What happens to a message that the parser refuses (invalid JSON, no `event`) or whose event no gateway handles:
+ * - `'exception'` (default): the client gets `{ "event": "exception", "data": { "status": "error", "message": ... } }`
+ *   (with the message's `id` when it had one) and the connection stays open;
+ * - `'ignore'`: nothing is sent (logged at debug level);
+ * - `'close'`: the connection is closed with 1008 (policy violation).
+ */
+export type InvalidMessagePolicy = 'exception' | 'ignore' | 'close';
+
+/** A message as the adapter dispatches it: the handler for `event` gets `data`; a reply carries `id` back. */
+export interface ParsedMessage {
+  /** Name of the `@SubscribeMessage()` handler. */
+  readonly event: string;
+  /** What `@MessageBody()` receives. */
+  readonly data?: unknown;
+  /** Correlation id: every reply to this message (results and exception frames) carries it back unchanged. */
+  readonly id?: string | number;
+}
+
+/**
+ * Turns one incoming message into `{ event, data, id? }`. Throw (any error) to refuse the message: the
+ * `invalidMessages` policy applies and the error's message is what the client is told. The default parser takes
+ * JSON text (and binary frames holding UTF-8 JSON): `{ "event": string, "data"?: any, "id"?: string | number }`.
+ */
+export type MessageParser = (data: string | Buffer, isBinary: boolean) => ParsedMessage;
+
+/**
+ * A guard that runs during the opening handshake, before the 101 response: Nest's own `CanActivate`, given an
+ * `ExecutionContext` of type `'http'` whose request is the `WebSocketsHandshakeRequest` (so guards written for HTTP,
+ * e.g. a bearer-token guard that reads `request.headers.authorization`, work unchanged). `false` refuses with 403;
+ * a thrown `HttpException` refuses with its status and message (`UnauthorizedException` gives 401); any other error
+ * gives 500 and is logged. A class is resolved from the app with dependency injection.
+ */
+export type HandshakeGuard = Type<CanActivate> | CanActivate;
+
+/** Options a gateway can set for itself, and the module for every gateway (the gateway's win). */
+export interface WebSocketsServerOptions extends WebSocketsOptions {
+  /** Subprotocols the server accepts, in order of preference; the first one the client also offers is chosen. */
+  subprotocols?: readonly string[];
+  /**
+   * Origins allowed to connect (exact strings such as `https://example.com`, or RegExps). A browser's request from
+   * another origin is refused with 403. `undefined` allows every origin.
+   */
+  allowedOrigins?: ReadonlyArray<string | RegExp>;
+  /** Whether a request without an `Origin` header (not from a browser) is allowed when `allowedOrigins` is set. @default true */
+  allowMissingOrigin?: boolean;
+  /** Guards run during the handshake, in order; the module's run before the gateway's. */
+  handshakeGuards?: readonly HandshakeGuard[];
+  /** Parser of incoming messages. @default JSON `{ event, data, id? }` */
+  messageParser?: MessageParser;
+  /** Policy for messages the parser refuses and events no handler takes. @default 'exception' */
+  invalidMessages?: InvalidMessagePolicy;
+}
+
+/** Options of `WebSocketsModule.forRoot()` / `forRootAsync()` (and of `new WebSocketsAdapter(app, options)`). */
+export interface WebSocketsModuleOptions extends WebSocketsServerOptions {
+  /** Bind address of gateways on their own port. @default all interfaces, or WEBSOCKETS_HOST */
+  host?: string;
+  /**
+   * TLS of gateways on their own port (wss). Fields not given here are read from the files named by
+   * WEBSOCKETS_TLS_CERT, WEBSOCKETS_TLS_KEY and WEBSOCKETS_TLS_CA. The app's own server takes the same settings
+   * through `WebSocketsModule.httpsOptions()` given to `NestFactory.create()`.
+   */
+  tls?: WebSocketsTlsOptions;
+  /** Carries `broadcast()` and `to(room).send()` to every instance. @default an in-process bus */
+  broadcastBus?: BroadcastBus;
+  /** The environment to read the WEBSOCKETS_* variables from. @default process.env */
+  env?: Environment;
+}
+
+/**
+ * Per-gateway options: `@WebSocketGateway<WebSocketsGatewayOptions>(port?, { path: '/ws', ... })`. They override
+ * the module's. A gateway without a port shares the app's HTTP(S) server; with a port, it gets its own listener on
+ * the module's `host`, with the module's TLS.
+ */
+export interface WebSocketsGatewayOptions extends WebSocketsServerOptions {
+  /** The path served; `/ws` matches `/ws` and `/ws/`, and the query string is ignored. @default every path */
+  path?: string;
+  /** Bind address of a gateway on its own port; overrides the module's `host`. */
+  host?: string;
+  /** TLS of a gateway on its own port, or `false` for plain ws even when the module has TLS. @default the module's */
+  tls?: WebSocketsTlsOptions | false;
+  /** Not supported (socket.io only): a gateway with a namespace fails to start with an error that says so. */
+  namespace?: never;
+}
+
+/** The module's options after validation: what `WebSocketsService.options` gives. */
+export interface ResolvedWebSocketsOptions {
+  /** The options as given (after `forRootAsync`'s factory), without the TLS material read from files. */
+  readonly raw: Readonly<WebSocketsModuleOptions>;
+  /** Limits, compression and timeouts resolved against the environment and the defaults (`resolveConfig()`). */
+  readonly config: Readonly<ResolvedConfig>;
+  /** Bind address of gateways on their own port, or `null` for Node's default (all interfaces). */
+  readonly host: string | null;
+  /** The TLS options with the key, certificate and CA read from the environment's files, or `null` for none. */
+  readonly tls: Readonly<WebSocketsTlsOptions> | null;
+  /** The environment the options were resolved against. */
+  readonly env: Environment;
+}

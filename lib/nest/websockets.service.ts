@@ -1,0 +1,73 @@
+/**
+ * `WebSocketsService`: the resolved options and the live gateway servers, injectable anywhere once
+ * `WebSocketsModule` is imported. Its constructor validates the options, so a bad option or an unreadable TLS file
+ * stops the app at start-up (`NestFactory.create()` / `Test.createTestingModule().compile()` rejects).
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { WEBSOCKETS_MODULE_OPTIONS } from './websockets.constants.js';
+import { resolveWebSocketsOptions } from './websockets-options.js';
+import type { HttpsOptions } from './tls-options.js';
+import type { ResolvedWebSocketsOptions, WebSocketsModuleOptions } from './websockets-options.interface.js';
+import type { WebSocketsGatewayServer } from './gateway-server.js';
+
+/** One live gateway server, as `WebSocketsService.servers()` lists it. */
+export interface WebSocketsServerInfo {
+  /** The port given to `@WebSocketGateway()`: 0 for the app's own server. */
+  readonly port: number;
+  /** The path the server owns, or `null` for every path. */
+  readonly path: string | null;
+  /** Whether it is served over TLS. */
+  readonly secure: boolean;
+  /** Open connections right now. */
+  readonly connections: number;
+  /** The server object that `@WebSocketServer()` injects. */
+  readonly server: WebSocketsGatewayServer;
+}
+
+@Injectable()
+export class WebSocketsService {
+  /** The validated options, resolved against the environment and the defaults. */
+  readonly options: ResolvedWebSocketsOptions;
+  readonly #servers = new Set<WebSocketsGatewayServer>();
+
+  /** @throws ConfigError when an option, or a WEBSOCKETS_* variable, is invalid */
+  constructor(@Inject(WEBSOCKETS_MODULE_OPTIONS) options: WebSocketsModuleOptions) {
+    this.options = resolveWebSocketsOptions(options);
+  }
+
+  /** The live gateway servers with their connection counts, in the order they were created. */
+  servers(): WebSocketsServerInfo[] {
+    return [...this.#servers].map((server) => ({
+      port: server.port,
+      path: server.path,
+      secure: server.secure,
+      connections: server.clients.size,
+      server,
+    }));
+  }
+
+  /** Open connections across every gateway server. */
+  get connections(): number {
+    let total = 0;
+    for (const server of this.#servers) total += server.clients.size;
+    return total;
+  }
+
+  /**
+   * The module's TLS settings for `NestFactory.create(AppModule, { httpsOptions })`, or `undefined` when TLS is off.
+   * (Before the app exists, use `websocketsHttpsOptions()`, which reads the same settings.)
+   */
+  httpsOptions(): HttpsOptions | undefined {
+    return this.options.tls === null ? undefined : ({ ...this.options.tls } as HttpsOptions);
+  }
+
+  /** @internal Called by the adapter when it creates a server. */
+  track(server: WebSocketsGatewayServer): void {
+    this.#servers.add(server);
+  }
+
+  /** @internal Called by the adapter when a server is closed. */
+  untrack(server: WebSocketsGatewayServer): void {
+    this.#servers.delete(server);
+  }
+}
