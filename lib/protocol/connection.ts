@@ -12,7 +12,7 @@
  * Parsing is pull-based: `receiveData()` only buffers, and `nextEvent()` parses just far enough to produce one
  * event, so nothing is parsed or inflated for an application that does not take its events.
  */
-import { InvalidStateError, InvalidUtf8Error, MessageTooBigError, ProtocolError, type WebSocketsError } from '../errors.js';
+import { InvalidStateError, InvalidUtf8Error, MessageTooBigError, ProtocolError } from '../errors.js';
 import { CloseCode, isWireCloseCode } from './close-codes.js';
 import type { MessageCodec } from './compression.js';
 import { MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, Opcode, isControlOpcode, type Side } from './frame.js';
@@ -42,6 +42,9 @@ export interface CloseInfo {
   readonly code: number;
   readonly reason: string;
 }
+
+/** The errors for which this endpoint fails the connection; each carries its `closeCode` (1002, 1007, 1009). */
+export type ConnectionFailure = ProtocolError | InvalidUtf8Error | MessageTooBigError;
 
 /** Options of a {@link Connection}. */
 export interface ConnectionOptions {
@@ -75,7 +78,7 @@ export class Connection {
   readonly side: Side;
   private received: CloseInfo | null = null;
   private sent: CloseInfo | null = null;
-  private failedWith: WebSocketsError | null = null;
+  private failedWith: ConnectionFailure | null = null;
 
   private currentState: State = State.OPEN;
   private readonly parser: FrameParser;
@@ -125,7 +128,7 @@ export class Connection {
   }
 
   /** The error that made this endpoint fail the connection (1002, 1007, 1009), kept for logging. */
-  get failure(): WebSocketsError | null {
+  get failure(): ConnectionFailure | null {
     return this.failedWith;
   }
 
