@@ -156,7 +156,11 @@ export class Connection {
     if (this.discarding) this.discardReachedEof();
   }
 
-  /** Incoming bytes buffered and not yet parsed into events; the I/O layer pauses reading above a high-water mark. */
+  /**
+   * Incoming bytes buffered and not yet parsed; the I/O layer pauses reading above a high-water mark. Payload
+   * bytes already taken into a partial message are not counted (that message is bounded by `maxMessageSize`), so
+   * pulling until `nextEvent()` returns undefined always brings this down and cannot deadlock on a large message.
+   */
   get bufferedAmount(): number {
     return this.parser.bufferedAmount;
   }
