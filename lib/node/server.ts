@@ -374,7 +374,15 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         ? error
         : new HandshakeError('internal error', STATUS_INTERNAL_ERROR, {}, { cause: error });
     if (!(error instanceof HandshakeError)) this.#reportError(toError(error));
-    this.#writeRefusal(socket, rejectionFor(failure, this.config.serverHeader), timer);
+    let response: Buffer;
+    try {
+      response = rejectionFor(failure, this.config.serverHeader);
+    } catch (error) {
+      // A refusal that cannot be serialized must not leave the socket hanging: answer a bare 500 instead.
+      this.#reportError(toError(error));
+      response = buildRejectResponse(STATUS_INTERNAL_ERROR, '', { serverHeader: this.config.serverHeader });
+    }
+    this.#writeRefusal(socket, response, timer);
     this.#emitHandshakeError(failure, info);
   }
 
@@ -400,7 +408,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   /** Errors with nowhere else to go: the server's `'error'` listeners, else a process warning (never a crash). */
   #reportError(error: Error, ws?: WebSocket): void {
     if (this.listenerCount('error') > 0) this.emit('error', error, ws);
-    else process.emitWarning(error);
+    else process.emitWarning(error.stack ?? error.message, 'WebSocketServerWarning');
   }
 }
 

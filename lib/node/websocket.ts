@@ -588,7 +588,8 @@ export class WebSocket extends EventEmitter {
     if (failure === undefined || failure === null) return;
     this.#reportedFailure = true;
     this.#stopReading();
-    this.#reportError(failure);
+    // The peer's fault, already answered with its close code: only listeners of this socket hear about it.
+    if (this.listenerCount('error') > 0) this.#emitSafely('error', failure);
   }
 
   /** A 'message' listener threw: close this connection with 1011 (no reason on the wire) and report the error. */
@@ -606,7 +607,7 @@ export class WebSocket extends EventEmitter {
     } else if (this.#onUnhandledError !== undefined) {
       this.#onUnhandledError(error, this);
     } else {
-      process.emitWarning(error);
+      process.emitWarning(error.stack ?? error.message, 'WebSocketWarning');
     }
   }
 
