@@ -1,0 +1,201 @@
+/**
+ * `WebSocketsGatewayServer`: the server object a gateway gets from `@WebSocketServer()`. It wraps one node-layer
+ * `WebSocketServer` (one port and path) and adds rooms and broadcast. Broadcasts travel over a `BroadcastBus`
+ * channel named after the port and path, so that a shared bus reaches the clients of every instance of the app.
+ */
+import { Logger } from '@nestjs/common';
+import type { AddressInfo } from 'node:net';
+import { WebSocket, type WebSocketData } from '../node/websocket.js';
+import type { WebSocketServer } from '../node/server.js';
+import { InProcessBroadcastBus, type BroadcastBus, type BroadcastEnvelope } from './broadcast-bus.js';
+
+/** Chooses the local clients a `broadcast()` reaches. */
+export type BroadcastFilter = (client: WebSocket) => boolean;
+
+/** The members of one room, as `server.to(room)` gives them. */
+export interface WebSocketsRoom {
+  /** The room's name. */
+  readonly name: string;
+  /** The members connected to this instance. */
+  readonly clients: ReadonlySet<WebSocket>;
+  /** Sends `data` to every member (on every instance, through the bus). Resolves once published. */
+  send(data: WebSocketData): Promise<void>;
+  /** Sends `{ "event": event, "data": data }` as JSON text to every member. */
+  emit(event: string, data: unknown): Promise<void>;
+}
+
+const EMPTY: ReadonlySet<WebSocket> = new Set();
+
+/** Turns what `send()` accepts into what the bus carries (a string or a Buffer). */
+function toPayload(data: WebSocketData): string | Buffer {
+  if (typeof data === 'string' || Buffer.isBuffer(data)) return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** The gateway's server: its clients, rooms and broadcast. */
+export class WebSocketsGatewayServer {
+  /** The port given to `@WebSocketGateway()`: 0 for the app's own server. */
+  readonly port: number;
+  /** The path this server owns, or `null` for every path. */
+  readonly path: string | null;
+  /** Whether it is served over TLS. */
+  readonly secure: boolean;
+  /** The bus channel of this port and path. */
+  readonly channel: string;
+  readonly #server: WebSocketServer;
+  readonly #bus: BroadcastBus;
+  readonly #logger: Logger;
+  readonly #rooms = new Map<string, Set<WebSocket>>();
+  readonly #membership = new WeakMap<WebSocket, Set<string>>();
+  readonly #unsubscribe: Promise<() => Promise<void>>;
+  readonly #address: () => AddressInfo | null;
+  #closing: Promise<void> | undefined;
+
+  /** @internal Made by `WebSocketsAdapter.create()`. */
+  constructor(init: {
+    server: WebSocketServer;
+    port: number;
+    path: string | null;
+    secure: boolean;
+    bus: BroadcastBus;
+    logger: Logger;
+    address: () => AddressInfo | null;
+  }) {
+    this.#server = init.server;
+    this.port = init.port;
+    this.path = init.path;
+    this.secure = init.secure;
+    this.#bus = init.bus;
+    this.#logger = init.logger;
+    this.#address = init.address;
+    this.channel = `ws:${init.port}:${init.path ?? '*'}`;
+    this.#unsubscribe = this.#bus.subscribe(this.channel, (envelope) => this.#deliver(envelope));
+    this.#unsubscribe.catch((error: unknown) => this.#logger.error(`cannot subscribe to broadcast channel ${this.channel}`, String(error)));
+  }
+
+  /** The open connections of this server (on this instance). */
+  get clients(): ReadonlySet<WebSocket> {
+    return this.#server.clients;
+  }
+
+  /** The node-layer server underneath, for its events (`'connection'`, `'handshakeError'`, `'error'`). */
+  get webSocketServer(): WebSocketServer {
+    return this.#server;
+  }
+
+  /** The listening address of a gateway on its own port; `null` for one on the app's server. */
+  address(): AddressInfo | null {
+    return this.#address();
+  }
+
+  /** Adds `client` to `room` (creating the room). A client leaves all its rooms when it disconnects. */
+  join(client: WebSocket, room: string): void {
+    if (client.readyState !== WebSocket.OPEN && client.readyState !== WebSocket.CONNECTING) return;
+    let members = this.#rooms.get(room);
+    if (members === undefined) {
+      members = new Set();
+      this.#rooms.set(room, members);
+    }
+    members.add(client);
+    let rooms = this.#membership.get(client);
+    if (rooms === undefined) {
+      rooms = new Set();
+      this.#membership.set(client, rooms);
+      client.once('close', () => this.#leaveAll(client));
+    }
+    rooms.add(room);
+  }
+
+  /** Removes `client` from `room` (an empty room disappears). */
+  leave(client: WebSocket, room: string): void {
+    const members = this.#rooms.get(room);
+    if (members !== undefined) {
+      members.delete(client);
+      if (members.size === 0) this.#rooms.delete(room);
+    }
+    this.#membership.get(client)?.delete(room);
+  }
+
+  /** The rooms `client` is in. */
+  roomsOf(client: WebSocket): ReadonlySet<string> {
+    return this.#membership.get(client) ?? new Set();
+  }
+
+  /** The names of the rooms that have members on this instance. */
+  get rooms(): ReadonlySet<string> {
+    return new Set(this.#rooms.keys());
+  }
+
+  /** A room, to send to its members: `server.to('lobby').emit('chat', { text })`. */
+  to(room: string): WebSocketsRoom {
+    return {
+      name: room,
+      clients: this.#rooms.get(room) ?? EMPTY,
+      send: (data) => this.#publish({ room, data: toPayload(data) }),
+      emit: (event, data) => this.#publish({ room, data: JSON.stringify({ event, data }) }),
+    };
+  }
+
+  /**
+   * Sends `data` to every client. Without a filter it goes through the bus (every instance); with one, only to the
+   * local clients it accepts (a function cannot travel to other instances). Each client gets it at its own pace
+   * (its send waits on its own backpressure); the promise resolves once the message is published.
+   */
+  broadcast(data: WebSocketData, filter?: BroadcastFilter): Promise<void> {
+    const payload = toPayload(data);
+    if (filter === undefined) return this.#publish({ room: null, data: payload });
+    for (const client of this.clients) if (filter(client)) this.#sendTo(client, payload);
+    return Promise.resolve();
+  }
+
+  /** Sends `{ "event": event, "data": data }` as JSON text to every client (through the bus). */
+  emit(event: string, data: unknown): Promise<void> {
+    return this.#publish({ room: null, data: JSON.stringify({ event, data }) });
+  }
+
+  /**
+   * Stops the server: 1001 (going away) to every client, waits up to `closeTimeoutMs`, destroys the rest, and leaves
+   * the broadcast channel. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      try {
+        await this.#server.close();
+      } finally {
+        const unsubscribe = await this.#unsubscribe.catch(() => undefined);
+        await unsubscribe?.();
+        this.#rooms.clear();
+      }
+    })();
+    return this.#closing;
+  }
+
+  #publish(envelope: BroadcastEnvelope): Promise<void> {
+    const bus = this.#bus;
+    // The in-process bus delivers synchronously, so that broadcasts keep their order with the sends around them.
+    if (bus instanceof InProcessBroadcastBus) {
+      bus.deliver(this.channel, envelope);
+      return Promise.resolve();
+    }
+    return bus.publish(this.channel, envelope);
+  }
+
+  #deliver(envelope: BroadcastEnvelope): void {
+    const targets = envelope.room === null ? this.clients : (this.#rooms.get(envelope.room) ?? EMPTY);
+    for (const client of targets) this.#sendTo(client, envelope.data);
+  }
+
+  #sendTo(client: WebSocket, data: string | Buffer): void {
+    if (client.readyState !== WebSocket.OPEN) return;
+    // A client that goes away while the broadcast is queued only misses it.
+    client.send(data).catch((error: unknown) => this.#logger.debug(`broadcast not delivered to ${client.remoteAddress}: ${String(error)}`));
+  }
+
+  #leaveAll(client: WebSocket): void {
+    const rooms = this.#membership.get(client);
+    if (rooms === undefined) return;
+    for (const room of [...rooms]) this.leave(client, room);
+    this.#membership.delete(client);
+  }
+}

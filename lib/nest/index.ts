@@ -1,0 +1,37 @@
+/**
+ * The Nest integration's public surface (re-exported by `lib/index.ts`): the adapter, the module and its service,
+ * the gateway server with rooms and broadcast, the option types and the broadcast bus seam.
+ */
+export { WebSocketsAdapter } from './websockets.adapter.js';
+export type { WebSocketsCloseInfo, OnWebSocketsConnection, OnWebSocketsDisconnect } from './websockets.adapter.js';
+export {
+  WebSocketsModule,
+  WebSocketsConfigurableModule,
+  WEBSOCKETS_OPTIONS_TYPE,
+  WEBSOCKETS_ASYNC_OPTIONS_TYPE,
+} from './websockets.module.js';
+export type { WebSocketsModuleForRootOptions, WebSocketsModuleAsyncOptions } from './websockets.module.js';
+export { WebSocketsService } from './websockets.service.js';
+export type { WebSocketsServerInfo } from './websockets.service.js';
+export { WebSocketsGatewayServer } from './gateway-server.js';
+export type { BroadcastFilter, WebSocketsRoom } from './gateway-server.js';
+export { InProcessBroadcastBus } from './broadcast-bus.js';
+export type { BroadcastBus, BroadcastEnvelope, BroadcastListener } from './broadcast-bus.js';
+export { WebSocketsExceptionFilter } from './websockets-exception.filter.js';
+export type { WebSocketsHandshakeRequest } from './handshake-request.js';
+export { parseJsonMessage, checkParsedMessage, InvalidMessageError } from './message-parser.js';
+export { websocketsHttpsOptions, resolveTlsOptions } from './tls-options.js';
+export type { HttpsOptions } from './tls-options.js';
+export { resolveWebSocketsOptions, MODULE_OPTION_NAMES, GATEWAY_OPTION_NAMES } from './websockets-options.js';
+export { WEBSOCKETS_MODULE_OPTIONS, EXCEPTION_EVENT, SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
+export type {
+  HandshakeGuard,
+  InvalidMessagePolicy,
+  MessageParser,
+  ParsedMessage,
+  ResolvedWebSocketsOptions,
+  WebSocketsGatewayOptions,
+  WebSocketsModuleOptions,
+  WebSocketsServerOptions,
+  WebSocketsTlsOptions,
+} from './websockets-options.interface.js';
