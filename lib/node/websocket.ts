@@ -527,6 +527,10 @@ export class WebSocket extends EventEmitter {
     this.#pingTimer.unref();
   }
 
+  /**
+   * Python websockets' keepalive: after `pingIntervalMs`, ping, and wait up to `pingTimeoutMs` for the pong; the next
+   * ping is scheduled only once the pong has come back, so a slow peer never has several keepalive pings pending.
+   */
   #keepalivePing(): void {
     this.#pingTimer = undefined;
     if (this.readyState !== State.OPEN) return;
@@ -535,6 +539,7 @@ export class WebSocket extends EventEmitter {
       () => {
         if (this.#pongTimer !== undefined) clearTimeout(this.#pongTimer);
         this.#pongTimer = undefined;
+        if (!this.#socketClosed) this.#scheduleKeepalive();
       },
       () => {
         // The connection closed while waiting: nothing to do.
@@ -550,7 +555,6 @@ export class WebSocket extends EventEmitter {
       }, timeout);
       this.#pongTimer.unref();
     }
-    this.#scheduleKeepalive();
   }
 
   // --- closing -------------------------------------------------------------------------------------------------
