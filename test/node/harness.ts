@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import WsLibrary from 'ws';
+import WsLibrary, { WebSocketServer as WsServer } from 'ws';
 import { connect, type ConnectOptions } from '../../lib/node/client.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../../lib/node/server.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
@@ -22,7 +22,7 @@ export class Harness {
   readonly #servers: WebSocketServer[] = [];
   readonly #sockets: WebSocket[] = [];
   readonly #wsClients: WsLibrary[] = [];
-  readonly #wsServers: WsLibrary.Server[] = [];
+  readonly #wsServers: WsServer[] = [];
   readonly #httpServers: http.Server[] = [];
 
   /** A server on its own port (127.0.0.1 unless `host` says otherwise), listening. */
@@ -87,8 +87,8 @@ export class Harness {
   }
 
   /** The `ws` library's server on 127.0.0.1 (or `host`), listening. */
-  async wsServer(options: WsLibrary.ServerOptions = {}): Promise<{ server: WsLibrary.Server; port: number }> {
-    const server = new WsLibrary.Server({ host: '127.0.0.1', port: 0, ...options });
+  async wsServer(options: WsLibrary.ServerOptions = {}): Promise<{ server: WsServer; port: number }> {
+    const server = new WsServer({ host: '127.0.0.1', port: 0, ...options });
     this.#wsServers.push(server);
     await once(server, 'listening');
     return { server, port: (server.address() as AddressInfo).port };
