@@ -1,0 +1,30 @@
+/**
+ * `npm start`: builds and runs the sample on $PORT (default 3000). With WEBSOCKETS_TLS_CERT and WEBSOCKETS_TLS_KEY
+ * (file paths) it serves https and wss; SIGTERM closes every WebSocket with 1001 before the process exits.
+ */
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { WebSocketsAdapter, WebSocketsModule } from '../lib/nest/index.js';
+import { AppModule } from './app.module.js';
+
+/** The port when $PORT is not set. */
+const DEFAULT_PORT = 3000;
+
+async function bootstrap(): Promise<void> {
+  // The app's own server takes the same TLS settings as the module (read from WEBSOCKETS_TLS_*).
+  const httpsOptions = WebSocketsModule.httpsOptions();
+  const app = await NestFactory.create(AppModule, httpsOptions === undefined ? {} : { httpsOptions });
+  app.useWebSocketAdapter(new WebSocketsAdapter(app));
+  // SIGTERM / SIGINT run app.close(): clients get 1001 (going away), then the process exits.
+  app.enableShutdownHooks();
+  const port = process.env.PORT === undefined || process.env.PORT === '' ? DEFAULT_PORT : Number(process.env.PORT);
+  await app.listen(port);
+  const scheme = httpsOptions === undefined ? 'http' : 'https';
+  new Logger('Sample').log(`chat page at ${scheme}://localhost:${port}/, WebSocket at ${scheme === 'https' ? 'wss' : 'ws'}://localhost:${port}/ws`);
+}
+
+bootstrap().catch((error: unknown) => {
+  new Logger('Sample').error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exitCode = 1;
+});
