@@ -163,10 +163,11 @@ export interface CheckedGatewayOptions {
 
 /**
  * Validates a gateway's options (what `@WebSocketGateway()` was given).
+ * @param gateway how messages name the gateway (`Gateway ChatGateway`)
  * @throws ConfigError for a namespace, an unknown option or an invalid value
  */
 export function checkGatewayOptions(gateway: string, options: Record<string, unknown>): CheckedGatewayOptions {
-  const where = `Gateway ${gateway}`;
+  const where = gateway;
   if (options.namespace !== undefined) {
     throw new ConfigError(
       `${where} has a namespace (${show(options.namespace)}), which only socket.io supports; remove the namespace ` +

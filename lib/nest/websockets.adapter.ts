@@ -131,6 +131,11 @@ function messageOf(error: unknown): string {
   return typeof message.message === 'string' ? message.message : String(error);
 }
 
+/** An `http.Server` or an `https.Server` (which is a `tls.Server`, not an `http.Server`). */
+function isHttpServer(value: unknown): value is HttpLikeServer {
+  return value instanceof http.Server || value instanceof https.Server;
+}
+
 function isWsResponse(value: unknown): value is { event: string; data: unknown } {
   return typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string' && 'data' in value;
 }
@@ -163,13 +168,13 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
    * @param options override the module's options (or stand in for them when the module is not imported)
    */
   constructor(appOrHttpServer?: INestApplicationContext | HttpLikeServer, options?: WebSocketsModuleOptions) {
-    if (appOrHttpServer instanceof http.Server) {
+    if (isHttpServer(appOrHttpServer)) {
       this.#httpServer = appOrHttpServer;
     } else if (appOrHttpServer !== undefined) {
       this.#app = appOrHttpServer;
       const getHttpServer = (appOrHttpServer as { getHttpServer?: () => unknown }).getHttpServer;
       const server = typeof getHttpServer === 'function' ? getHttpServer.call(appOrHttpServer) : undefined;
-      if (server instanceof http.Server) this.#httpServer = server;
+      if (isHttpServer(server)) this.#httpServer = server;
     }
     this.#adapterOptions = options;
   }

@@ -1,0 +1,207 @@
+/**
+ * Gateways on their own port (several paths on one listener, 426 for plain HTTP, 404 for an unknown path), TLS on
+ * an own port and on the app's server from the WEBSOCKETS_TLS_* files, start-up errors for a namespace and one
+ * warning for socket.io-only options, and forceCloseConnections.
+ */
+import 'reflect-metadata';
+import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import type { INestApplication, LoggerService, Type } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { ConnectedSocket, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
+import type { AddressInfo } from 'node:net';
+import { CloseCode } from '../../lib/protocol/close-codes.js';
+import type { WebSocket } from '../../lib/node/websocket.js';
+import { ConfigError } from '../../lib/errors.js';
+import { WebSocketsAdapter, WebSocketsModule, WebSocketsService, type WebSocketsGatewayOptions, type WebSocketsModuleOptions } from '../../lib/nest/index.js';
+import { closePeers, connectPeer, refusal } from './ws-peer.js';
+import { freePort } from '../support/net.js';
+import { describeWithPeer } from '../support/peers.js';
+import { makeTestCertificates, type TestCertificates } from '../support/certs.js';
+
+const OWN_PORT = await freePort();
+
+@WebSocketGateway<WebSocketsGatewayOptions>(OWN_PORT, { path: '/a' })
+class GatewayA {
+  @SubscribeMessage('where')
+  where(@ConnectedSocket() client: WebSocket): string {
+    return `a ${client.request?.path} ${(client.data as { secure: boolean }).secure ? 'secure' : 'plain'}`;
+  }
+}
+
+@WebSocketGateway<WebSocketsGatewayOptions>(OWN_PORT, { path: '/b' })
+class GatewayB {
+  @SubscribeMessage('where')
+  where(): string {
+    return 'b';
+  }
+}
+
+@WebSocketGateway<WebSocketsGatewayOptions>({ path: '/app' })
+class AppServerGateway {
+  @SubscribeMessage('where')
+  where(): string {
+    return 'app';
+  }
+}
+
+@WebSocketGateway({ path: '/io', namespace: 'chat' })
+class NamespacedGateway {}
+
+@WebSocketGateway({ path: '/io1', cors: { origin: '*' }, transports: ['websocket'] })
+class SocketIoGateway1 {}
+
+@WebSocketGateway({ path: '/io2', cors: true })
+class SocketIoGateway2 {}
+
+/** Collects what Nest's Logger prints. */
+class CapturingLogger implements LoggerService {
+  readonly lines: Array<{ level: string; message: string }> = [];
+  log(message: unknown): void {
+    this.lines.push({ level: 'log', message: String(message) });
+  }
+  error(message: unknown): void {
+    this.lines.push({ level: 'error', message: String(message) });
+  }
+  warn(message: unknown): void {
+    this.lines.push({ level: 'warn', message: String(message) });
+  }
+  debug(message: unknown): void {
+    this.lines.push({ level: 'debug', message: String(message) });
+  }
+  verbose(message: unknown): void {
+    this.lines.push({ level: 'verbose', message: String(message) });
+  }
+}
+
+let app: INestApplication | undefined;
+
+async function start(
+  gateways: Type[],
+  options: WebSocketsModuleOptions = {},
+  appOptions: Parameters<ReturnType<Awaited<ReturnType<ReturnType<typeof Test.createTestingModule>['compile']>>['createNestApplication']>>[0] = {},
+): Promise<{ port: number; app: INestApplication }> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [WebSocketsModule.forRoot({ env: {}, ...options })],
+    providers: gateways,
+  }).compile();
+  app = moduleRef.createNestApplication({ logger: false, ...appOptions });
+  app.useWebSocketAdapter(new WebSocketsAdapter(app));
+  await app.listen(0, '127.0.0.1');
+  return { port: (app.getHttpServer().address() as AddressInfo).port, app };
+}
+
+afterEach(async () => {
+  await closePeers();
+  await app?.close();
+  app = undefined;
+});
+
+describe('gateways on their own port', () => {
+  it('serves several paths on one listener, next to the app server, and lists both ports', async () => {
+    const { port, app } = await start([GatewayA, GatewayB, AppServerGateway], { host: '127.0.0.1' });
+    const a = await connectPeer(`ws://127.0.0.1:${OWN_PORT}/a`);
+    a.send({ event: 'where' });
+    expect(await a.next()).toEqual({ event: 'where', data: 'a /a plain' });
+    const b = await connectPeer(`ws://127.0.0.1:${OWN_PORT}/b/?q=1`);
+    b.send({ event: 'where' });
+    expect(await b.next()).toEqual({ event: 'where', data: 'b' });
+    const onApp = await connectPeer(`ws://127.0.0.1:${port}/app`);
+    onApp.send({ event: 'where' });
+    expect(await onApp.next()).toEqual({ event: 'where', data: 'app' });
+    expect((await refusal(`ws://127.0.0.1:${OWN_PORT}/c`)).status).toBe(404);
+    expect((await refusal(`ws://127.0.0.1:${port}/a`)).status).toBe(404);
+    const servers = app.get(WebSocketsService).servers();
+    expect(servers.map(({ port: p, path, connections }) => `${p}${path} ${connections}`).sort()).toEqual(
+      [`${OWN_PORT}/a 1`, `${OWN_PORT}/b 1`, `0/app 1`].sort(),
+    );
+    expect(servers.find((server) => server.path === '/a')?.server.address()?.port).toBe(OWN_PORT);
+  });
+
+  it('answers a plain HTTP request on a WebSocket-only port with 426 and Upgrade: websocket', async () => {
+    await start([GatewayA], { host: '127.0.0.1' });
+    const response = await fetch(`http://127.0.0.1:${OWN_PORT}/a`);
+    expect(response.status).toBe(426);
+    expect(response.headers.get('upgrade')).toBe('websocket');
+    expect(await response.text()).toBe('This port serves WebSocket connections only.\n');
+  });
+
+  it('closes its listener on app.close(): the port is free again and clients got 1001', async () => {
+    await start([GatewayA], { host: '127.0.0.1' });
+    const peer = await connectPeer(`ws://127.0.0.1:${OWN_PORT}/a`);
+    await app!.close();
+    app = undefined;
+    expect((await peer.closed).code).toBe(CloseCode.GOING_AWAY);
+    await expect(fetch(`http://127.0.0.1:${OWN_PORT}/a`)).rejects.toThrow();
+  });
+
+  it('with forceCloseConnections, sends 1001 and does not wait for the clients', async () => {
+    await start([AppServerGateway], { closeTimeoutMs: 60_000 }, { forceCloseConnections: true });
+    const port = (app!.getHttpServer().address() as AddressInfo).port;
+    // A client that never answers the close frame: without forcing, close() would wait closeTimeoutMs.
+    const peer = await connectPeer(`ws://127.0.0.1:${port}/app`);
+    peer.ws.pause();
+    const started = performance.now();
+    await app!.close();
+    app = undefined;
+    expect(performance.now() - started).toBeLessThan(5000);
+    peer.ws.resume();
+    expect([CloseCode.GOING_AWAY, CloseCode.ABNORMAL_CLOSURE]).toContain((await peer.closed).code);
+  });
+});
+
+describe('start-up', () => {
+  it('fails with a clear error for a namespace', async () => {
+    const moduleRef = await Test.createTestingModule({ imports: [WebSocketsModule.forRoot({ env: {} })], providers: [NamespacedGateway] }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    app.useWebSocketAdapter(new WebSocketsAdapter(app));
+    const error = await app.init().then(
+      () => undefined,
+      (failure: unknown) => failure as Error,
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error?.message).toBe(
+      'Gateway NamespacedGateway has a namespace ("/chat"), which only socket.io supports; remove the namespace option ' +
+        "and give each gateway its own path instead (@WebSocketGateway({ path: '/chat' }))",
+    );
+  });
+
+  it('warns once per socket.io-only option, through Nest\'s Logger', async () => {
+    const logger = new CapturingLogger();
+    await start([SocketIoGateway1, SocketIoGateway2], {}, { logger });
+    const warnings = logger.lines.filter((line) => line.level === 'warn').map((line) => line.message);
+    expect(warnings.sort()).toEqual(
+      [
+        'Gateway SocketIoGateway1: option transports is for socket.io and is ignored by WebSocketsAdapter',
+        expect.stringMatching(/^Gateway SocketIoGateway\d: option cors is for socket.io and is ignored by WebSocketsAdapter; the equivalent here is allowedOrigins$/),
+      ],
+    );
+  });
+});
+
+describeWithPeer('openssl', 'TLS', () => {
+  let certs: TestCertificates;
+  beforeAll(async () => {
+    certs = await makeTestCertificates();
+  });
+
+  it('serves wss on an own port with the certificate and key from WEBSOCKETS_TLS_CERT / _KEY', async () => {
+    const env = { WEBSOCKETS_TLS_CERT: certs.server.certFile, WEBSOCKETS_TLS_KEY: certs.server.keyFile };
+    const { app } = await start([GatewayA], { env, host: '127.0.0.1' });
+    const peer = await connectPeer(`wss://localhost:${OWN_PORT}/a`, { ca: certs.ca.cert });
+    peer.send({ event: 'where' });
+    expect(await peer.next()).toEqual({ event: 'where', data: 'a /a secure' });
+    expect(app.get(WebSocketsService).servers()[0]?.secure).toBe(true);
+    // A client that does not trust the CA is refused by TLS.
+    await expect(connectPeer(`wss://localhost:${OWN_PORT}/a`)).rejects.toThrow(/self-signed|unable to verify|certificate/i);
+  });
+
+  it('serves wss on the app server created with WebSocketsModule.httpsOptions()', async () => {
+    const env = { WEBSOCKETS_TLS_CERT: certs.server.certFile, WEBSOCKETS_TLS_KEY: certs.server.keyFile };
+    const httpsOptions = WebSocketsModule.httpsOptions(undefined, env);
+    const { port, app } = await start([AppServerGateway], { env }, { httpsOptions });
+    const peer = await connectPeer(`wss://localhost:${port}/app`, { ca: certs.ca.cert });
+    peer.send({ event: 'where' });
+    expect(await peer.next()).toEqual({ event: 'where', data: 'app' });
+    expect(app.get(WebSocketsService).servers()[0]?.secure).toBe(true);
+  });
+});
