@@ -22,7 +22,7 @@ async function browserSession(url: string): Promise<{ protocol: string; extensio
     socket.onerror = () => reject(new Error('websocket error'));
   });
   const done = new Promise<void>((resolve) => {
-    socket.onmessage = (event: MessageEvent) => {
+    socket.onmessage = (event: { data: unknown }) => {
       replies.push(event.data as string | ArrayBuffer);
       if (replies.length === 2) resolve();
     };
@@ -31,7 +31,7 @@ async function browserSession(url: string): Promise<{ protocol: string; extensio
   socket.send(new Uint8Array([0, 1, 2, 250, 255]).buffer);
   await done;
   const closed = new Promise<number>((resolve) => {
-    socket.onclose = (event: CloseEvent) => resolve(event.code);
+    socket.onclose = (event: { code: number }) => resolve(event.code);
   });
   socket.close(4001, 'browser done');
   return {

@@ -111,7 +111,7 @@ describeWithPeer('openssl', 'wss', () => {
 
   it('passes TLS options through: requestCert shows the client certificate to the hook', async () => {
     const certs = await makeTestCertificates();
-    const seen: Array<string | undefined> = [];
+    const seen: Array<string | string[] | undefined> = [];
     const { port } = await harness.listen({
       tls: { key: certs.server.key, cert: certs.server.cert, ca: certs.ca.cert, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
       handshake: (info) => {
