@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { INestApplication, LoggerService, Type } from '@nestjs/common';
+import type { INestApplication, LoggerService, NestApplicationOptions, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { ConnectedSocket, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import type { AddressInfo } from 'node:net';
@@ -78,7 +78,7 @@ let app: INestApplication | undefined;
 async function start(
   gateways: Type[],
   options: WebSocketsModuleOptions = {},
-  appOptions: Parameters<ReturnType<Awaited<ReturnType<ReturnType<typeof Test.createTestingModule>['compile']>>['createNestApplication']>>[0] = {},
+  appOptions: NestApplicationOptions = {},
 ): Promise<{ port: number; app: INestApplication }> {
   const moduleRef = await Test.createTestingModule({
     imports: [WebSocketsModule.forRoot({ env: {}, ...options })],
