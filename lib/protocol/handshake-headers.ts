@@ -101,29 +101,39 @@ export class HandshakeHeaders implements Iterable<HeaderField> {
   }
 }
 
+/** Headers that change how a message is framed or whether the connection stays open (RFC 9112 §6, §9.6). */
+const FRAMING = ['connection', 'content-length', 'transfer-encoding'];
+
 /**
- * Headers that the handshake writes itself: extra headers may not set them, since a duplicate would make the
- * handshake ambiguous (RFC 6455 §4.1 / §4.2.2) or change how the message is framed (Content-Length,
- * Transfer-Encoding).
+ * Headers that a handshake request or a 101 writes itself: extra headers may not set them, since a duplicate
+ * would make the handshake ambiguous (RFC 6455 §4.1 / §4.2.2) or change how the message is framed.
  */
-const RESERVED = new Set([
+export const HANDSHAKE_HEADERS: ReadonlySet<string> = new Set([
+  ...FRAMING,
   'upgrade',
-  'connection',
   'sec-websocket-key',
   'sec-websocket-accept',
   'sec-websocket-version',
   'sec-websocket-protocol',
   'sec-websocket-extensions',
-  'content-length',
-  'transfer-encoding',
 ]);
+
+/**
+ * Headers that a refusal writes itself. `Upgrade` and `Sec-WebSocket-Version` are allowed: a 426 carries them
+ * (RFC 9110 §15.5.22, RFC 6455 §4.4).
+ */
+export const REFUSAL_HEADERS: ReadonlySet<string> = new Set([...FRAMING, 'content-type']);
 
 /**
  * Serializes extra headers given by an application, refusing anything that could split or corrupt the message.
  * @throws ConfigError for a name that is not a token, a value with a control character or a non-ASCII character,
  *   or a header that the handshake writes itself
  */
-export function serializeExtraHeaders(fields: HeaderFields | undefined, option: string): string {
+export function serializeExtraHeaders(
+  fields: HeaderFields | undefined,
+  option: string,
+  reserved: ReadonlySet<string> = HANDSHAKE_HEADERS,
+): string {
   if (fields === undefined) return '';
   const pairs: ReadonlyArray<HeaderField> = Array.isArray(fields)
     ? (fields as ReadonlyArray<HeaderField>)
@@ -133,7 +143,7 @@ export function serializeExtraHeaders(fields: HeaderFields | undefined, option: 
     if (typeof name !== 'string' || !isToken(name)) {
       throw new ConfigError(`${option}: header name ${JSON.stringify(name)} is not an HTTP token`, option, name);
     }
-    if (RESERVED.has(name.toLowerCase())) {
+    if (reserved.has(name.toLowerCase())) {
       throw new ConfigError(`${option}: header ${name} is written by the handshake itself`, option, name);
     }
     out += headerLine(name, value, option);

@@ -14,7 +14,15 @@ import {
   InvalidStateError,
   InvalidStatusError,
 } from '../errors.js';
-import { HandshakeHeaders, headerLine, listHasToken, parseList, serializeExtraHeaders, isToken } from './handshake-headers.js';
+import {
+  HandshakeHeaders,
+  REFUSAL_HEADERS,
+  headerLine,
+  isToken,
+  listHasToken,
+  parseList,
+  serializeExtraHeaders,
+} from './handshake-headers.js';
 import type { HeaderField, HeaderFields } from './handshake-headers.js';
 import { acceptKey, isValidKey } from './handshake-key.js';
 import { HeadReader, shown } from './handshake-reader.js';
@@ -404,7 +412,8 @@ export interface RejectOptions {
  * The bytes of a complete refusal: status line with its reason phrase, `Connection: close` (the server closes the
  * connection after it, RFC 9112 §9.6), `Content-Type: text/plain; charset=utf-8`, `Content-Length`, the `Server`
  * header unless `null`, the extra headers, and `body` (UTF-8).
- * @throws ConfigError for a status outside 200-599 or an extra header that could split the response
+ * @throws ConfigError for a status outside 200-599, or an extra header that could split the response or that the
+ *   refusal writes itself (Connection, Content-Length, Transfer-Encoding, Content-Type)
  */
 export function buildRejectResponse(status: number, body: string, options: RejectOptions): Buffer {
   if (!Number.isInteger(status) || status < 200 || status > 599) {
@@ -419,7 +428,7 @@ export function buildRejectResponse(status: number, body: string, options: Rejec
     `Content-Length: ${payload.length}\r\n`;
   head += dateLine(options.date);
   if (options.serverHeader !== null) head += headerLine('Server', options.serverHeader, 'serverHeader');
-  head += serializeExtraHeaders(options.headers, 'headers');
+  head += serializeExtraHeaders(options.headers, 'headers', REFUSAL_HEADERS);
   return Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), payload]);
 }
 
