@@ -114,6 +114,7 @@ describe('RequestParser', () => {
     const parser = new RequestParser(LIMITS);
     const chunk = Buffer.from(data.subarray(0, 20));
     expect(parser.push(chunk)).toBeNull();
+    expect(parser.push(Buffer.alloc(0))).toBeNull();
     chunk.fill(0);
     expect(parser.push(data.subarray(20))?.path).toBe('/chat');
   });
