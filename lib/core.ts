@@ -1,0 +1,13 @@
+/** What every entry point shares: configuration, settings and the error classes. */
+export { resolveConfig, isHeaderValue } from './config.js';
+export type {
+  WebSocketsOptions,
+  CompressionOptions,
+  ResolvedConfig,
+  ResolvedCompression,
+  Limits,
+  Environment,
+} from './config.js';
+export { SETTINGS, DEFAULT_IDENTITY, PACKAGE_VERSION, describeSetting } from './settings.js';
+export type { SettingName, SettingSpec } from './settings.js';
+export * from './errors.js';

@@ -1,0 +1,11 @@
+/**
+ * The Node I/O layer (`nestjs-websockets/node`): a WebSocket server and client over `net` and `tls`, usable
+ * without Nest.
+ */
+export { WebSocket } from './websocket.js';
+export type { WebSocketData, ReadyState } from './websocket.js';
+export { WebSocketServer } from './server.js';
+export type { HandshakeInfo, HandshakeDecision, WebSocketServerOptions } from './server.js';
+export { connect } from './client.js';
+export type { ConnectOptions } from './client.js';
+export { createDeflateCodec } from './deflate.js';

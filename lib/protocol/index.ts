@@ -1,0 +1,22 @@
+/**
+ * The sans-I/O core (`nestjs-websockets/protocol`): bytes in, events and bytes out. No sockets, timers or
+ * environment; drive it from any I/O layer.
+ */
+export { Connection, State, SEND_EOF } from './connection.js';
+export type { ConnectionEvent, ConnectionOptions, ConnectionFailure, CloseInfo } from './connection.js';
+export { CloseCode, isWireCloseCode, APPLICATION_CLOSE_CODE_MIN, APPLICATION_CLOSE_CODE_MAX } from './close-codes.js';
+export { Opcode, MAX_CONTROL_PAYLOAD, MAX_CLOSE_REASON } from './frame.js';
+export type { Side } from './frame.js';
+export { frameHeader, encodeFrame, closePayload } from './frame-writer.js';
+export type { FrameOptions } from './frame-writer.js';
+export type { DeflateParams, MessageCodec, CodecFactory } from './compression.js';
+export {
+  parseExtensions,
+  negotiateDeflate,
+  deflateOffer,
+  acceptDeflateResponse,
+  InvalidExtensionsError,
+  PERMESSAGE_DEFLATE,
+} from './extensions.js';
+export type { ExtensionItem, DeflateAgreement } from './extensions.js';
+export * from './handshake.js';
