@@ -7,7 +7,9 @@
  * │  ├─ HandshakeLimitError           setting, limit, actual: 414 / 431 on a server; thrown on a client
  * │  ├─ InvalidHeaderError            name, value
  * │  ├─ InvalidStatusError            status, headers, body (client: the server did not answer 101)
- * │  └─ OriginNotAllowedError         origin (403)
+ * │  ├─ OriginNotAllowedError         origin (403)
+ * │  ├─ OpenTimeoutError              timeoutMs (client: the opening handshake took too long)
+ * │  └─ RedirectError                 location (client: too many, insecure or invalid redirects)
  * ├─ ProtocolError                    closeCode 1002
  * ├─ InvalidUtf8Error                 closeCode 1007
  * ├─ MessageTooBigError               closeCode 1009, limit, actual
@@ -138,6 +140,29 @@ export class InvalidStatusError extends HandshakeError {
     readonly body: Buffer,
   ) {
     super(`server rejected WebSocket connection: HTTP ${status}`, status);
+  }
+}
+
+/** Client side: the opening handshake, redirects included, did not finish within `openTimeoutMs`. */
+export class OpenTimeoutError extends HandshakeError {
+  override readonly code = 'WS_ERR_OPEN_TIMEOUT';
+  constructor(
+    readonly timeoutMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`timed out during the opening handshake after ${timeoutMs} ms (${describeSetting('openTimeoutMs')})`, 400, {}, options);
+  }
+}
+
+/** Client side: a redirect that cannot be followed (too many, from wss down to ws, or not to a ws/wss URL). */
+export class RedirectError extends HandshakeError {
+  override readonly code = 'WS_ERR_REDIRECT';
+  constructor(
+    message: string,
+    /** The Location the server sent, when there was one. */
+    readonly location: string | undefined,
+  ) {
+    super(message);
   }
 }
 

@@ -10,7 +10,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { resolveConfig, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config.js';
-import { ConfigError, HandshakeError } from '../errors.js';
+import { ConfigError, HandshakeError, OpenTimeoutError, RedirectError } from '../errors.js';
 import { Connection } from '../protocol/connection.js';
 import { acceptDeflateResponse, deflateOffer } from '../protocol/extensions.js';
 import {
@@ -92,7 +92,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   if (timeoutMs !== null) {
     timer = setTimeout(() => {
       timedOut = true;
-      current?.destroy(new HandshakeError(`timed out during the opening handshake after ${timeoutMs} ms (option openTimeoutMs, env WEBSOCKETS_OPEN_TIMEOUT_MS)`));
+      current?.destroy(new OpenTimeoutError(timeoutMs));
     }, timeoutMs);
   }
   try {
@@ -102,16 +102,16 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
         if (timedOut) socket.destroy();
       });
       if ('ws' in result) return result.ws;
-      if (redirects >= maxRedirects) throw new HandshakeError(`too many redirects (more than ${maxRedirects}, option maxRedirects)`);
+      if (redirects >= maxRedirects) throw new RedirectError(`too many redirects (more than ${maxRedirects}, option maxRedirects)`, result.location);
       const next = parseTarget(resolveLocation(result.location, target.url));
       if (target.secure && !next.secure) {
-        throw new HandshakeError(`refusing a redirect from ${target.url.href} to ${next.url.href}: wss must not go down to ws`);
+        throw new RedirectError(`refusing a redirect from ${target.url.href} to ${next.url.href}: wss must not go down to ws`, result.location);
       }
       target = next;
     }
   } catch (error) {
-    if (timedOut && !(error instanceof HandshakeError)) {
-      throw new HandshakeError(`timed out during the opening handshake after ${timeoutMs} ms (option openTimeoutMs, env WEBSOCKETS_OPEN_TIMEOUT_MS)`, 400, {}, { cause: error });
+    if (timedOut && timeoutMs !== null && !(error instanceof HandshakeError)) {
+      throw new OpenTimeoutError(timeoutMs, { cause: error });
     }
     throw error;
   } finally {
@@ -252,12 +252,12 @@ function resolveLocation(location: string, base: URL): URL {
   try {
     url = new URL(location, base);
   } catch {
-    throw new HandshakeError(`invalid redirect location ${JSON.stringify(location)}`);
+    throw new RedirectError(`invalid redirect location ${JSON.stringify(location)}`, location);
   }
   if (url.protocol === 'http:') url = new URL(`ws:${url.href.slice('http:'.length)}`);
   else if (url.protocol === 'https:') url = new URL(`wss:${url.href.slice('https:'.length)}`);
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    throw new HandshakeError(`redirect to a URL that is not ws or wss: ${JSON.stringify(location)}`);
+    throw new RedirectError(`redirect to a URL that is not ws or wss: ${JSON.stringify(location)}`, location);
   }
   return url;
 }

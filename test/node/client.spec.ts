@@ -159,7 +159,9 @@ describe('redirects', () => {
 
   it('stops after maxRedirects (10 by default)', async () => {
     const loop = await rawHttpServer((_request, port) => `HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:${port}/again\r\nContent-Length: 0\r\n\r\n`);
-    await expect(connect(`ws://127.0.0.1:${loop.port}/`, { env: {} })).rejects.toThrow('too many redirects (more than 10, option maxRedirects)');
+    const failure = connect(`ws://127.0.0.1:${loop.port}/`, { env: {} });
+    await expect(failure).rejects.toThrow('too many redirects (more than 10, option maxRedirects)');
+    await expect(failure).rejects.toMatchObject({ code: 'WS_ERR_REDIRECT', location: `ws://127.0.0.1:${loop.port}/again` });
     expect(loop.requests).toHaveLength(11);
     const two = await rawHttpServer((_request, port) => `HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:${port}/again\r\nContent-Length: 0\r\n\r\n`);
     await expect(connect(`ws://127.0.0.1:${two.port}/`, { env: {}, maxRedirects: 2 })).rejects.toBeInstanceOf(HandshakeError);

@@ -62,9 +62,11 @@ describe('openTimeoutMs', () => {
     cleanups.push(() => silent.close());
     const { port } = silent.address() as AddressInfo;
     const started = performance.now();
-    await expect(connect(`ws://127.0.0.1:${port}/`, { openTimeoutMs: SHORT_MS, env: {} })).rejects.toThrow(
+    const failure = connect(`ws://127.0.0.1:${port}/`, { openTimeoutMs: SHORT_MS, env: {} });
+    await expect(failure).rejects.toThrow(
       `timed out during the opening handshake after ${SHORT_MS} ms (option openTimeoutMs, env WEBSOCKETS_OPEN_TIMEOUT_MS)`,
     );
+    await expect(failure).rejects.toMatchObject({ code: 'WS_ERR_OPEN_TIMEOUT', timeoutMs: SHORT_MS });
     expect(performance.now() - started).toBeGreaterThanOrEqual(SHORT_MS - 20);
   });
 });

@@ -104,9 +104,11 @@ describeWithPeer('openssl', 'wss', () => {
       plainUpgrade.close(resolve);
     }));
     const downgradePort = (plainUpgrade.address() as AddressInfo).port;
-    await expect(connect(`wss://localhost:${downgradePort}/`, { ca: certs.ca.cert, env: {} })).rejects.toThrow(
+    const failure = connect(`wss://localhost:${downgradePort}/`, { ca: certs.ca.cert, env: {} });
+    await expect(failure).rejects.toThrow(
       `refusing a redirect from wss://localhost:${downgradePort}/ to ws://127.0.0.1:1/: wss must not go down to ws`,
     );
+    await expect(failure).rejects.toMatchObject({ code: 'WS_ERR_REDIRECT', location: 'ws://127.0.0.1:1/' });
   });
 
   it('passes TLS options through: requestCert shows the client certificate to the hook', async () => {
