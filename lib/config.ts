@@ -74,6 +74,31 @@ export interface WebSocketsOptions {
   pingTimeoutMs?: number | null;
   /** Time allowed for the closing handshake, in ms; `null` for none. @default 10000, or WEBSOCKETS_CLOSE_TIMEOUT_MS */
   closeTimeoutMs?: number | null;
+  /**
+   * Most connections a server holds at once, handshakes in progress included; above it the server answers 503 with
+   * `Retry-After` before the upgrade. `null` for no limit (0 is refused).
+   * @default null, or WEBSOCKETS_MAX_CONNECTIONS (`off` for no limit)
+   */
+  maxConnections?: number | null;
+  /**
+   * Most connections from one client address at once, handshakes in progress included (503 with `Retry-After` above
+   * it). Behind a reverse proxy every client has the proxy's address. `null` for no limit.
+   * @default null, or WEBSOCKETS_MAX_CONNECTIONS_PER_ADDRESS (`off` for no limit)
+   */
+  maxConnectionsPerAddress?: number | null;
+  /**
+   * New connections accepted per second from one client address: a burst of this many, then one every 1/N s (a
+   * token bucket); above it 503 with `Retry-After`. `null` for no limit.
+   * @default null, or WEBSOCKETS_MAX_HANDSHAKES_PER_SECOND_PER_ADDRESS (`off` for no limit)
+   */
+  maxHandshakesPerSecondPerAddress?: number | null;
+}
+
+/** Limits on connections, enforced by a server before the upgrade; `null` is no limit. */
+export interface ConnectionLimits {
+  readonly maxConnections: number | null;
+  readonly maxConnectionsPerAddress: number | null;
+  readonly maxHandshakesPerSecondPerAddress: number | null;
 }
 
 /** The limits that the sans-I/O core needs. */
@@ -106,6 +131,7 @@ export interface ResolvedConfig {
   readonly pingIntervalMs: number | null;
   readonly pingTimeoutMs: number | null;
   readonly closeTimeoutMs: number | null;
+  readonly connectionLimits: ConnectionLimits;
 }
 
 const POSITIVE_INTEGER = /^\d+$/;
@@ -145,6 +171,18 @@ function resolveTimeout(name: SettingName, option: unknown, env: Environment): n
   const raw = spec.env === null ? undefined : env[spec.env];
   if (option === undefined && raw !== undefined && /^(off|none)$/i.test(raw)) return null;
   return resolveInteger(name, option, env, 'milliseconds, or off');
+}
+
+/** Like `resolveInteger`, but `null` (option) or `off`/`none` (environment) means no limit, and so does a `null` default. */
+function resolveOptionalCount(name: SettingName, option: unknown, env: Environment, unit: string): number | null {
+  if (option === null) return null;
+  const spec = SETTINGS[name];
+  const raw = spec.env === null ? undefined : env[spec.env];
+  if (option === undefined) {
+    if (raw !== undefined && /^(off|none)$/i.test(raw)) return null;
+    if (raw === undefined || raw === '') return spec.default as number | null;
+  }
+  return resolveInteger(name, option, env, `${unit}, or ${option === undefined ? 'off' : 'null'} for no limit`);
 }
 
 /** An identity header: an explicit option (string, or `null` for none), else the variable (empty: none), else the default. */
@@ -236,5 +274,15 @@ export function resolveConfig(options: WebSocketsOptions = {}, env: Environment 
     pingIntervalMs: resolveTimeout('pingIntervalMs', options.pingIntervalMs, env),
     pingTimeoutMs: resolveTimeout('pingTimeoutMs', options.pingTimeoutMs, env),
     closeTimeoutMs: resolveTimeout('closeTimeoutMs', options.closeTimeoutMs, env),
+    connectionLimits: Object.freeze({
+      maxConnections: resolveOptionalCount('maxConnections', options.maxConnections, env, 'connections'),
+      maxConnectionsPerAddress: resolveOptionalCount('maxConnectionsPerAddress', options.maxConnectionsPerAddress, env, 'connections'),
+      maxHandshakesPerSecondPerAddress: resolveOptionalCount(
+        'maxHandshakesPerSecondPerAddress',
+        options.maxHandshakesPerSecondPerAddress,
+        env,
+        'handshakes per second',
+      ),
+    }),
   });
 }

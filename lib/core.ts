@@ -6,6 +6,7 @@ export type {
   ResolvedConfig,
   ResolvedCompression,
   Limits,
+  ConnectionLimits,
   Environment,
 } from './config.js';
 export { SETTINGS, DEFAULT_IDENTITY, PACKAGE_VERSION, describeSetting } from './settings.js';

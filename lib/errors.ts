@@ -8,6 +8,7 @@
  * │  ├─ InvalidHeaderError            name, value
  * │  ├─ InvalidStatusError            status, headers, body (client: the server did not answer 101)
  * │  ├─ OriginNotAllowedError         origin (403)
+ * │  ├─ ConnectionLimitError          setting, limit, retryAfterSeconds (503 with Retry-After, before the upgrade)
  * │  ├─ OpenTimeoutError              timeoutMs (client: the opening handshake took too long)
  * │  └─ RedirectError                 location (client: too many, insecure or invalid redirects)
  * ├─ ProtocolError                    closeCode 1002
@@ -128,6 +129,38 @@ export class OriginNotAllowedError extends HandshakeError {
   override readonly code = 'WS_ERR_ORIGIN_NOT_ALLOWED';
   constructor(readonly origin: string | undefined) {
     super(origin === undefined ? 'missing Origin header' : `origin not allowed: ${origin}`, 403);
+  }
+}
+
+/** Which connection limit refused a handshake. */
+export type ConnectionLimit = 'maxConnections' | 'maxConnectionsPerAddress' | 'maxHandshakesPerSecondPerAddress';
+
+/** Server side: a connection limit is reached; the refusal is 503 with `Retry-After`, sent before the upgrade. */
+export class ConnectionLimitError extends HandshakeError {
+  override readonly code = 'WS_ERR_CONNECTION_LIMIT';
+  constructor(
+    readonly setting: ConnectionLimit,
+    /** The limit in force (connections, or handshakes per second). */
+    readonly limit: number,
+    /** What `Retry-After` says, in whole seconds (at least 1). */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(
+      `${ConnectionLimitError.describe(setting)}; the limit is ${limit} (${describeSetting(setting)})`,
+      503,
+      { 'Retry-After': String(retryAfterSeconds) },
+    );
+  }
+
+  private static describe(setting: ConnectionLimit): string {
+    switch (setting) {
+      case 'maxConnections':
+        return 'too many connections to this server';
+      case 'maxConnectionsPerAddress':
+        return 'too many connections from this address';
+      case 'maxHandshakesPerSecondPerAddress':
+        return 'too many new connections per second from this address';
+    }
   }
 }
 

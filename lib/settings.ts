@@ -75,6 +75,17 @@ export const SETTINGS = {
   closeTimeoutMs: setting({ option: 'closeTimeoutMs', env: 'WEBSOCKETS_CLOSE_TIMEOUT_MS', kind: 'ms', default: 10_000,
     doc: 'Time allowed for the closing handshake before the socket is destroyed, in ms.' }),
 
+  // --- Connection limits: above them a server answers 503 with Retry-After before the upgrade ------------------
+  // Off by default, as in ws and Python websockets: behind a reverse proxy every client has the proxy's address, so
+  // a per-address default would refuse real users. `null` (or `off` in the variable) is "no limit"; 0 is refused.
+  maxConnections: setting({ option: 'maxConnections', env: 'WEBSOCKETS_MAX_CONNECTIONS', kind: 'count', default: null,
+    doc: 'Most connections a server holds at once, handshakes in progress included; `null` for no limit.' }),
+  maxConnectionsPerAddress: setting({ option: 'maxConnectionsPerAddress', env: 'WEBSOCKETS_MAX_CONNECTIONS_PER_ADDRESS', kind: 'count', default: null,
+    doc: 'Most connections from one client address at once, handshakes in progress included; `null` for no limit.' }),
+  maxHandshakesPerSecondPerAddress: setting({ option: 'maxHandshakesPerSecondPerAddress', env: 'WEBSOCKETS_MAX_HANDSHAKES_PER_SECOND_PER_ADDRESS',
+    kind: 'count', default: null,
+    doc: 'New connections accepted per second from one client address (a burst of this many, refilled evenly); `null` for no limit.' }),
+
   // --- Deployment (used by the Node server and the Nest module) -------------------------------------------------
   host: setting({ option: 'host', env: 'WEBSOCKETS_HOST', kind: 'string', default: null,
     doc: 'Bind address of servers on their own port (Node\'s default: all interfaces).' }),

@@ -14,7 +14,7 @@ import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { resolveConfig, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config.js';
-import { HandshakeError, InvalidStateError } from '../errors.js';
+import { ConnectionLimitError, HandshakeError, InvalidStateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection } from '../protocol/connection.js';
 import { negotiateDeflate } from '../protocol/extensions.js';
@@ -29,6 +29,7 @@ import {
   type HandshakeRequest,
 } from '../protocol/handshake.js';
 import { selectSubprotocol } from '../protocol/subprotocols.js';
+import { Admission, isRefusal } from './admission.js';
 import { createDeflateCodec } from './deflate.js';
 import { UpgradeRouter, type UpgradeTarget } from './upgrade-router.js';
 import { WebSocket } from './websocket.js';
@@ -87,7 +88,10 @@ export interface WebSocketServerOptions extends WebSocketsOptions {
 const STATUS_NOT_FOUND = 404;
 const STATUS_INTERNAL_ERROR = 500;
 const STATUS_SERVICE_UNAVAILABLE = 503;
-/** How long a refused client has to read the response before its socket is destroyed, when closeTimeoutMs is off. */
+/**
+ * How long a refused client has to read the response before its socket is destroyed, when closeTimeoutMs is off,
+ * and always for a refusal over a connection limit.
+ */
 const REFUSAL_LINGER_MS = 1000;
 
 /**
@@ -106,6 +110,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   readonly #listener: net.Server | undefined;
   readonly #attachedTo: HttpServer | HttpsServer | undefined;
   readonly #host: string | undefined;
+  readonly #admission: Admission;
   #closing: Promise<void> | undefined;
 
   /**
@@ -116,6 +121,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     this.#options = options;
     const env = options.env ?? process.env;
     this.config = resolveConfig(options, env);
+    this.#admission = new Admission(this.config.connectionLimits);
     this.#path = options.path === undefined ? undefined : normalizePath(options.path);
     if (options.server !== undefined) {
       if (options.port !== undefined || options.tls !== undefined) {
@@ -187,6 +193,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       return;
     }
     socket.on('error', ignore);
+    if (!this.#admit(socket)) return;
     const timer = this.#startOpenTimer(socket);
     let request: HandshakeRequest;
     try {
@@ -236,6 +243,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       socket.destroy();
       return;
     }
+    if (!this.#admit(socket)) return;
     const timer = this.#startOpenTimer(socket);
     const parser = new RequestParser(this.config.limits);
     const onData = (chunk: Buffer): void => {
@@ -253,6 +261,22 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       void this.#completeHandshake(socket, request, parser.rest, secure, timer);
     };
     socket.on('data', onData);
+  }
+
+  /**
+   * Takes a slot for `socket` until it closes (see `Admission`); over a connection limit, answers 503 with
+   * `Retry-After` at once, before reading the request, and returns false.
+   */
+  #admit(socket: Duplex): boolean {
+    if (!this.#admission.enabled) return true;
+    const result = this.#admission.admit((socket as Partial<net.Socket>).remoteAddress);
+    if (isRefusal(result)) {
+      this.#refuse(socket, result, undefined);
+      return false;
+    }
+    socket.once('close', () => result.release());
+    if (socket.closed) result.release();
+    return true;
   }
 
   /** Arms `openTimeoutMs` for a socket in its handshake: at the deadline it is destroyed (nothing of it is kept). */
@@ -382,12 +406,12 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       this.#reportError(toError(error));
       response = buildRejectResponse(STATUS_INTERNAL_ERROR, '', { serverHeader: this.config.serverHeader });
     }
-    this.#writeRefusal(socket, response, timer);
+    this.#writeRefusal(socket, response, timer, failure instanceof ConnectionLimitError);
     this.#emitHandshakeError(failure, info);
   }
 
   /** Writes a complete refusal and ends the socket; it is destroyed if the client has not closed after the linger. */
-  #writeRefusal(socket: Duplex, response: Buffer, timer: NodeJS.Timeout | undefined): void {
+  #writeRefusal(socket: Duplex, response: Buffer, timer: NodeJS.Timeout | undefined, overLimit = false): void {
     if (timer !== undefined) clearTimeout(timer);
     this.#handshaking.delete(socket);
     if (socket.destroyed) return;
@@ -396,7 +420,9 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     socket.on('data', ignore);
     socket.resume();
     socket.end(response);
-    const linger = setTimeout(() => socket.destroy(), this.config.closeTimeoutMs ?? REFUSAL_LINGER_MS);
+    // A socket over a connection limit holds no slot: keep it briefly, so that a flood cannot park sockets here.
+    const lingerMs = overLimit ? REFUSAL_LINGER_MS : (this.config.closeTimeoutMs ?? REFUSAL_LINGER_MS);
+    const linger = setTimeout(() => socket.destroy(), lingerMs);
     linger.unref();
     socket.once('close', () => clearTimeout(linger));
   }
