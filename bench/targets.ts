@@ -1,0 +1,116 @@
+/**
+ * The benchmark's servers other than `npm run echo` (sample/echo-server.ts): `node dist/bench/targets.js NAME`.
+ * Each listens on 127.0.0.1 on a free port, echoes, and prints `{"ready":true,"port":N,"pid":N}` like the sample.
+ *
+ * - `ws`: ws 8 with its defaults (no compression, 100 MiB messages).
+ * - `ws-deflate`: the same with `perMessageDeflate: true` (ws's default compression settings).
+ * - `nest-ours`: a Nest app with this package's `WebSocketsAdapter` and the echo gateway below.
+ * - `nest-ws`: the same app and gateway with `@nestjs/platform-ws`'s `WsAdapter`.
+ * - `tcp`: a raw TCP echo, the ceiling: it sends every byte back as it comes, with no framing at all.
+ */
+import 'reflect-metadata';
+import net from 'node:net';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { WsAdapter } from '@nestjs/platform-ws';
+import { MessageBody, SubscribeMessage, WebSocketGateway, type WsResponse } from '@nestjs/websockets';
+import { WebSocketServer as WsServer } from 'ws';
+import { WebSocketsAdapter } from '../lib/nest/websockets.adapter.js';
+import { WebSocketsModule } from '../lib/nest/websockets.module.js';
+
+const HOST = '127.0.0.1';
+
+/** The sample's echo, alone: `{ "event": "echo", "data": x }` comes back as is. */
+@WebSocketGateway({ path: '/ws' })
+export class EchoGateway {
+  @SubscribeMessage('echo')
+  echo(@MessageBody() data: unknown): WsResponse<unknown> {
+    return { event: 'echo', data };
+  }
+}
+
+/** The app of `nest-ours`: the module with its defaults, as a user would import it. */
+@Module({ imports: [WebSocketsModule.forRoot({})], providers: [EchoGateway] })
+class OursModule {}
+
+/** The app of `nest-ws`: only the gateway. */
+@Module({ providers: [EchoGateway] })
+class PlatformWsModule {}
+
+function ready(port: number): void {
+  process.stdout.write(`${JSON.stringify({ ready: true, port, pid: process.pid })}\n`);
+}
+
+function stopOnSignal(stop: () => Promise<void>): void {
+  const handler = (): void => {
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler);
+}
+
+async function startWs(perMessageDeflate: boolean): Promise<void> {
+  const server = new WsServer({ host: HOST, port: 0, perMessageDeflate });
+  server.on('connection', (ws) => {
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+    ws.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  ready((server.address() as net.AddressInfo).port);
+  stopOnSignal(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const client of server.clients) client.terminate();
+        server.close(() => resolve());
+      }),
+  );
+}
+
+async function startNest(adapter: 'ours' | 'ws'): Promise<void> {
+  const app = await NestFactory.create(adapter === 'ours' ? OursModule : PlatformWsModule, { logger: ['error'] });
+  app.useWebSocketAdapter(adapter === 'ours' ? new WebSocketsAdapter(app) : new WsAdapter(app));
+  await app.listen(0, HOST);
+  ready((app.getHttpServer().address() as net.AddressInfo).port);
+  stopOnSignal(() => app.close());
+}
+
+async function startTcp(): Promise<void> {
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    socket.on('error', () => undefined);
+    socket.pipe(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  ready((server.address() as net.AddressInfo).port);
+  stopOnSignal(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+      }),
+  );
+}
+
+async function main(name: string | undefined): Promise<void> {
+  switch (name) {
+    case 'ws':
+      return startWs(false);
+    case 'ws-deflate':
+      return startWs(true);
+    case 'nest-ours':
+      return startNest('ours');
+    case 'nest-ws':
+      return startNest('ws');
+    case 'tcp':
+      return startTcp();
+    default:
+      throw new Error(`unknown target ${JSON.stringify(name)}: use ws, ws-deflate, nest-ours, nest-ws or tcp`);
+  }
+}
+
+main(process.argv[2]).catch((error: unknown) => {
+  process.stderr.write(`target failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
