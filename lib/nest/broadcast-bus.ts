@@ -1,8 +1,9 @@
 /**
- * The seam between rooms/broadcast and where messages travel. A gateway server publishes every `broadcast()` and
- * `to(room).send()` on its channel and delivers to its own clients what it receives from that channel, so that a
- * bus shared by several instances (Redis pub/sub, for example) reaches every client of every instance. The default
- * bus is in-process: delivery is synchronous and nothing is serialized.
+ * The seam between rooms/broadcast and where messages travel. A gateway server delivers every `broadcast()` and
+ * `to(room).send()` to its own clients at once, publishes it on its channel with its `origin`, and delivers to its
+ * own clients what it receives from that channel from other origins, so that a bus shared by several instances
+ * (`RedisBroadcastBus` on Redis pub/sub) reaches every client of every instance exactly once. The default bus is
+ * in-process: delivery is synchronous and nothing is serialized.
  */
 
 /** One message on the bus. It must survive serialization: no functions, no client objects. */
@@ -11,6 +12,11 @@ export interface BroadcastEnvelope {
   readonly room: string | null;
   /** The payload: a string goes as a text message, a Buffer as a binary one. */
   readonly data: string | Buffer;
+  /**
+   * Who published it (an opaque id). A gateway server has delivered its own broadcasts to its clients already and
+   * ignores envelopes that carry its id, so a bus may hand a publisher its own messages back.
+   */
+  readonly origin?: string;
 }
 
 /** Called with each envelope published on a channel. */
@@ -21,7 +27,11 @@ export type BroadcastListener = (envelope: BroadcastEnvelope) => void;
  * every instance of the app.
  */
 export interface BroadcastBus {
-  /** Sends `envelope` to every subscriber of `channel`, this instance's included. */
+  /**
+   * Sends `envelope` to the subscribers of `channel`. Delivering it back to its publisher is allowed (the publisher
+   * skips its own `origin`); a bus that crosses processes may skip it instead (`RedisBroadcastBus` does, by instance
+   * id).
+   */
   publish(channel: string, envelope: BroadcastEnvelope): Promise<void>;
   /**
    * Starts delivering the envelopes of `channel` to `listener`.

@@ -1,27 +1,39 @@
 /**
  * `WebSocketsGatewayServer`: the server object a gateway gets from `@WebSocketServer()`. It wraps one node-layer
- * `WebSocketServer` (one port and path) and adds rooms and broadcast. Broadcasts travel over a `BroadcastBus`
- * channel named after the port and path, so that a shared bus reaches the clients of every instance of the app.
+ * `WebSocketServer` (one port and path) and adds rooms and broadcast. A broadcast goes to this instance's clients at
+ * once and over a `BroadcastBus` channel named after the port and path, so that a shared bus reaches the clients of
+ * every other instance of the app. Room membership stays local: only the messages cross the bus.
  */
 import { Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, type WebSocketData } from '../node/websocket.js';
 import type { WebSocketServer } from '../node/server.js';
-import { InProcessBroadcastBus, type BroadcastBus, type BroadcastEnvelope } from './broadcast-bus.js';
+import type { BroadcastBus, BroadcastEnvelope } from './broadcast-bus.js';
 
 /** Chooses the local clients a `broadcast()` reaches. */
 export type BroadcastFilter = (client: WebSocket) => boolean;
 
+/** Every client of the gateway but some, as `server.except(client)` gives them. */
+export interface WebSocketsBroadcast {
+  /** Sends `data` (text or binary) to every target, on every instance. Resolves once published. */
+  send(data: WebSocketData): Promise<void>;
+  /** Sends `{ "event": event, "data": data }` as JSON text to every target. */
+  emit(event: string, data: unknown): Promise<void>;
+}
+
 /** The members of one room, as `server.to(room)` gives them. */
-export interface WebSocketsRoom {
+export interface WebSocketsRoom extends WebSocketsBroadcast {
   /** The room's name. */
   readonly name: string;
-  /** The members connected to this instance. */
+  /** The members connected to this instance (without the excluded ones). */
   readonly clients: ReadonlySet<WebSocket>;
   /** Sends `data` to every member (on every instance, through the bus). Resolves once published. */
   send(data: WebSocketData): Promise<void>;
   /** Sends `{ "event": event, "data": data }` as JSON text to every member. */
   emit(event: string, data: unknown): Promise<void>;
+  /** The same room without these clients (usually the sender): `server.to(room).except(client).emit(...)`. */
+  except(...clients: WebSocket[]): WebSocketsRoom;
 }
 
 const EMPTY: ReadonlySet<WebSocket> = new Set();
@@ -43,6 +55,8 @@ export class WebSocketsGatewayServer {
   readonly secure: boolean;
   /** The bus channel of this port and path. */
   readonly channel: string;
+  /** This server's id on the bus: the `origin` of what it publishes. */
+  readonly #origin = randomUUID();
   readonly #server: WebSocketServer;
   readonly #bus: BroadcastBus;
   readonly #logger: Logger;
@@ -127,13 +141,39 @@ export class WebSocketsGatewayServer {
     return new Set(this.#rooms.keys());
   }
 
+  /**
+   * Resolves once the server is subscribed to its broadcast channel. `WebSocketsModule` waits for it at start-up.
+   * @throws what the bus's `subscribe()` threw (RedisUnavailableError, RedisClientMissingError)
+   */
+  async ready(): Promise<void> {
+    await this.#unsubscribe;
+  }
+
   /** A room, to send to its members: `server.to('lobby').emit('chat', { text })`. */
   to(room: string): WebSocketsRoom {
+    return this.#room(room, EMPTY);
+  }
+
+  /**
+   * Every client but these (on this instance; the others are not connected here):
+   * `server.except(client).emit('joined', { name })`.
+   */
+  except(...clients: WebSocket[]): WebSocketsBroadcast {
+    const excluded = new Set(clients);
+    return {
+      send: (data) => this.#publish({ room: null, data: toPayload(data) }, excluded),
+      emit: (event, data) => this.#publish({ room: null, data: JSON.stringify({ event, data }) }, excluded),
+    };
+  }
+
+  #room(room: string, excluded: ReadonlySet<WebSocket>): WebSocketsRoom {
+    const members = this.#rooms.get(room) ?? EMPTY;
     return {
       name: room,
-      clients: this.#rooms.get(room) ?? EMPTY,
-      send: (data) => this.#publish({ room, data: toPayload(data) }),
-      emit: (event, data) => this.#publish({ room, data: JSON.stringify({ event, data }) }),
+      clients: excluded.size === 0 ? members : new Set([...members].filter((client) => !excluded.has(client))),
+      send: (data) => this.#publish({ room, data: toPayload(data) }, excluded),
+      emit: (event, data) => this.#publish({ room, data: JSON.stringify({ event, data }) }, excluded),
+      except: (...clients) => this.#room(room, new Set([...excluded, ...clients])),
     };
   }
 
@@ -171,19 +211,24 @@ export class WebSocketsGatewayServer {
     return this.#closing;
   }
 
-  #publish(envelope: BroadcastEnvelope): Promise<void> {
-    const bus = this.#bus;
-    // The in-process bus delivers synchronously, so that broadcasts keep their order with the sends around them.
-    if (bus instanceof InProcessBroadcastBus) {
-      bus.deliver(this.channel, envelope);
-      return Promise.resolve();
-    }
-    return bus.publish(this.channel, envelope);
+  #publish(envelope: BroadcastEnvelope, excluded: ReadonlySet<WebSocket> = EMPTY): Promise<void> {
+    // Local clients first, synchronously: a broadcast keeps its order with the sends around it, and reaches this
+    // instance's clients whatever happens to the bus. The bus carries it to the other instances.
+    this.#deliverLocally(envelope, excluded);
+    // An unawaited broadcast must not become an unhandled rejection: a bus failure is logged, never thrown.
+    return this.#bus
+      .publish(this.channel, { ...envelope, origin: this.#origin })
+      .catch((error: unknown) => this.#logger.error(`broadcast on ${this.channel} not published to other instances: ${String(error)}`));
   }
 
   #deliver(envelope: BroadcastEnvelope): void {
+    if (envelope.origin === this.#origin) return;
+    this.#deliverLocally(envelope, EMPTY);
+  }
+
+  #deliverLocally(envelope: BroadcastEnvelope, excluded: ReadonlySet<WebSocket>): void {
     const targets = envelope.room === null ? this.clients : (this.#rooms.get(envelope.room) ?? EMPTY);
-    for (const client of targets) this.#sendTo(client, envelope.data);
+    for (const client of targets) if (!excluded.has(client)) this.#sendTo(client, envelope.data);
   }
 
   #sendTo(client: WebSocket, data: string | Buffer): void {

@@ -80,8 +80,18 @@ export interface WebSocketsModuleOptions extends WebSocketsServerOptions {
    * through `WebSocketsModule.httpsOptions()` given to `NestFactory.create()`.
    */
   tls?: WebSocketsTlsOptions;
-  /** Carries `broadcast()` and `to(room).send()` to every instance. @default an in-process bus */
+  /**
+   * Carries `broadcast()` and `to(room).send()` to every instance. Give a `RedisBroadcastBus` to tune it (channel
+   * prefix, backoff); it wins over `redisUrl`. @default a `RedisBroadcastBus` when `redisUrl` is set, else in-process
+   */
   broadcastBus?: BroadcastBus;
+  /**
+   * Redis URL (`redis://[[user]:password@]host[:port]`, or `rediss://` for TLS) of the broadcast bus that shares
+   * rooms across instances; it needs the optional peer `ioredis`. `null` keeps broadcasts in-process even when the
+   * variable is set. The app fails to start when Redis cannot be reached.
+   * @default none (in-process), or WEBSOCKETS_REDIS_URL
+   */
+  redisUrl?: string | null;
   /** The environment to read the WEBSOCKETS_* variables from. @default process.env */
   env?: Environment;
 }
@@ -112,6 +122,8 @@ export interface ResolvedWebSocketsOptions {
   readonly host: string | null;
   /** The TLS options with the key, certificate and CA read from the environment's files, or `null` for none. */
   readonly tls: Readonly<WebSocketsTlsOptions> | null;
+  /** The Redis URL of the broadcast bus (option `redisUrl`, else WEBSOCKETS_REDIS_URL), or `null` for in-process. */
+  readonly redisUrl: string | null;
   /** The environment the options were resolved against. */
   readonly env: Environment;
 }

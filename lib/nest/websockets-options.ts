@@ -8,6 +8,7 @@ import { ConfigError } from '../errors.js';
 import { SETTINGS, resolveConfig, type Environment } from '../config.js';
 import { SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
 import { resolveTlsOptions } from './tls-options.js';
+import { checkRedisUrl } from './redis-broadcast-bus.js';
 import type {
   ResolvedWebSocketsOptions,
   WebSocketsGatewayOptions,
@@ -31,7 +32,7 @@ const SERVER_OPTIONS: readonly string[] = [
 ];
 
 /** Every option the module accepts. */
-export const MODULE_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'tls', 'broadcastBus', 'env']);
+export const MODULE_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'tls', 'broadcastBus', 'redisUrl', 'env']);
 
 /** Every option a gateway accepts (besides socket.io's, which only warn). */
 export const GATEWAY_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'path', 'tls', 'namespace']);
@@ -152,7 +153,22 @@ export function resolveWebSocketsOptions(raw: WebSocketsModuleOptions | undefine
   const envHost = effectiveEnv[SETTINGS.host.env];
   const host = raw.host !== undefined ? raw.host : envHost !== undefined && envHost !== '' ? envHost : null;
   const tls = resolveTlsOptions(raw.tls, effectiveEnv);
-  return Object.freeze({ raw: Object.freeze({ ...raw }), config, host, tls, env: effectiveEnv });
+  const redisUrl = resolveRedisUrl(where, raw.redisUrl, effectiveEnv);
+  return Object.freeze({ raw: Object.freeze({ ...raw }), config, host, tls, redisUrl, env: effectiveEnv });
+}
+
+/** The option (a URL, or `null` for none), else the variable (empty: none), checked as a redis:// or rediss:// URL. */
+function resolveRedisUrl(where: string, option: unknown, env: Environment): string | null {
+  if (option === null) return null;
+  if (option !== undefined) {
+    checkRedisUrl(option, `${where} option redisUrl`);
+    return option as string;
+  }
+  const name = SETTINGS.redisUrl.env;
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  checkRedisUrl(raw, name);
+  return raw;
 }
 
 /** What `checkGatewayOptions` found: the options to use, and the socket.io-only names to warn about. */

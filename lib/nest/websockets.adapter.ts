@@ -36,6 +36,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { WebSocketServer, type HandshakeDecision, type HandshakeInfo, type WebSocketServerOptions } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
 import { InProcessBroadcastBus, type BroadcastBus } from './broadcast-bus.js';
+import { RedisBroadcastBus } from './redis-broadcast-bus.js';
 import { WebSocketsGatewayServer } from './gateway-server.js';
 import { toHandshakeRequest, type WebSocketsHandshakeRequest } from './handshake-request.js';
 import { InvalidMessageError, checkParsedMessage, parseJsonMessage } from './message-parser.js';
@@ -112,7 +113,7 @@ const STATUS_UPGRADE_REQUIRED = 426;
 const EXCEPTION_FRAME_PREFIX = `{"event":${JSON.stringify(EXCEPTION_EVENT)},`;
 
 /** Keys of the module's options that are not node-layer server options. */
-const NEST_ONLY_KEYS = ['handshakeGuards', 'messageParser', 'invalidMessages', 'tls', 'broadcastBus', 'env', 'host', 'path', 'namespace'];
+const NEST_ONLY_KEYS = ['handshakeGuards', 'messageParser', 'invalidMessages', 'tls', 'broadcastBus', 'redisUrl', 'env', 'host', 'path', 'namespace'];
 
 type HttpLikeServer = http.Server | https.Server;
 
@@ -247,7 +248,8 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     );
     node.on('connection', (client: WebSocket) => this.#logger.debug(`${gatewayName}: connection from ${client.remoteAddress}`));
 
-    this.#bus ??= resolved.raw.broadcastBus ?? new InProcessBroadcastBus();
+    this.#bus ??=
+      resolved.raw.broadcastBus ?? (resolved.redisUrl !== null ? new RedisBroadcastBus({ url: resolved.redisUrl }) : new InProcessBroadcastBus());
     gatewayServer = new WebSocketsGatewayServer({
       server: node,
       port,

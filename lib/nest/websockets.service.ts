@@ -3,7 +3,7 @@
  * `WebSocketsModule` is imported. Its constructor validates the options, so a bad option or an unreadable TLS file
  * stops the app at start-up (`NestFactory.create()` / `Test.createTestingModule().compile()` rejects).
  */
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { WEBSOCKETS_MODULE_OPTIONS } from './websockets.constants.js';
 import { resolveWebSocketsOptions } from './websockets-options.js';
 import type { HttpsOptions } from './tls-options.js';
@@ -25,7 +25,7 @@ export interface WebSocketsServerInfo {
 }
 
 @Injectable()
-export class WebSocketsService {
+export class WebSocketsService implements OnApplicationBootstrap {
   /** The validated options, resolved against the environment and the defaults. */
   readonly options: ResolvedWebSocketsOptions;
   readonly #servers = new Set<WebSocketsGatewayServer>();
@@ -33,6 +33,15 @@ export class WebSocketsService {
   /** @throws ConfigError when an option, or a WEBSOCKETS_* variable, is invalid */
   constructor(@Inject(WEBSOCKETS_MODULE_OPTIONS) options: WebSocketsModuleOptions) {
     this.options = resolveWebSocketsOptions(options);
+  }
+
+  /**
+   * Called by Nest once the gateways exist (`app.init()` / `app.listen()`): waits until each server is subscribed
+   * to its broadcast channel, so that a Redis that cannot be reached stops the app at start-up.
+   * @throws RedisUnavailableError, RedisClientMissingError
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    await Promise.all([...this.#servers].map((server) => server.ready()));
   }
 
   /** The live gateway servers with their connection counts, in the order they were created. */
