@@ -375,7 +375,10 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     const server: HttpLikeServer = tls !== null ? https.createServer({ ...tls }, onRequest) : http.createServer(onRequest);
     const listening = new Promise<void>((resolve) => {
       server.once('error', (error: Error) => {
-        this.#logger.error(`${gatewayName}: cannot listen on ${host ?? '*'}:${port}: ${error.message}`);
+        this.#logger.error(
+          `${gatewayName}: cannot listen on ${host ?? '*'}:${port}: ${error.message}; stop what holds the port, or give ` +
+            `the gateway another one (@WebSocketGateway(port, ...)) or the module another host (option host, env WEBSOCKETS_HOST)`,
+        );
         resolve();
       });
       server.listen(port, host, () => {

@@ -8,13 +8,14 @@ import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { INestApplication, LoggerService, NestApplicationOptions, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { ConnectedSocket, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
-import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import { ConfigError } from '../../lib/errors.js';
 import { WebSocketsAdapter, WebSocketsModule, WebSocketsService, type WebSocketsGatewayOptions, type WebSocketsModuleOptions } from '../../lib/nest/index.js';
-import { closePeers, connectPeer, refusal } from './ws-peer.js';
-import { freePort } from '../support/net.js';
+import { closePeers, connectPeer, refusal, WAIT_MS } from './ws-peer.js';
+import { freePort, withTimeout } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.js';
 
@@ -175,6 +176,35 @@ describe('start-up', () => {
         expect.stringMatching(/^Gateway SocketIoGateway\d: option cors is for socket.io and is ignored by WebSocketsAdapter; the equivalent here is allowedOrigins$/),
       ],
     );
+  });
+
+  it('logs an error that names the port, the cause and the fix when an own port is taken', async () => {
+    const blocker = net.createServer();
+    blocker.listen(OWN_PORT, '127.0.0.1');
+    await once(blocker, 'listening');
+    try {
+      const logger = new CapturingLogger();
+      await start([GatewayA], { host: '127.0.0.1' }, { logger });
+      const error = await withTimeout(
+        (async () => {
+          for (;;) {
+            const line = logger.lines.find((entry) => entry.level === 'error');
+            if (line !== undefined) return line.message;
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+        })(),
+        WAIT_MS,
+        'the listen error',
+      );
+      expect(error).toBe(
+        `Gateway GatewayA: cannot listen on 127.0.0.1:${OWN_PORT}: listen EADDRINUSE: address already in use 127.0.0.1:${OWN_PORT}; ` +
+          'stop what holds the port, or give the gateway another one (@WebSocketGateway(port, ...)) or the module another host ' +
+          '(option host, env WEBSOCKETS_HOST)',
+      );
+    } finally {
+      blocker.close();
+      await once(blocker, 'close');
+    }
   });
 });
 
