@@ -178,6 +178,8 @@ beforeAll(async () => {
   const [result] = JSON.parse(stdout.slice(stdout.indexOf('\n[') + 1)) as Array<{ filename: string; files: Array<{ path: string }> }>;
   tarball = path.join(work, result!.filename);
   packed = result!.files.map((file) => file.path).sort();
+  mkdirSync(path.join(work, 'unpacked'));
+  await run('tar', ['-xzf', tarball, '-C', path.join(work, 'unpacked')], { timeout: NPM_TIMEOUT_MS });
 }, NPM_TIMEOUT_MS + 10_000);
 
 afterAll(async () => {
@@ -206,6 +208,17 @@ describe('npm pack', () => {
     }
     // Every source file of lib/ is built.
     expect(packed.filter((file) => file.endsWith('.js')).length).toBe(packed.filter((file) => file.endsWith('.d.ts')).length);
+  });
+
+  it('declares no `any` in its public types', () => {
+    const offenders: string[] = [];
+    for (const file of packed.filter((name) => name.endsWith('.d.ts'))) {
+      const code = readFileSync(path.join(work, 'unpacked', 'package', file), 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .replace(/\/\/.*$/gm, '');
+      for (const line of code.split('\n')) if (/\bany\b/.test(line)) offenders.push(`${file}: ${line.trim()}`);
+    }
+    expect(offenders).toEqual([]);
   });
 
   it('has an exports map whose every target is in the tarball', () => {
