@@ -317,7 +317,16 @@ export class WebSocket extends EventEmitter {
 
   #onData(chunk: Buffer): void {
     this.#conn.receiveData(chunk);
-    this.#pump();
+    // One socket read often holds many frames: the replies that listeners send while its events are dispatched
+    // (and the pongs and close frames of the core) go out together at the uncork, in one write instead of one
+    // system call per message.
+    const socket = this.#socket;
+    socket.cork();
+    try {
+      this.#pump();
+    } finally {
+      socket.uncork();
+    }
   }
 
   #onEnd(): void {
@@ -366,8 +375,9 @@ export class WebSocket extends EventEmitter {
         this.#emitSafely('pong', event.data);
         break;
       case 'close':
-        // The core answers the close frame itself (RFC 6455 §5.5.1); the 'close' event waits for the socket.
-        this.#stopReading();
+        // The core answers the close frame itself (RFC 6455 §5.5.1) and parses nothing after it; the 'close' event
+        // waits for the socket. Messages that arrived before the close frame are still delivered, even to a reader
+        // that is behind (a client may send its last messages and its close in one packet): only close() drops them.
         break;
       default: {
         const unexpected: never = event;
@@ -425,7 +435,7 @@ export class WebSocket extends EventEmitter {
     }
   }
 
-  /** After close() or a close frame: unread messages are dropped, readers end, and reading no longer waits on them. */
+  /** After close() or a failure: unread messages are dropped, readers end, and reading no longer waits on them. */
   #stopReading(): void {
     this.#discardMessages = true;
     this.#queue.length = 0;
