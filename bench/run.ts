@@ -30,6 +30,8 @@ interface Options {
   readonly quick: boolean;
   readonly only: string | null;
   readonly rounds: number;
+  /** Only these targets (--targets a,b), for profiling one server. */
+  readonly targets: readonly string[] | null;
 }
 
 /**
@@ -40,16 +42,18 @@ function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Options {
   const fromNpm = (name: string): string | undefined => (env[`npm_config_${name}`] === '' ? undefined : env[`npm_config_${name}`]);
   const quick = argv.includes('--quick') || fromNpm('quick') === 'true';
   let only: string | null = fromNpm('workload') ?? null;
+  let targets: string[] | null = null;
   let rounds = fromNpm('rounds') !== undefined ? Number(fromNpm('rounds')) : quick ? 2 : 5;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--workload') only = argv[++i] ?? null;
     else if (arg.startsWith('--workload=')) only = arg.slice('--workload='.length);
     else if (arg === '--rounds') rounds = Number(argv[++i]);
-    else if (arg !== '--quick') throw new Error(`unknown argument ${arg}: use --quick, --workload NAME, --rounds N`);
+    else if (arg === '--targets') targets = (argv[++i] ?? '').split(',');
+    else if (arg !== '--quick') throw new Error(`unknown argument ${arg}: use --quick, --workload NAME, --rounds N, --targets A,B`);
   }
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds takes a positive integer');
-  return { quick, only, rounds };
+  return { quick, only, rounds, targets };
 }
 
 const CLOCK_TICKS = (() => {
@@ -108,7 +112,9 @@ interface Started {
 
 async function startTarget(name: string): Promise<Started> {
   const target = TARGETS[name]!;
-  const child = spawnNode(['--expose-gc', '--import', GC_HOOK, ...target.script], false);
+  // BENCH_TARGET_NODE_OPTIONS adds node flags to every target, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile.
+  const extra = (process.env.BENCH_TARGET_NODE_OPTIONS ?? '').split(' ').filter((flag) => flag !== '');
+  const child = spawnNode(['--expose-gc', '--import', GC_HOOK, ...extra, ...target.script], false);
   const lines = createInterface({ input: child.stdout! });
   const ready = await new Promise<{ port: number; pid: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s`)), 30_000);
@@ -292,7 +298,8 @@ function machine(): RunResult['machine'] {
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2), process.env);
   const all = workloads(options.quick);
-  const selected = options.only === null ? all : all.filter((workload) => workload.name === options.only);
+  const named = options.only === null ? all : all.filter((workload) => workload.name === options.only);
+  const selected = options.targets === null ? named : named.map((workload) => ({ ...workload, targets: workload.targets.filter((t) => options.targets!.includes(t)) }));
   if (selected.length === 0) throw new Error(`unknown workload ${options.only}: use one of ${all.map((w) => w.name).join(', ')}`);
   const started = new Date();
   const run: RunResult = { started: started.toISOString(), quick: options.quick, rounds: options.rounds, machine: machine(), workloads: [] };
@@ -311,7 +318,7 @@ async function main(): Promise<void> {
         );
       }
       samples.push(...roundSamples);
-      const ratios = workload.pairs.map(([a, b]) => {
+      const ratios = workload.pairs.filter(([a, b]) => order.includes(a) && order.includes(b)).map(([a, b]) => {
         const x = roundSamples.find((s) => s.target === a)?.value ?? Number.NaN;
         const y = roundSamples.find((s) => s.target === b)?.value ?? Number.NaN;
         return `${a}/${b} ${(x / y).toFixed(2)}x`;
@@ -334,11 +341,11 @@ async function main(): Promise<void> {
   writeFileSync(path.join(resultsDir, `${stamp}.json`), `${JSON.stringify(run, null, 2)}\n`);
   writeFileSync(path.join(resultsDir, `${stamp}.md`), markdown);
   writeFileSync(path.join(resultsDir, `${stamp}.svg`), svg);
-  if (!options.quick && options.only === null) {
+  if (!options.quick && options.only === null && options.targets === null) {
     writeFileSync(path.join(ROOT, 'bench', 'latest.md'), markdown);
     writeFileSync(path.join(ROOT, 'bench', 'latest.svg'), svg);
   }
-  process.stdout.write(`\n${markdown}\nWrote bench/results/${stamp}.{json,md,svg}${!options.quick && options.only === null ? ', bench/latest.md and bench/latest.svg' : ''}\n`);
+  process.stdout.write(`\n${markdown}\nWrote bench/results/${stamp}.{json,md,svg}${!options.quick && options.only === null && options.targets === null ? ', bench/latest.md and bench/latest.svg' : ''}\n`);
 }
 
 main().catch((error: unknown) => {
