@@ -486,6 +486,9 @@ export class WebSocket extends EventEmitter {
                 this.#onWritten();
               });
             });
+            // send() hands this promise to the caller; internal flushes (pongs, close frames, keepalive pings) drop
+            // it, and a write failing because the peer reset must not become an unhandled rejection (a crash).
+            done.catch(() => {});
           } else {
             socket.write(chunk);
           }
