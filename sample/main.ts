@@ -10,15 +10,21 @@ import { AppModule } from './app.module.js';
 
 /** The port when $PORT is not set. */
 const DEFAULT_PORT = 3000;
+const MAX_PORT = 65_535;
 
 async function bootstrap(): Promise<void> {
+  // .env is already in process.env: ConfigModule.forRoot() loaded it when AppModule was imported.
+  const raw = process.env.PORT;
+  const port = raw === undefined || raw === '' ? DEFAULT_PORT : Number(raw);
+  if (!/^\d*$/.test(raw ?? '') || port > MAX_PORT) {
+    throw new Error(`PORT must be an integer from 0 to ${MAX_PORT}; got ${JSON.stringify(raw)} (set it in the environment or in .env)`);
+  }
   // The app's own server takes the same TLS settings as the module (read from WEBSOCKETS_TLS_*).
   const httpsOptions = WebSocketsModule.httpsOptions();
   const app = await NestFactory.create(AppModule, httpsOptions === undefined ? {} : { httpsOptions });
   app.useWebSocketAdapter(new WebSocketsAdapter(app));
   // SIGTERM / SIGINT run app.close(): clients get 1001 (going away), then the process exits.
   app.enableShutdownHooks();
-  const port = process.env.PORT === undefined || process.env.PORT === '' ? DEFAULT_PORT : Number(process.env.PORT);
   await app.listen(port);
   const scheme = httpsOptions === undefined ? 'http' : 'https';
   new Logger('Sample').log(`chat page at ${scheme}://localhost:${port}/, WebSocket at ${scheme === 'https' ? 'wss' : 'ws'}://localhost:${port}/ws`);
