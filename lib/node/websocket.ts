@@ -127,8 +127,9 @@ export class WebSocket extends EventEmitter {
   #pongTimer: NodeJS.Timeout | undefined;
   #reportedFailure = false;
   #latencyMs = 0;
-  readonly #closed: Promise<void>;
-  #resolveClosed!: () => void;
+  /** What close() returns; made on the first call (most connections never call it), resolved by the socket's close. */
+  #closed: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
   #closeCode: number = CloseCode.ABNORMAL_CLOSURE;
   #closeReason = '';
 
@@ -144,9 +145,6 @@ export class WebSocket extends EventEmitter {
     this.remoteAddress = init.remoteAddress;
     this.data = init.data;
     this.#onUnhandledError = init.onUnhandledError;
-    this.#closed = new Promise((resolve) => {
-      this.#resolveClosed = resolve;
-    });
 
     const socket = this.#socket as Partial<Socket> & Duplex;
     // The HTTP server may have set an idle timeout on the socket; the WebSocket has its own keepalive.
@@ -268,6 +266,13 @@ export class WebSocket extends EventEmitter {
       }
       this.#stopReading();
       this.#flush();
+    }
+    if (this.#closed === undefined) {
+      this.#closed = this.#socketClosed
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            this.#resolveClosed = resolve;
+          });
     }
     return this.#closed;
   }
@@ -595,7 +600,7 @@ export class WebSocket extends EventEmitter {
     this.#pendingSendBytes = 0;
     this.#checkFailure();
     this.#emitSafely('close', this.#closeCode, this.#closeReason);
-    this.#resolveClosed();
+    this.#resolveClosed?.();
   }
 
   /** The core failed the connection (protocol error, 1009, ...): report it once, as ws does. */

@@ -86,7 +86,8 @@ export class Connection {
   private readonly codec: MessageCodec | null;
   private readonly compressionThreshold: number;
   private readonly createMask: (into: Buffer) => void;
-  private readonly maskKey = Buffer.alloc(MASK_KEY_LENGTH);
+  /** Client side only (a server never masks); from the shared pool, see FrameParser. */
+  private readonly maskKey: Buffer | null;
   private outgoing: Array<Buffer | typeof SEND_EOF> = [];
 
   private eofReceived = false;
@@ -114,6 +115,7 @@ export class Connection {
     this.codec = options.codec ?? null;
     this.compressionThreshold = options.compressionThreshold ?? 0;
     this.createMask = options.createMask ?? defaultMaskSource;
+    this.maskKey = options.side === 'client' ? Buffer.allocUnsafe(MASK_KEY_LENGTH) : null;
     this.parser = new FrameParser({ side: options.side, allowRsv1: this.codec !== null });
   }
 
@@ -480,11 +482,8 @@ export class Connection {
   }
 
   private queueFrame(opcode: number, payload: Buffer, rsv1: boolean): void {
-    let maskKey: Buffer | null = null;
-    if (this.side === 'client') {
-      maskKey = this.maskKey;
-      this.createMask(maskKey);
-    }
+    const maskKey = this.maskKey;
+    if (maskKey !== null) this.createMask(maskKey);
     for (const buffer of encodeFrame(opcode, payload, { rsv1, maskKey })) this.outgoing.push(buffer);
   }
 
