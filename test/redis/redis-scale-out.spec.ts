@@ -170,6 +170,7 @@ beforeAll(async () => {
       '--experimentalDecorators', '--emitDecoratorMetadata', '--skipLibCheck', '--esModuleInterop', '--types', 'node',
       '--noCheck', '--ignoreConfig',
       path.join(ROOT, 'test', 'redis', 'fixtures', 'rooms-app.ts'),
+      path.join(ROOT, 'test', 'redis', 'fixtures', 'cluster-app.ts'),
       path.join(ROOT, 'sample', 'main.ts'),
     ],
     { cwd: ROOT, timeout: BUILD_TIMEOUT_MS },
@@ -322,6 +323,28 @@ describeWithPeer('redis', 'rooms across Nest instances in separate processes, ov
     await Promise.all([join(one, 'lobby'), join(two, 'lobby')]);
     await chat(one, 'lobby', 'local', [one, two]);
     expect(app.lines.some((line) => line.includes('RedisBroadcastBus'))).toBe(false);
+  });
+
+  it('Node cluster: workers share one port and their rooms', async () => {
+    const port = await freePort();
+    const primary = await launch('cluster', buildDir, 'test/redis/fixtures/cluster-app.js', { PORT: String(port), WEBSOCKETS_REDIS_URL: redis.url }, readyPort);
+    const workers = () => new Set(primary.lines.filter((line) => line.startsWith('{"ready":true')).map((line) => (JSON.parse(line) as { pid: number }).pid));
+    for (let i = 0; workers().size < 2; i++) {
+      if (i > 200) throw new Error('the second worker did not start');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // The primary hands connections to the workers in turn: connect until both hold a member.
+    const members = new Map<string, Peer>();
+    for (let i = 0; members.size < 2 && i < 10; i++) {
+      const peer = await connectPeer(`ws://127.0.0.1:${port}/ws`);
+      peer.send({ event: 'join', data: { room: 'lobby' } });
+      const reply = (await peer.next()) as { data: { instance: string } };
+      if (!members.has(reply.data.instance)) members.set(reply.data.instance, peer);
+    }
+    expect(members.size).toBe(2);
+    const [first, second] = [...members.values()];
+    await chat(first!, 'lobby', 'across workers', [first!, second!]);
+    await chat(second!, 'lobby', 'and back', [first!, second!]);
   });
 
   it('the sample app: two instances on two ports share chat rooms', async () => {
