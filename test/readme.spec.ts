@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
-import * as errors from '../lib/errors.js';
+import * as errors from '../lib/index.js';
 import { SETTINGS, type SettingSpec } from '../lib/settings.js';
 import { cellText, findMarkdownTable, readReadme } from './support/readme-table.js';
 
@@ -37,7 +37,7 @@ describe('README error table', () => {
     ([, value]) => typeof value === 'function' && value.prototype instanceof errors.WebSocketsError,
   );
 
-  it('lists every error class of lib/errors.ts with the code its instances carry', () => {
+  it('lists every error class the package exports with the code its instances carry', () => {
     const listed = new Map(table.rows.map((row) => [cellText(row['class'] ?? ''), cellText(row['code'] ?? '')]));
     expect([...listed.keys()].sort()).toEqual(classes.map(([name]) => name).sort());
     const samples: Record<string, errors.WebSocketsError> = {
@@ -55,6 +55,8 @@ describe('README error table', () => {
       InvalidStateError: new errors.InvalidStateError('x'),
       ConnectionClosedError: new errors.ConnectionClosedError(1000, ''),
       ConfigError: new errors.ConfigError('x', 'maxLineLength', 'x'),
+      RedisClientMissingError: new errors.RedisClientMissingError(),
+      RedisUnavailableError: new errors.RedisUnavailableError('redis://127.0.0.1:1', 'refused'),
     };
     for (const [name, code] of listed) {
       expect(samples[name]?.code).toBe(code);
