@@ -7,8 +7,8 @@
  * plus the queued messages are over `readHighWaterMark`, nothing more is parsed or inflated and the socket is paused,
  * so a peer cannot make this side hold more than the documented bound however fast it sends.
  *
- * Writing: everything `dataToSend()` returns goes to the socket inside cork/uncork (header and payload as separate
- * writes, never concatenated). `send()` waits while `bufferedAmount` is over `writeHighWaterMark` and resumes below
+ * Writing: everything `dataToSend()` returns goes to the socket corked until the next tick (header and payload as
+ * separate writes, never concatenated), so the messages sent within one tick leave in one system call. `send()` waits while `bufferedAmount` is over `writeHighWaterMark` and resumes below
  * `writeLowWaterMark`.
  */
 import { randomBytes } from 'node:crypto';
@@ -67,6 +67,8 @@ interface PendingPing {
 
 type Reader = (result: IteratorResult<string | Buffer>) => void;
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** The keepalive ping's failure reason, as in Python websockets. */
 const KEEPALIVE_TIMEOUT_REASON = 'keepalive ping timeout';
 /** Random bytes in a ping that the application sends without data, so that its pong can be matched. */
@@ -118,6 +120,8 @@ export class WebSocket extends EventEmitter {
   readonly #pendingSends: PendingSend[] = [];
   #pendingSendBytes = 0;
   readonly #pings: PendingPing[] = [];
+  /** The socket is corked until the next tick (see #flush). */
+  #corked = false;
 
   // Lifecycle
   #socketClosed = false;
@@ -466,7 +470,7 @@ export class WebSocket extends EventEmitter {
    */
   #flush(): Promise<void> {
     const chunks = this.#conn.dataToSend();
-    let done: Promise<void> = Promise.resolve();
+    let done: Promise<void> = RESOLVED;
     if (chunks.length > 0) {
       const socket = this.#socket;
       if (socket.destroyed || socket.writableEnded) {
@@ -476,7 +480,14 @@ export class WebSocket extends EventEmitter {
         let eof = false;
         let last = -1;
         for (let i = 0; i < chunks.length; i++) if (chunks[i] !== SEND_EOF) last = i;
-        socket.cork();
+        // Everything sent in this tick goes out in one write at the next tick: the replies to all the messages of
+        // one socket read, whether listeners answer at once or after an await (Nest handlers), instead of one
+        // system call per message. end() flushes at once.
+        if (!this.#corked) {
+          this.#corked = true;
+          socket.cork();
+          process.nextTick(WebSocket.#uncork, this);
+        }
         for (let i = 0; i < chunks.length; i++) {
           const chunk = chunks[i]!;
           if (chunk === SEND_EOF) {
@@ -498,12 +509,16 @@ export class WebSocket extends EventEmitter {
             socket.write(chunk);
           }
         }
-        socket.uncork();
         if (eof) socket.end();
       }
     }
     if (!this.#closeTimerArmed && this.#conn.closeExpected()) this.#armCloseTimer();
     return done;
+  }
+
+  static #uncork(ws: WebSocket): void {
+    ws.#corked = false;
+    ws.#socket.uncork();
   }
 
   /** A write completed: let waiting sends go once the buffer is under the low water mark. */
