@@ -145,11 +145,13 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 /** One target in one round: start it, run the client against it, read /proc, stop it. */
-async function measure(workload: Workload, targetName: string, round: number): Promise<Sample> {
+async function measure(workload: Workload, targetName: string, round: number, quick: boolean): Promise<Sample> {
   const server = await startTarget(targetName);
   const job: ClientJob = {
     ...JOB_DEFAULTS,
     ...workload.job,
+    // --quick: shorter windows too (the rounds are fewer as well).
+    ...(quick ? { warmupMs: 300, durationMs: 1000 } : {}),
     port: server.port,
     path: targetName.startsWith('nest') ? '/ws' : '/',
     raw: targetName === 'tcp',
@@ -312,7 +314,7 @@ async function main(): Promise<void> {
       const roundSamples: Sample[] = [];
       for (const target of order) {
         roundSamples.push(
-          await measure(workload, target, round).catch((error: unknown) => ({
+          await measure(workload, target, round, options.quick).catch((error: unknown) => ({
             round, target, value: Number.NaN, serverCpuPercent: Number.NaN, clientCpuPercent: Number.NaN, detail: {}, error: String(error),
           })),
         );
