@@ -607,11 +607,25 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
 
   // --- gateways -----------------------------------------------------------------------------------------------------
 
-  /** Gets a provider from the app without failing when it is not there. */
+  /**
+   * Gets a provider from the app without failing when it is not there. `app.get()` cannot be used to probe: the
+   * app that `NestFactory.create` returns runs it in an exceptions zone that exits the process on an unknown token
+   * (abortOnError), so the providers are looked up in the module container instead.
+   */
   #lookup<T>(token: abstract new (...args: never[]) => T): T | undefined {
+    const modules = this.#modulesContainer();
+    for (const module of modules?.values() ?? []) {
+      const instance: unknown = module.providers.get(token)?.instance;
+      if (instance !== undefined && instance !== null) return instance as T;
+    }
+    return undefined;
+  }
+
+  /** Nest's container of every module; always registered by Nest's core, so `get()` cannot fail on it. */
+  #modulesContainer(): ModulesContainer | undefined {
     if (this.#app === undefined) return undefined;
     try {
-      return this.#app.get(token as never, { strict: false }) as T;
+      return this.#app.get(ModulesContainer, { strict: false });
     } catch {
       return undefined;
     }
@@ -619,7 +633,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
 
   /** The gateway instances and classes of the app, from Nest's module container. */
   #gateways(): Array<{ instance: Record<string, unknown>; metatype: Function }> {
-    const modules = this.#lookup(ModulesContainer);
+    const modules = this.#modulesContainer();
     if (modules === undefined) return [];
     const found: Array<{ instance: Record<string, unknown>; metatype: Function }> = [];
     for (const module of modules.values()) {
@@ -635,7 +649,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   /** The `ModuleRef` of the module that declares `gatewayClass`. */
   #moduleRefOf(gatewayClass: Function | undefined): ModuleRef | undefined {
     if (gatewayClass === undefined) return undefined;
-    const modules = this.#lookup(ModulesContainer);
+    const modules = this.#modulesContainer();
     for (const module of modules?.values() ?? []) {
       if (module.providers.has(gatewayClass)) return module.providers.get(ModuleRef)?.instance as ModuleRef | undefined;
     }
