@@ -6,7 +6,22 @@
  * here; message-level rules (fragmentation, size, UTF-8) belong to `Connection`.
  */
 import { ProtocolError } from '../errors.js';
-import { MAX_CONTROL_PAYLOAD, Opcode, isControlOpcode, type Side } from './frame.js';
+import {
+  FIN_BIT,
+  LENGTH_16_MARKER,
+  LENGTH_64_MARKER,
+  LENGTH_BITS,
+  MASK_BIT,
+  MAX_CONTROL_PAYLOAD,
+  OPCODE_BITS,
+  Opcode,
+  RSV1_BIT,
+  RSV2_BIT,
+  RSV3_BIT,
+  TWO_POW_32,
+  isControlOpcode,
+  type Side,
+} from './frame.js';
 import { MASK_KEY_LENGTH, unmaskInPlace } from './mask.js';
 
 /** The parser's states, in the order a frame goes through them. */
@@ -47,19 +62,8 @@ export interface FrameParserOptions {
 /** Opcodes that RFC 6455 §5.2 defines; the others (0x3-0x7, 0xB-0xF) are reserved. */
 const KNOWN_OPCODES: ReadonlySet<number> = new Set(Object.values(Opcode));
 
-const FIN = 0x80;
-const RSV1 = 0x40;
-const RSV2 = 0x20;
-const RSV3 = 0x10;
-const OPCODE_BITS = 0x0f;
-const MASK_BIT = 0x80;
-const LENGTH_BITS = 0x7f;
-/** 7-bit length values that announce a 16-bit or a 64-bit extended length (RFC 6455 §5.2). */
-const LENGTH_16_MARKER = 126;
-const LENGTH_64_MARKER = 127;
 /** The high 32 bits of a 64-bit length must leave the most significant bit clear (RFC 6455 §5.2). */
 const HIGH_BIT = 0x80000000;
-const TWO_POW_32 = 2 ** 32;
 /** The longest header field read at once: the 64-bit length. */
 const LONGEST_FIELD = 8;
 const EMPTY = Buffer.alloc(0);
@@ -125,8 +129,8 @@ export class FrameParser {
           if (!this.take(2)) return null;
           const b0 = this.source[this.sourcePosition]!;
           const b1 = this.source[this.sourcePosition + 1]!;
-          header.fin = (b0 & FIN) !== 0;
-          header.rsv1 = (b0 & RSV1) !== 0;
+          header.fin = (b0 & FIN_BIT) !== 0;
+          header.rsv1 = (b0 & RSV1_BIT) !== 0;
           header.opcode = b0 & OPCODE_BITS;
           header.masked = (b1 & MASK_BIT) !== 0;
           const length7 = b1 & LENGTH_BITS;
@@ -209,8 +213,8 @@ export class FrameParser {
   /** RFC 6455 §5.2 and §5.5, RFC 7692 §6: the rules that the first two bytes decide. */
   private checkInfo(b0: number, length7: number): void {
     const { opcode } = this.header;
-    if ((b0 & RSV2) !== 0) throw new ProtocolError('RSV2 set without a negotiated extension');
-    if ((b0 & RSV3) !== 0) throw new ProtocolError('RSV3 set without a negotiated extension');
+    if ((b0 & RSV2_BIT) !== 0) throw new ProtocolError('RSV2 set without a negotiated extension');
+    if ((b0 & RSV3_BIT) !== 0) throw new ProtocolError('RSV3 set without a negotiated extension');
     if (!KNOWN_OPCODES.has(opcode)) throw new ProtocolError(`reserved opcode 0x${opcode.toString(16)}`);
     const control = isControlOpcode(opcode);
     if (this.header.rsv1) {

@@ -3,17 +3,18 @@
  * separate buffer (with `writev` or inside cork/uncork), so a payload is never copied just to prepend 2-14 bytes.
  * Only a client copies its payload, to mask it (RFC 6455 §5.3) without touching the caller's buffer.
  */
+import {
+  FIN_BIT,
+  LENGTH_16_MARKER,
+  LENGTH_64_MARKER,
+  MASK_BIT,
+  MAX_LENGTH_16,
+  MAX_LENGTH_7,
+  RSV1_BIT,
+  TWO_POW_32,
+} from './frame.js';
 import { MASK_KEY_LENGTH, applyMask } from './mask.js';
 
-/** Largest payload that fits the 7-bit length field; 126 and 127 announce extended lengths (RFC 6455 §5.2). */
-const MAX_LENGTH_7 = 125;
-const LENGTH_16_MARKER = 126;
-const LENGTH_64_MARKER = 127;
-const MAX_LENGTH_16 = 0xffff;
-const TWO_POW_32 = 2 ** 32;
-const FIN = 0x80;
-const RSV1 = 0x40;
-const MASK_BIT = 0x80;
 const BASE_HEADER = 2;
 
 /** What to put in a frame header besides the payload length. */
@@ -35,7 +36,7 @@ export function frameHeader(opcode: number, payloadLength: number, options: Fram
   const maskKey = options.maskKey ?? null;
   const lengthBytes = payloadLength <= MAX_LENGTH_7 ? 0 : payloadLength <= MAX_LENGTH_16 ? 2 : 8;
   const header = Buffer.allocUnsafe(BASE_HEADER + lengthBytes + (maskKey === null ? 0 : MASK_KEY_LENGTH));
-  header[0] = (options.fin === false ? 0 : FIN) | (options.rsv1 === true ? RSV1 : 0) | opcode;
+  header[0] = (options.fin === false ? 0 : FIN_BIT) | (options.rsv1 === true ? RSV1_BIT : 0) | opcode;
   const maskBit = maskKey === null ? 0 : MASK_BIT;
   if (lengthBytes === 0) {
     header[1] = maskBit | payloadLength;
