@@ -7,41 +7,27 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { ROOT, compileForChild, type CompiledTree } from '../support/compile.js';
 
-const ROOT = process.cwd();
 const BUILD_TIMEOUT_MS = 90_000;
 const run = promisify(execFile);
-let outDir: string;
+let compiled: CompiledTree;
 
 beforeAll(async () => {
-  const cache = path.join(ROOT, 'node_modules', '.cache');
-  mkdirSync(cache, { recursive: true });
-  outDir = mkdtempSync(path.join(cache, 'hostile-'));
-  // Below node_modules Node does not look further up for "type": "module".
-  writeFileSync(path.join(outDir, 'package.json'), '{ "type": "module" }\n');
-  await run(
-    process.execPath,
-    [
-      path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-      '--outDir', outDir, '--rootDir', ROOT, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
-      '--skipLibCheck', '--esModuleInterop', '--types', 'node', '--noCheck', '--ignoreConfig',
-      path.join(ROOT, 'soak', 'cycles.ts'), path.join(ROOT, 'soak', 'soak.ts'),
-    ],
-    { cwd: ROOT, timeout: BUILD_TIMEOUT_MS },
-  );
+  compiled = await compileForChild('hostile-', ['soak/cycles.ts', 'soak/soak.ts'], { timeoutMs: BUILD_TIMEOUT_MS });
 }, BUILD_TIMEOUT_MS + 5000);
 
 afterAll(() => {
-  if (outDir !== undefined) rmSync(outDir, { recursive: true, force: true });
+  compiled?.remove();
 });
 
 /** Runs a compiled soak script with --expose-gc; resolves with stdout whatever the exit code (the output says why). */
 async function node(script: string, args: string[], timeoutMs: number): Promise<{ stdout: string; code: number }> {
   try {
-    const { stdout } = await run(process.execPath, ['--expose-gc', path.join(outDir, 'soak', script), ...args], {
+    const { stdout } = await run(process.execPath, ['--expose-gc', compiled.entry(`soak/${script.replace(/\.js$/, '.ts')}`), ...args], {
       cwd: ROOT,
       timeout: timeoutMs,
       env: { ...process.env, NODE_NO_WARNINGS: '1' },
@@ -71,7 +57,7 @@ describe('in a child process', () => {
   }, 70_000);
 
   it('the 20-second soak: every well-behaved message once and in order, every attack answered as documented, heap flat', async () => {
-    const reportPath = path.join(outDir, 'soak-report.json');
+    const reportPath = path.join(compiled.dir, 'soak-report.json');
     const { stdout, code } = await node('soak.js', ['--seconds', '20', '--clients', '10', '--report', reportPath], 90_000);
     const report = JSON.parse(readFileSync(reportPath, 'utf8')) as {
       ok: boolean;

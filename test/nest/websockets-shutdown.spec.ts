@@ -6,44 +6,28 @@
  * exiting).
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
+import { ROOT, compileForChild, type CompiledTree } from '../support/compile.js';
 import { freePort, withTimeout } from '../support/net.js';
 
-const ROOT = process.cwd();
 const BUILD_TIMEOUT_MS = 60_000;
 /** How long the process may take to exit once app.close() has resolved (nothing is left to wait for). */
 const EXIT_MS = 3000;
-let outDir: string | undefined;
+const FIXTURE = 'test/nest/fixtures/closing-app.ts';
+let compiled: CompiledTree | undefined;
 let child: ChildProcess | undefined;
 
 afterAll(() => {
   if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  if (outDir !== undefined) rmSync(outDir, { recursive: true, force: true });
+  compiled?.remove();
 });
 
 describe('app.close()', () => {
   it('leaves no open handle: the process exits by itself, with code 0, right after it', async () => {
-    const cache = path.join(ROOT, 'node_modules', '.cache');
-    mkdirSync(cache, { recursive: true });
-    outDir = mkdtempSync(path.join(cache, 'nest-closing-'));
-    // Below node_modules Node does not look further up for "type": "module".
-    writeFileSync(path.join(outDir, 'package.json'), '{ "type": "module" }\n');
-    await promisify(execFile)(
-      process.execPath,
-      [
-        path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-        '--outDir', outDir, '--rootDir', ROOT, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
-        '--experimentalDecorators', '--emitDecoratorMetadata', '--skipLibCheck', '--esModuleInterop', '--types', 'node',
-        '--noCheck', '--ignoreConfig', path.join(ROOT, 'test', 'nest', 'fixtures', 'closing-app.ts'),
-      ],
-      { cwd: ROOT, timeout: BUILD_TIMEOUT_MS },
-    );
-    child = spawn(process.execPath, [path.join(outDir, 'test', 'nest', 'fixtures', 'closing-app.js')], {
+    compiled = await compileForChild('nest-closing-', [FIXTURE], { timeoutMs: BUILD_TIMEOUT_MS });
+    child = spawn(process.execPath, [compiled.entry(FIXTURE)], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, OWN_PORT: String(await freePort()), NODE_NO_WARNINGS: '1' },

@@ -5,36 +5,18 @@
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { promisify } from 'node:util';
+import { ROOT, compileForChild, type CompiledTree } from '../support/compile.js';
 
-const ROOT = process.cwd();
-let outDir: string | undefined;
+const FIXTURE = 'test/nest/fixtures/standalone-app.ts';
+let compiled: CompiledTree | undefined;
 
-afterAll(() => {
-  if (outDir !== undefined) rmSync(outDir, { recursive: true, force: true });
-});
+afterAll(() => compiled?.remove());
 
 describe('WebSocketsAdapter without WebSocketsModule', () => {
   it('serves a gateway and runs a guard that is not a provider, under NestFactory.create defaults', async () => {
-    const cache = path.join(ROOT, 'node_modules', '.cache');
-    mkdirSync(cache, { recursive: true });
-    outDir = mkdtempSync(path.join(cache, 'nest-standalone-'));
-    // Below node_modules Node does not look further up for "type": "module".
-    writeFileSync(path.join(outDir, 'package.json'), '{ "type": "module" }\n');
-    const run = promisify(execFile);
-    await run(
-      process.execPath,
-      [
-        path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-        '--outDir', outDir, '--rootDir', ROOT, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
-        '--experimentalDecorators', '--emitDecoratorMetadata', '--skipLibCheck', '--esModuleInterop', '--types', 'node',
-        '--noCheck', '--ignoreConfig', path.join(ROOT, 'test', 'nest', 'fixtures', 'standalone-app.ts'),
-      ],
-      { cwd: ROOT, timeout: 60_000 },
-    );
-    const { stdout } = await run(process.execPath, [path.join(outDir, 'test', 'nest', 'fixtures', 'standalone-app.js')], {
+    compiled = await compileForChild('nest-standalone-', [FIXTURE]);
+    const { stdout } = await promisify(execFile)(process.execPath, [compiled.entry(FIXTURE)], {
       cwd: ROOT,
       timeout: 20_000,
       env: { ...process.env, NODE_NO_WARNINGS: '1' },

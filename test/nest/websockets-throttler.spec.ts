@@ -4,38 +4,22 @@
  * The same process checks SIGTERM: clients get 1001 and the process exits by itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
 import { closePeers, connectPeer } from './ws-peer.js';
+import { ROOT, compileForChild, type CompiledTree } from '../support/compile.js';
 import { withTimeout } from '../support/net.js';
 
-const ROOT = process.cwd();
 const BUILD_TIMEOUT_MS = 60_000;
-let outDir: string;
+const FIXTURE = 'test/nest/fixtures/throttled-app.ts';
+let compiled: CompiledTree | undefined;
 let child: ChildProcess | undefined;
 let port: number;
 
 beforeAll(async () => {
-  const cache = path.join(ROOT, 'node_modules', '.cache');
-  mkdirSync(cache, { recursive: true });
-  outDir = mkdtempSync(path.join(cache, 'nest-throttler-'));
-  // Below node_modules Node does not look further up for "type": "module".
-  writeFileSync(path.join(outDir, 'package.json'), '{ "type": "module" }\n');
-  await promisify(execFile)(
-    process.execPath,
-    [
-      path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-      '--outDir', outDir, '--rootDir', ROOT, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
-      '--experimentalDecorators', '--emitDecoratorMetadata', '--skipLibCheck', '--esModuleInterop', '--types', 'node',
-      '--noCheck', '--ignoreConfig', path.join(ROOT, 'test', 'nest', 'fixtures', 'throttled-app.ts'),
-    ],
-    { cwd: ROOT, timeout: BUILD_TIMEOUT_MS },
-  );
-  child = spawn(process.execPath, [path.join(outDir, 'test', 'nest', 'fixtures', 'throttled-app.js')], {
+  compiled = await compileForChild('nest-throttler-', [FIXTURE], { timeoutMs: BUILD_TIMEOUT_MS });
+  child = spawn(process.execPath, [compiled.entry(FIXTURE)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, NODE_NO_WARNINGS: '1' },
@@ -50,7 +34,7 @@ afterAll(async () => {
     child.kill('SIGKILL');
     await once(child, 'exit');
   }
-  rmSync(outDir, { recursive: true, force: true });
+  compiled?.remove();
 });
 
 describe('@nestjs/throttler and SIGTERM, in a real process', () => {

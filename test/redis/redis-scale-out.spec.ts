@@ -10,18 +10,17 @@
  * delivering its own message again when Redis echoes it) would arrive before the next expected message.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { closePeers, connectPeer, type Peer } from '../nest/ws-peer.js';
+import { ROOT, compileForChild } from '../support/compile.js';
 import { freePort, withTimeout } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 
-const ROOT = process.cwd();
 const BUILD_TIMEOUT_MS = 90_000;
 const START_MS = 20_000;
 const WAIT_MS = 15_000;
@@ -51,8 +50,6 @@ function linkNodeModules(dir: string, leaveOut: readonly string[]): void {
     if (name.startsWith('.') || leaveOut.includes(name)) continue;
     symlinkSync(path.join(ROOT, 'node_modules', name), path.join(target, name));
   }
-  // Below the compiled tree Node must not look further up for "type": "module".
-  writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
 }
 
 /** Starts `entry` (a compiled file below `dir`) and waits for `ready(line)` to give its port, or for it to exit. */
@@ -161,20 +158,12 @@ async function chat(sender: Peer, room: string, text: string, members: readonly 
 }
 
 beforeAll(async () => {
-  buildDir = mkdtempSync(path.join(os.tmpdir(), 'nestjs-websockets-scale-out-'));
-  await promisify(execFile)(
-    process.execPath,
-    [
-      path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-      '--outDir', buildDir, '--rootDir', ROOT, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
-      '--experimentalDecorators', '--emitDecoratorMetadata', '--skipLibCheck', '--esModuleInterop', '--types', 'node',
-      '--noCheck', '--ignoreConfig',
-      path.join(ROOT, 'test', 'redis', 'fixtures', 'rooms-app.ts'),
-      path.join(ROOT, 'test', 'redis', 'fixtures', 'cluster-app.ts'),
-      path.join(ROOT, 'sample', 'main.ts'),
-    ],
-    { cwd: ROOT, timeout: BUILD_TIMEOUT_MS },
+  const compiled = await compileForChild(
+    'nestjs-websockets-scale-out-',
+    ['test/redis/fixtures/rooms-app.ts', 'test/redis/fixtures/cluster-app.ts', 'sample/main.ts'],
+    { parent: os.tmpdir(), timeoutMs: BUILD_TIMEOUT_MS },
   );
+  buildDir = compiled.dir;
   noRedisDir = mkdtempSync(path.join(os.tmpdir(), 'nestjs-websockets-no-redis-'));
   cpSync(buildDir, noRedisDir, { recursive: true });
   linkNodeModules(buildDir, []);
