@@ -104,7 +104,12 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   /** The resolved settings (options, then environment, then defaults). */
   readonly config: Readonly<ResolvedConfig>;
   readonly #clients = new Set<WebSocket>();
-  readonly #handshaking = new Set<Duplex>();
+  /** Sockets in their opening handshake, with their `openTimeoutMs` timer. */
+  readonly #handshaking = new Map<Duplex, NodeJS.Timeout | undefined>();
+  // Listeners shared by all the connections of this server, so that an idle connection holds no closure of its own.
+  readonly #handshakeSocketClosed: (this: Duplex) => void;
+  readonly #clientClosed: (this: WebSocket) => void;
+  readonly #connectionError: (error: Error, ws: WebSocket) => void;
   readonly #options: WebSocketServerOptions;
   readonly #path: string | undefined;
   readonly #listener: net.Server | undefined;
@@ -118,6 +123,14 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
    */
   constructor(options: WebSocketServerOptions) {
     super();
+    const server = this;
+    this.#handshakeSocketClosed = function () {
+      server.#endHandshake(this);
+    };
+    this.#clientClosed = function () {
+      server.#clients.delete(this);
+    };
+    this.#connectionError = (error, ws) => this.#reportError(error, ws);
     this.#options = options;
     const env = options.env ?? process.env;
     this.config = resolveConfig(options, env);
@@ -194,15 +207,15 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     }
     socket.on('error', ignore);
     if (!this.#admit(socket)) return;
-    const timer = this.#startOpenTimer(socket);
+    this.#startOpenTimer(socket);
     let request: HandshakeRequest;
     try {
       request = requestFromNode(req.method ?? '', req.url ?? '', req.httpVersion, req.rawHeaders, this.config.limits);
     } catch (error) {
-      this.#refuse(socket, error, undefined, timer);
+      this.#refuse(socket, error, undefined);
       return;
     }
-    void this.#completeHandshake(socket, request, head, isSecure(socket), timer);
+    void this.#completeHandshake(socket, request, head, isSecure(socket));
   }
 
   /** Answers an upgrade that no server on this HTTP server owns (the router calls it): 404 with the Server header. */
@@ -227,7 +240,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         ? new Promise<void>((resolve) => this.#listener!.close(() => resolve()))
         : Promise.resolve();
     if (this.#attachedTo !== undefined) UpgradeRouter.detach(this.#attachedTo as HttpServer, this);
-    for (const socket of this.#handshaking) socket.destroy();
+    for (const socket of this.#handshaking.keys()) socket.destroy();
     this.#handshaking.clear();
     await Promise.all([...this.#clients].map((ws) => ws.close(CloseCode.GOING_AWAY, 'server shutting down')));
     await listenerClosed;
@@ -244,7 +257,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       return;
     }
     if (!this.#admit(socket)) return;
-    const timer = this.#startOpenTimer(socket);
+    this.#startOpenTimer(socket);
     const parser = new RequestParser(this.config.limits);
     const onData = (chunk: Buffer): void => {
       let request: HandshakeRequest | null;
@@ -252,13 +265,13 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         request = parser.push(chunk);
       } catch (error) {
         socket.off('data', onData);
-        this.#refuse(socket, error, undefined, timer);
+        this.#refuse(socket, error, undefined);
         return;
       }
       if (request === null) return;
       socket.off('data', onData);
       socket.pause();
-      void this.#completeHandshake(socket, request, parser.rest, secure, timer);
+      void this.#completeHandshake(socket, request, parser.rest, secure);
     };
     socket.on('data', onData);
   }
@@ -280,15 +293,23 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   }
 
   /** Arms `openTimeoutMs` for a socket in its handshake: at the deadline it is destroyed (nothing of it is kept). */
-  #startOpenTimer(socket: Duplex): NodeJS.Timeout | undefined {
-    this.#handshaking.add(socket);
-    socket.once('close', () => this.#handshaking.delete(socket));
+  #startOpenTimer(socket: Duplex): void {
     const timeout = this.config.openTimeoutMs;
-    if (timeout === null) return undefined;
-    const timer = setTimeout(() => socket.destroy(), timeout);
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
-    return timer;
+    let timer: NodeJS.Timeout | undefined;
+    if (timeout !== null) {
+      timer = setTimeout(destroySocket, timeout, socket);
+      timer.unref();
+    }
+    this.#handshaking.set(socket, timer);
+    socket.on('close', this.#handshakeSocketClosed);
+  }
+
+  /** The handshake of `socket` is over (answered, or the socket closed): stop its timer, keep nothing of it. */
+  #endHandshake(socket: Duplex): void {
+    const timer = this.#handshaking.get(socket);
+    if (timer !== undefined) clearTimeout(timer);
+    this.#handshaking.delete(socket);
+    socket.off('close', this.#handshakeSocketClosed);
   }
 
   async #completeHandshake(
@@ -296,7 +317,6 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     request: HandshakeRequest,
     head: Buffer,
     secure: boolean,
-    timer: NodeJS.Timeout | undefined,
   ): Promise<void> {
     const info: HandshakeInfo = Object.freeze({
       ...request,
@@ -334,7 +354,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         if ('reject' in decision) {
           const { status, body, headers } = decision.reject;
           const response = buildRejectResponse(status, body ?? '', { serverHeader: this.config.serverHeader, headers: headers ?? {} });
-          this.#writeRefusal(socket, response, timer);
+          this.#writeRefusal(socket, response);
           this.#emitHandshakeError(new HandshakeError(`refused by the handshake hook with HTTP ${status}`, status, headers ?? {}), info);
           return;
         }
@@ -351,8 +371,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         serverHeader: this.config.serverHeader,
         headers: extraHeaders,
       });
-      if (timer !== undefined) clearTimeout(timer);
-      this.#handshaking.delete(socket);
+      this.#endHandshake(socket);
       socket.write(response);
       const connection = new Connection({
         side: 'server',
@@ -370,14 +389,14 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         remoteAddress: info.remoteAddress,
         data,
         head,
-        onUnhandledError: (error, source) => this.#reportError(error, source),
+        onUnhandledError: this.#connectionError,
       });
     } catch (error) {
-      this.#refuse(socket, error, info, timer);
+      this.#refuse(socket, error, info);
       return;
     }
     this.#clients.add(ws);
-    ws.once('close', () => this.#clients.delete(ws));
+    ws.on('close', this.#clientClosed);
     if (this.#closing !== undefined) {
       void ws.close(CloseCode.GOING_AWAY, 'server shutting down');
       return;
@@ -392,7 +411,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   }
 
   /** Answers a failed handshake with its HTTP status (400, 403, 404, 414, 431, ...), then ends the socket. */
-  #refuse(socket: Duplex, error: unknown, info: HandshakeInfo | undefined, timer?: NodeJS.Timeout): void {
+  #refuse(socket: Duplex, error: unknown, info: HandshakeInfo | undefined): void {
     const failure =
       error instanceof HandshakeError
         ? error
@@ -406,14 +425,13 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       this.#reportError(toError(error));
       response = buildRejectResponse(STATUS_INTERNAL_ERROR, '', { serverHeader: this.config.serverHeader });
     }
-    this.#writeRefusal(socket, response, timer, failure instanceof ConnectionLimitError);
+    this.#writeRefusal(socket, response, failure instanceof ConnectionLimitError);
     this.#emitHandshakeError(failure, info);
   }
 
   /** Writes a complete refusal and ends the socket; it is destroyed if the client has not closed after the linger. */
-  #writeRefusal(socket: Duplex, response: Buffer, timer: NodeJS.Timeout | undefined, overLimit = false): void {
-    if (timer !== undefined) clearTimeout(timer);
-    this.#handshaking.delete(socket);
+  #writeRefusal(socket: Duplex, response: Buffer, overLimit = false): void {
+    this.#endHandshake(socket);
     if (socket.destroyed) return;
     // Keep reading (and dropping) what the client still sends, so that it is not reset before it reads the answer.
     socket.removeAllListeners('data');
@@ -455,6 +473,10 @@ function peerCertificateOf(socket: Duplex): tls.PeerCertificate | undefined {
 }
 
 function ignore(): void {}
+
+function destroySocket(socket: Duplex): void {
+  socket.destroy();
+}
 
 function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));

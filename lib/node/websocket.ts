@@ -20,7 +20,7 @@ import type { ResolvedConfig } from '../config.js';
 import { ConnectionClosedError, InvalidStateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection, SEND_EOF, State, type ConnectionEvent } from '../protocol/connection.js';
-import type { HandshakeRequest } from '../protocol/handshake.js';
+import { RequestParser, type HandshakeRequest } from '../protocol/handshake.js';
 
 /** What `send()` accepts: strings go as text, everything else as binary (unless `options.binary` says otherwise). */
 export type WebSocketData = string | Buffer | ArrayBuffer | ArrayBufferView;
@@ -96,11 +96,15 @@ export class WebSocket extends EventEmitter {
   readonly extensions: string;
   /** The peer's address, when the socket knows it. */
   readonly remoteAddress: string | undefined;
-  /** Server side: the parsed handshake request. */
-  readonly request: HandshakeRequest | undefined;
   /** Whatever the server's handshake hook attached; free for the application to use. */
   data: unknown;
 
+  /**
+   * Server side: the request head as it was on the wire (one flat string, about a tenth of the parsed object), parsed
+   * again on the first read of `request`: most applications never read it, and every idle connection keeps it.
+   */
+  #requestHead: string | undefined;
+  #request: HandshakeRequest | undefined;
   readonly #socket: Duplex;
   readonly #conn: Connection;
   readonly #config: Readonly<ResolvedConfig>;
@@ -127,7 +131,6 @@ export class WebSocket extends EventEmitter {
   #socketClosed = false;
   #closeTimer: NodeJS.Timeout | undefined;
   #closeTimerArmed = false;
-  #pingTimer: NodeJS.Timeout | undefined;
   #pongTimer: NodeJS.Timeout | undefined;
   #reportedFailure = false;
   #latencyMs = 0;
@@ -145,7 +148,7 @@ export class WebSocket extends EventEmitter {
     this.#config = init.config;
     this.protocol = init.protocol ?? '';
     this.extensions = init.extensions ?? '';
-    this.request = init.request;
+    if (init.request !== undefined) this.#requestHead = serializeHead(init.request);
     this.remoteAddress = init.remoteAddress;
     this.data = init.data;
     this.#onUnhandledError = init.onUnhandledError;
@@ -154,15 +157,14 @@ export class WebSocket extends EventEmitter {
     // The HTTP server may have set an idle timeout on the socket; the WebSocket has its own keepalive.
     socket.setTimeout?.(0);
     socket.setNoDelay?.(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#onEnd());
-    socket.on('error', () => {
-      // A reset or a TLS failure: 'close' follows and reports 1006; the error itself is the peer's doing.
-    });
-    socket.on('close', () => this.#onSocketClose());
-    this.on('newListener', (event: string | symbol) => {
-      if (event === 'message' && this.#queue.length > 0 && this.#iterators === 0) setImmediate(() => this.#drainQueueToListeners());
-    });
+    // Listeners shared by every connection (the socket points back at its WebSocket): an idle connection then
+    // holds no closure of its own.
+    (socket as unknown as SocketWithOwner)[OWNER] = this;
+    socket.on('data', WebSocket.#onSocketData);
+    socket.on('end', WebSocket.#onSocketEnd);
+    socket.on('error', ignore); // a reset or a TLS failure: 'close' follows and reports 1006; the peer's doing
+    socket.on('close', WebSocket.#onSocketClosed);
+    this.on('newListener', WebSocket.#onNewListener);
 
     if (init.head !== undefined && init.head.length > 0) this.#conn.receiveData(init.head);
     this.#scheduleKeepalive();
@@ -171,6 +173,31 @@ export class WebSocket extends EventEmitter {
       return;
     }
     this.#pump();
+  }
+
+  static readonly #onSocketData = function (this: SocketWithOwner, chunk: Buffer): void {
+    this[OWNER].#onData(chunk);
+  };
+
+  static readonly #onSocketEnd = function (this: SocketWithOwner): void {
+    this[OWNER].#onEnd();
+  };
+
+  static readonly #onSocketClosed = function (this: SocketWithOwner): void {
+    this[OWNER].#onSocketClose();
+  };
+
+  static readonly #onNewListener = function (this: WebSocket, event: string | symbol): void {
+    if (event === 'message' && this.#queue.length > 0 && this.#iterators === 0) setImmediate(() => this.#drainQueueToListeners());
+  };
+
+  /** Server side: the parsed handshake request (parsed again from the stored head on the first read). */
+  get request(): HandshakeRequest | undefined {
+    if (this.#request === undefined && this.#requestHead !== undefined) {
+      this.#request = parseHead(this.#requestHead, this.#config);
+      this.#requestHead = undefined;
+    }
+    return this.#request;
   }
 
   /** 0 CONNECTING (never seen here: a WebSocket exists once the handshake is done), 1 OPEN, 2 CLOSING, 3 CLOSED. */
@@ -556,8 +583,12 @@ export class WebSocket extends EventEmitter {
   #scheduleKeepalive(): void {
     const interval = this.#config.pingIntervalMs;
     if (interval === null) return;
-    this.#pingTimer = setTimeout(() => this.#keepalivePing(), interval);
-    this.#pingTimer.unref();
+    KeepaliveQueue.for(interval).schedule(this);
+  }
+
+  /** @internal Called by the keepalive queue once `pingIntervalMs` has elapsed since the last schedule. */
+  static keepaliveDue(ws: WebSocket): void {
+    ws.#keepalivePing();
   }
 
   /**
@@ -565,7 +596,6 @@ export class WebSocket extends EventEmitter {
    * ping is scheduled only once the pong has come back, so a slow peer never has several keepalive pings pending.
    */
   #keepalivePing(): void {
-    this.#pingTimer = undefined;
     if (this.readyState !== State.OPEN) return;
     const timeout = this.#config.pingTimeoutMs;
     this.ping().then(
@@ -603,15 +633,20 @@ export class WebSocket extends EventEmitter {
   #onSocketClose(): void {
     if (this.#socketClosed) return;
     this.#socketClosed = true;
-    for (const timer of [this.#closeTimer, this.#pingTimer, this.#pongTimer]) if (timer !== undefined) clearTimeout(timer);
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    if (this.#pongTimer !== undefined) clearTimeout(this.#pongTimer);
+    if (this.#config.pingIntervalMs !== null) KeepaliveQueue.for(this.#config.pingIntervalMs).cancel(this);
     // The core reports the code and reason of the closing handshake, or 1006 when none completed (RFC 6455 §7.1.5).
     if (this.#conn.state !== State.CLOSED) this.#conn.receiveEof();
     this.#closeCode = this.#conn.closeCode;
     this.#closeReason = this.#conn.closeReason;
-    const closed = this.#closedError();
     for (const reader of this.#readers.splice(0)) reader({ done: true, value: undefined });
-    for (const ping of this.#pings.splice(0)) ping.reject(closed);
-    for (const send of this.#pendingSends.splice(0)) send.reject(closed);
+    // The error (and its stack trace) only when someone waits for it: most connections have nothing pending.
+    if (this.#pings.length > 0 || this.#pendingSends.length > 0) {
+      const closed = this.#closedError();
+      for (const ping of this.#pings.splice(0)) ping.reject(closed);
+      for (const send of this.#pendingSends.splice(0)) send.reject(closed);
+    }
     this.#pendingSendBytes = 0;
     this.#checkFailure();
     this.#emitSafely('close', this.#closeCode, this.#closeReason);
@@ -666,6 +701,88 @@ export class WebSocket extends EventEmitter {
     const code = this.#socketClosed ? this.#closeCode : this.#conn.closeCode;
     return new ConnectionClosedError(code, this.#socketClosed ? this.#closeReason : this.#conn.closeReason);
   }
+}
+
+const OWNER: unique symbol = Symbol('websocket');
+type SocketWithOwner = Duplex & { [OWNER]: WebSocket };
+
+function ignore(): void {}
+
+/**
+ * The keepalive pings of every connection with the same `pingIntervalMs`, on one timer instead of one per
+ * connection. Connections are kept in the order they were scheduled, which is the order they fall due (same
+ * interval), so the timer is armed for the first one and each firing pings those whose interval has elapsed.
+ */
+class KeepaliveQueue {
+  static readonly #queues = new Map<number, KeepaliveQueue>();
+  readonly #interval: number;
+  /** Connection -> when its ping is due (performance.now() ms); Map order is scheduling order. */
+  readonly #due = new Map<WebSocket, number>();
+  #timer: NodeJS.Timeout | undefined;
+
+  private constructor(interval: number) {
+    this.#interval = interval;
+  }
+
+  static for(interval: number): KeepaliveQueue {
+    let queue = KeepaliveQueue.#queues.get(interval);
+    if (queue === undefined) {
+      queue = new KeepaliveQueue(interval);
+      KeepaliveQueue.#queues.set(interval, queue);
+    }
+    return queue;
+  }
+
+  /** Pings `ws` once the interval has elapsed from now (replacing an earlier schedule). */
+  schedule(ws: WebSocket): void {
+    this.#due.delete(ws);
+    const due = performance.now() + this.#interval;
+    this.#due.set(ws, due);
+    if (this.#timer === undefined) this.#arm(due);
+  }
+
+  cancel(ws: WebSocket): void {
+    if (!this.#due.delete(ws) || this.#due.size > 0 || this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #arm(due: number): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#fire(), Math.max(1, Math.ceil(due - performance.now())));
+    this.#timer.unref();
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    const now = performance.now();
+    for (const [ws, due] of this.#due) {
+      if (due > now) {
+        this.#arm(due);
+        return;
+      }
+      this.#due.delete(ws);
+      try {
+        WebSocket.keepaliveDue(ws);
+      } catch {
+        // A ping that cannot be sent (the socket is going away) concerns that connection only.
+      }
+    }
+  }
+}
+
+/** The request head as it was on the wire (the checks have passed): one flat latin1 string. */
+function serializeHead(request: HandshakeRequest): string {
+  const lines = [`${request.method} ${request.target} HTTP/${request.httpVersion}`];
+  for (const [name, value] of request.rawHeaders) lines.push(`${name}: ${value}`);
+  lines.push('', '');
+  return lines.join('\r\n');
+}
+
+/** Parses a head stored by `serializeHead` again, under no limit (it passed them when it arrived). */
+function parseHead(head: string, config: Readonly<ResolvedConfig>): HandshakeRequest {
+  const limits = { ...config.limits, maxLineLength: Number.MAX_SAFE_INTEGER, maxNumHeaders: Number.MAX_SAFE_INTEGER };
+  return new RequestParser(limits).push(Buffer.from(head, 'latin1'))!;
 }
 
 function toError(value: unknown): Error {
