@@ -105,7 +105,8 @@ export class Connection {
   private messageSize = 0;
   private parts: Buffer[] = [];
   /** Uncompressed text is decoded as it arrives, except a message that arrives whole in one piece. */
-  private readonly utf8 = new Utf8StreamDecoder();
+  /** Made for the first text message that arrives in pieces: most never do. */
+  private utf8: Utf8StreamDecoder | null = null;
   private wholeText: Buffer | null = null;
 
   /** Starts in the OPEN state. */
@@ -347,7 +348,7 @@ export class Connection {
       if (this.frameFin && piece.length === this.messageSize && this.parser.payloadRemaining === 0) {
         this.wholeText = piece;
       } else {
-        this.utf8.write(piece);
+        (this.utf8 ??= new Utf8StreamDecoder()).write(piece);
       }
     } else {
       this.parts.push(piece);
@@ -370,7 +371,8 @@ export class Connection {
         : { type: 'binary', data: inflated };
     }
     if (opcode === Opcode.TEXT) {
-      return { type: 'text', data: wholeText === null ? this.utf8.end() : decodeUtf8(wholeText, 'text message') };
+      if (wholeText !== null) return { type: 'text', data: decodeUtf8(wholeText, 'text message') };
+      return { type: 'text', data: this.utf8 === null ? '' : this.utf8.end() };
     }
     return { type: 'binary', data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
   }
@@ -440,7 +442,7 @@ export class Connection {
     this.parser.clear();
     this.parts = [];
     this.wholeText = null;
-    this.utf8.reset();
+    this.utf8?.reset();
     if (this.eofReceived) this.discardReachedEof();
   }
 

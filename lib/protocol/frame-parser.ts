@@ -67,6 +67,13 @@ const HIGH_BIT = 0x80000000;
 /** The longest header field read at once: the 64-bit length. */
 const LONGEST_FIELD = 8;
 const EMPTY = Buffer.alloc(0);
+// Shared by every parser: both are filled and read within one synchronous call, so no parser needs its own. A
+// per-connection Buffer, even a small slice of Node's pool, costs each idle connection its JS object and pins the
+// pool's 8 KiB slabs that it shares with short-lived buffers (handshake responses).
+/** The current frame's masking key, written from `maskWord` just before a payload piece is unmasked. */
+const SHARED_MASK_KEY = Buffer.alloc(MASK_KEY_LENGTH);
+/** Header fields that straddle chunks are copied here and read at once. */
+const SHARED_SCRATCH = Buffer.alloc(LONGEST_FIELD);
 
 /** Incremental frame parser: `push()` chunks, then `readHeader()` and the payload readers until they return null. */
 export class FrameParser {
@@ -76,16 +83,17 @@ export class FrameParser {
   private buffered = 0;
   private state: ParseState = ParseState.INFO;
   private readonly header: FrameHeader = { fin: false, rsv1: false, opcode: 0, masked: false, length: 0 };
-  // Small per-connection buffers come from Node's shared pool (allocUnsafe): Buffer.alloc gives each its own
-  // backing store, about 600 bytes of native memory apiece, paid by every idle connection.
-  private readonly maskKey = Buffer.allocUnsafe(MASK_KEY_LENGTH);
+  /** The current frame's masking key, as a big-endian 32-bit word. */
+  private maskWord = 0;
   /** Payload bytes of the current frame not yet handed out, and how many were (for the mask phase). */
   private remaining = 0;
   private payloadPosition = 0;
-  /** Where `take()` made its bytes readable: a chunk (no copy) or the scratch buffer (across chunks). */
+  /**
+   * Where `take()` made its bytes readable: a chunk (no copy) or the shared scratch buffer (across chunks). Reset
+   * once the header is read, so that an idle connection does not keep its last chunk alive.
+   */
   private source: Buffer = EMPTY;
   private sourcePosition = 0;
-  private readonly scratch = Buffer.allocUnsafe(LONGEST_FIELD);
 
   constructor(private readonly options: FrameParserOptions) {}
 
@@ -159,10 +167,11 @@ export class FrameParser {
         }
         case ParseState.MASK_KEY:
           if (!this.take(MASK_KEY_LENGTH)) return null;
-          this.source.copy(this.maskKey, 0, this.sourcePosition, this.sourcePosition + MASK_KEY_LENGTH);
+          this.maskWord = this.source.readUInt32BE(this.sourcePosition);
           this.state = ParseState.HEADER_DONE;
           break;
         case ParseState.HEADER_DONE:
+          this.source = EMPTY;
           this.remaining = header.length;
           this.payloadPosition = 0;
           this.state = header.length > 0 ? ParseState.PAYLOAD : ParseState.INFO;
@@ -240,7 +249,10 @@ export class FrameParser {
   }
 
   private payloadTaken(payload: Buffer): void {
-    if (this.header.masked) unmaskInPlace(payload, this.maskKey, this.payloadPosition);
+    if (this.header.masked) {
+      SHARED_MASK_KEY.writeUInt32BE(this.maskWord, 0);
+      unmaskInPlace(payload, SHARED_MASK_KEY, this.payloadPosition);
+    }
     this.payloadPosition += payload.length;
     this.remaining -= payload.length;
     if (this.remaining === 0) this.state = ParseState.INFO;
@@ -259,8 +271,8 @@ export class FrameParser {
       this.sourcePosition = this.offset;
       this.advance(count);
     } else {
-      this.copyOut(this.scratch, count);
-      this.source = this.scratch;
+      this.copyOut(SHARED_SCRATCH, count);
+      this.source = SHARED_SCRATCH;
       this.sourcePosition = 0;
     }
     return true;
