@@ -55,8 +55,37 @@ export function parseList(values: readonly string[]): string[] {
 /** Whether the list header lines contain `token`, compared ASCII case-insensitively (`Connection: keep-alive, Upgrade`). */
 export function listHasToken(values: readonly string[], token: string): boolean {
   const wanted = token.toLowerCase();
-  return parseList(values).some((element) => element.toLowerCase() === wanted);
+  // Element by element in place (no split, no lowercased copies): this runs for every handshake.
+  for (const value of values) {
+    for (let from = 0; from <= value.length; ) {
+      let to = value.indexOf(',', from);
+      if (to === -1) to = value.length;
+      let start = from;
+      let end = to;
+      while (start < end && isOws(value.charCodeAt(start))) start++;
+      while (end > start && isOws(value.charCodeAt(end - 1))) end--;
+      if (end - start === wanted.length && equalsAsciiLowercase(value, start, wanted)) return true;
+      from = to + 1;
+    }
+  }
+  return false;
 }
+
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/** Whether `value` at `start` holds `lower` (lowercase), comparing ASCII letters case-insensitively. */
+function equalsAsciiLowercase(value: string, start: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let code = value.charCodeAt(start + i);
+    if (code >= 0x41 && code <= 0x5a) code += 0x20;
+    if (code !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+const NO_VALUES: readonly string[] = Object.freeze([]);
 
 /**
  * The header fields of a handshake request or response, looked up case-insensitively.
@@ -64,30 +93,35 @@ export function listHasToken(values: readonly string[], token: string): boolean 
  * and for `Set-Cookie`.
  */
 export class HandshakeHeaders implements Iterable<HeaderField> {
-  private readonly byName = new Map<string, string[]>();
+  /**
+   * The names in lower case, in field order. A handshake has a few dozen fields at most (`maxNumHeaders`), so a
+   * scan costs less than building a Map per request.
+   */
+  private readonly names: string[] = [];
 
   constructor(private readonly fields: ReadonlyArray<HeaderField>) {
-    for (const [name, value] of fields) {
-      const key = name.toLowerCase();
-      const values = this.byName.get(key);
-      if (values === undefined) this.byName.set(key, [value]);
-      else values.push(value);
-    }
+    for (const field of fields) this.names.push(field[0].toLowerCase());
   }
 
   /** The values of `name` joined with `", "`, or `undefined` when the field is absent. */
   get(name: string): string | undefined {
-    return this.byName.get(name.toLowerCase())?.join(', ');
+    const values = this.getAll(name);
+    return values.length === 0 ? undefined : values.join(', ');
   }
 
   /** Every value of `name`, in order of appearance; empty when absent. */
   getAll(name: string): readonly string[] {
-    return this.byName.get(name.toLowerCase()) ?? [];
+    const key = name.toLowerCase();
+    let values: string[] | undefined;
+    for (let i = 0; i < this.names.length; i++) {
+      if (this.names[i] === key) (values ??= []).push(this.fields[i]![1]);
+    }
+    return values ?? NO_VALUES;
   }
 
   /** Whether at least one field line named `name` is present. */
   has(name: string): boolean {
-    return this.byName.has(name.toLowerCase());
+    return this.names.includes(name.toLowerCase());
   }
 
   /** Number of field lines (repeated names count once per line). */

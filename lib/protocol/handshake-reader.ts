@@ -13,7 +13,7 @@
  */
 import { HandshakeError, HandshakeLimitError, type HandshakeLimit } from '../errors.js';
 import type { Limits } from '../config.js';
-import { isFieldValue, isToken, trimOws, type HeaderField } from './handshake-headers.js';
+import { type HeaderField } from './handshake-headers.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -23,6 +23,10 @@ const COLON = 0x3a;
 const EMPTY = Buffer.alloc(0);
 /** Smallest owned buffer; grows by doubling so that appends cost O(1) amortized. */
 const MIN_CAPACITY = 256;
+/** RFC 9110 §5.6.2 tchar, by byte: `!#$%&'*+-.^_\`|~`, digits and letters. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
+const DEL = 0x7f;
 
 /** A value shown in an error message: quoted, escaped and short, since the message may go into a 400 body. */
 export function shown(value: string): string {
@@ -44,6 +48,11 @@ export class ByteReader {
   /** Index up to which the current line has been searched for LF (h11's cursor). */
   private scanned = 0;
   private owned = false;
+
+  /** The buffer that `lineStart` and `readLineEnd()` index into (valid until the next `append`). */
+  get buffer(): Buffer {
+    return this.buf;
+  }
 
   /** Number of unread bytes. */
   get available(): number {
@@ -89,22 +98,37 @@ export class ByteReader {
    */
   readLine(limit: number, kind: HandshakeLimit): Buffer | null {
     const start = this.start;
-    const window = this.buf.subarray(0, Math.min(this.end, start + limit));
-    const lf = this.scanned < window.length ? window.indexOf(LF, this.scanned) : -1;
-    if (lf === -1) {
+    const end = this.readLineEnd(limit, kind);
+    return end === -1 ? null : this.buf.subarray(start, end);
+  }
+
+  /**
+   * `readLine` without a view: the line is `buffer[start, end)`, where `start` is the `lineStart` read just before.
+   * @returns the index of the line's CR, or -1 when its LF has not arrived yet
+   */
+  readLineEnd(limit: number, kind: HandshakeLimit): number {
+    const start = this.start;
+    // Bytes past `end` (spare capacity) are not ours: an LF found there counts as none.
+    let lf = this.scanned < this.end ? this.buf.indexOf(LF, this.scanned) : -1;
+    if (lf >= this.end) lf = -1;
+    if (lf === -1 || lf >= start + limit) {
       if (this.end - start > limit) {
         // Report the line's real length when its end is already here, else what has been buffered so far.
-        const late = this.buf.subarray(0, this.end).indexOf(LF, start + limit);
-        throw new HandshakeLimitError(kind, limit, (late === -1 ? this.end : late + 1) - start);
+        throw new HandshakeLimitError(kind, limit, (lf === -1 ? this.end : lf + 1) - start);
       }
-      this.scanned = window.length;
-      return null;
+      this.scanned = this.end;
+      return -1;
     }
     if (lf === start || this.buf[lf - 1] !== CR) {
       throw new HandshakeError('invalid line ending: a bare LF (lines must end with CRLF)');
     }
     this.start = this.scanned = lf + 1;
-    return this.buf.subarray(start, lf - 1);
+    return lf - 1;
+  }
+
+  /** Where the next line starts in `buffer`. */
+  get lineStart(): number {
+    return this.start;
   }
 
   /** Up to `n` unread bytes, as a view. */
@@ -146,19 +170,22 @@ export class HeadReader {
    */
   read(): Head | null {
     const { maxLineLength, maxNumHeaders } = this.limits;
+    const bytes = this.bytes;
     if (this.startLine === null) {
-      const line = this.bytes.readLine(maxLineLength, this.startKind);
-      if (line === null) return null;
-      this.startLine = line.toString('latin1');
+      const start = bytes.lineStart;
+      const end = bytes.readLineEnd(maxLineLength, this.startKind);
+      if (end === -1) return null;
+      this.startLine = bytes.buffer.toString('latin1', start, end);
     }
     for (;;) {
-      const line = this.bytes.readLine(maxLineLength, 'header-line');
-      if (line === null) return null;
-      if (line.length === 0) return { startLine: this.startLine, fields: this.fields };
+      const start = bytes.lineStart;
+      const end = bytes.readLineEnd(maxLineLength, 'header-line');
+      if (end === -1) return null;
+      if (end === start) return { startLine: this.startLine, fields: this.fields };
       if (this.fields.length === maxNumHeaders) {
         throw new HandshakeLimitError('num-headers', maxNumHeaders, maxNumHeaders + 1);
       }
-      this.fields.push(parseHeaderLine(line));
+      this.fields.push(parseHeaderField(bytes.buffer, start, end));
     }
   }
 }
@@ -169,17 +196,36 @@ export class HeadReader {
  * @throws HandshakeError (400) for obs-fold, a missing colon, a bad name or a bad value
  */
 export function parseHeaderLine(line: Buffer): HeaderField {
+  return parseHeaderField(line, 0, line.length);
+}
+
+/**
+ * `parseHeaderLine` for the line `buf[start, end)`, checked byte by byte: only the name and the trimmed value
+ * become strings.
+ */
+function parseHeaderField(buf: Buffer, start: number, end: number): HeaderField {
   // RFC 9112 §5.2: obs-fold (a line starting with SP or HTAB) is obsolete; a server may reject it with 400.
-  if (line[0] === SP || line[0] === HTAB) {
-    throw new HandshakeError(`obsolete line folding in header line ${shown(line.toString('latin1'))}`);
+  if (buf[start] === SP || buf[start] === HTAB) {
+    throw new HandshakeError(`obsolete line folding in header line ${shown(buf.toString('latin1', start, end))}`);
   }
-  const colon = line.indexOf(COLON);
-  const name = line.toString('latin1', 0, colon === -1 ? line.length : colon);
-  // RFC 9112 §5.1: no whitespace is allowed between the field name and the colon (the token check refuses it).
-  if (colon === -1 || !isToken(name)) {
-    throw new HandshakeError(`invalid header line ${shown(line.toString('latin1'))}`);
+  // RFC 9112 §5.1: the name is a token up to the colon; no whitespace is allowed before the colon.
+  let colon = start;
+  while (colon < end && TCHAR[buf[colon]!] === 1) colon++;
+  if (colon === start || colon === end || buf[colon] !== COLON) {
+    throw new HandshakeError(`invalid header line ${shown(buf.toString('latin1', start, end))}`);
   }
-  const value = line.toString('latin1', colon + 1);
-  if (!isFieldValue(value)) throw new HandshakeError(`invalid value of header ${name}: ${shown(value)}`);
-  return [name, trimOws(value)];
+  const name = buf.toString('latin1', start, colon);
+  // RFC 9110 §5.5: field-value = *( VCHAR / obs-text / SP / HTAB ): no control character except HTAB.
+  for (let i = colon + 1; i < end; i++) {
+    const c = buf[i]!;
+    if ((c < SP && c !== HTAB) || c === DEL) {
+      throw new HandshakeError(`invalid value of header ${name}: ${shown(buf.toString('latin1', colon + 1, end))}`);
+    }
+  }
+  // RFC 9110 §5.6.3: optional whitespace around the value is not part of it.
+  let from = colon + 1;
+  let to = end;
+  while (from < to && (buf[from] === SP || buf[from] === HTAB)) from++;
+  while (to > from && (buf[to - 1] === SP || buf[to - 1] === HTAB)) to--;
+  return [name, buf.toString('latin1', from, to)];
 }
