@@ -93,6 +93,10 @@ const STATUS_SERVICE_UNAVAILABLE = 503;
  * and always for a refusal over a connection limit.
  */
 const REFUSAL_LINGER_MS = 1000;
+const NO_SUBPROTOCOLS: readonly string[] = Object.freeze([]);
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * A WebSocket server. Events: `'connection'` (ws: WebSocket, info: HandshakeInfo), `'handshakeError'`
@@ -318,12 +322,9 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     head: Buffer,
     secure: boolean,
   ): Promise<void> {
-    const info: HandshakeInfo = Object.freeze({
-      ...request,
-      remoteAddress: (socket as Partial<net.Socket>).remoteAddress,
-      secure,
-      ...(secure ? { peerCertificate: peerCertificateOf(socket) } : {}),
-    });
+    const details: Mutable<HandshakeInfo> = { ...request, remoteAddress: (socket as Partial<net.Socket>).remoteAddress, secure };
+    if (secure) details.peerCertificate = peerCertificateOf(socket);
+    const info: HandshakeInfo = Object.freeze(details);
     let ws: WebSocket;
     try {
       if (this.#listener !== undefined && !this.ownsPath(request.path)) {
@@ -336,7 +337,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       let protocol =
         this.#options.selectSubprotocol !== undefined
           ? this.#options.selectSubprotocol(upgrade.protocols, request)
-          : selectSubprotocol(upgrade.protocols, this.#options.subprotocols ?? []);
+          : selectSubprotocol(upgrade.protocols, this.#options.subprotocols ?? NO_SUBPROTOCOLS);
       const deflate = negotiateDeflate(upgrade.extensions === '' ? undefined : upgrade.extensions, this.config.compression);
 
       let decision: HandshakeDecision;
@@ -348,7 +349,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         throw new HandshakeError('the handshake hook failed', STATUS_INTERNAL_ERROR, {}, { cause: error });
       }
       if (socket.destroyed) return; // timed out or gone while the hook ran
-      let extraHeaders: Record<string, string> = {};
+      let extraHeaders: Record<string, string> = NO_HEADERS;
       let data: unknown;
       if (typeof decision === 'object' && decision !== null) {
         if ('reject' in decision) {

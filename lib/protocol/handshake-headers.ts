@@ -88,6 +88,22 @@ function equalsAsciiLowercase(value: string, start: number, lower: string): bool
 const NO_VALUES: readonly string[] = Object.freeze([]);
 
 /**
+ * Lowercased names asked for (`Sec-WebSocket-Key`, ...), so that a lookup does not allocate; bounded, since
+ * applications may ask for any name.
+ */
+const LOWERCASE = new Map<string, string>();
+const LOWERCASE_CACHE_SIZE = 64;
+
+function lowercase(name: string): string {
+  let lower = LOWERCASE.get(name);
+  if (lower === undefined) {
+    lower = name.toLowerCase();
+    if (LOWERCASE.size < LOWERCASE_CACHE_SIZE) LOWERCASE.set(name, lower);
+  }
+  return lower;
+}
+
+/**
  * The header fields of a handshake request or response, looked up case-insensitively.
  * `get()` joins repeated fields with `", "` (RFC 9110 §5.3); use `getAll()` for fields that must appear once
  * and for `Set-Cookie`.
@@ -111,7 +127,7 @@ export class HandshakeHeaders implements Iterable<HeaderField> {
 
   /** Every value of `name`, in order of appearance; empty when absent. */
   getAll(name: string): readonly string[] {
-    const key = name.toLowerCase();
+    const key = lowercase(name);
     let values: string[] | undefined;
     for (let i = 0; i < this.names.length; i++) {
       if (this.names[i] === key) (values ??= []).push(this.fields[i]![1]);
@@ -121,7 +137,7 @@ export class HandshakeHeaders implements Iterable<HeaderField> {
 
   /** Whether at least one field line named `name` is present. */
   has(name: string): boolean {
-    return this.names.includes(name.toLowerCase());
+    return this.names.includes(lowercase(name));
   }
 
   /** Number of field lines (repeated names count once per line). */

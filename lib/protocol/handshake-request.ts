@@ -176,8 +176,13 @@ export function requestFromNode(
   return makeRequest(parsed.method, parsed.target, parsed.httpVersion, fields);
 }
 
+// The extra headers of the refusals below, made once (every handshake is validated).
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+const UPGRADE_REQUIRED: Record<string, string> = Object.freeze({ Upgrade: 'websocket' });
+const VERSION_REQUIRED: Record<string, string> = Object.freeze({ 'Sec-WebSocket-Version': WEBSOCKET_VERSION });
+
 /** The only value of a header that must appear once. @throws InvalidHeaderError when absent or repeated */
-function single(request: HandshakeRequest, name: string, status = 400, headers: Record<string, string> = {}): string {
+function single(request: HandshakeRequest, name: string, status = 400, headers: Record<string, string> = NO_HEADERS): string {
   const values = request.headers.getAll(name);
   if (values.length !== 1) {
     throw new InvalidHeaderError(name, values.length === 0 ? undefined : values.join(', '), status, headers);
@@ -218,7 +223,7 @@ export function validateUpgradeRequest(request: HandshakeRequest): UpgradeReques
   if ((contentLength.length > 0 && Number(contentLength[0]) !== 0) || request.headers.has('Transfer-Encoding')) {
     throw new HandshakeError('a WebSocket handshake request has no body');
   }
-  const upgradeRequired = { Upgrade: 'websocket' };
+  const upgradeRequired = UPGRADE_REQUIRED;
   const upgrade = request.headers.getAll('Upgrade');
   if (!listHasToken(upgrade, 'websocket')) {
     throw new InvalidHeaderError('Upgrade', upgrade.length === 0 ? undefined : upgrade.join(', '), 426, upgradeRequired);
@@ -229,7 +234,7 @@ export function validateUpgradeRequest(request: HandshakeRequest): UpgradeReques
   }
   const key = single(request, 'Sec-WebSocket-Key');
   if (!isValidKey(key)) throw new InvalidHeaderError('Sec-WebSocket-Key', key);
-  const versionRequired = { 'Sec-WebSocket-Version': WEBSOCKET_VERSION };
+  const versionRequired = VERSION_REQUIRED;
   const version = single(request, 'Sec-WebSocket-Version', 426, versionRequired);
   if (version !== WEBSOCKET_VERSION) throw new InvalidHeaderError('Sec-WebSocket-Version', version, 426, versionRequired);
   return {
