@@ -4,7 +4,9 @@
  * `query` have the shapes of Node's and Express's requests, so that guards written for HTTP read it unchanged.
  */
 import type { PeerCertificate } from 'node:tls';
+import { headOf, requestOfHead } from '../node/request-head.js';
 import type { HandshakeInfo } from '../node/server.js';
+import type { HandshakeRequest } from '../protocol/handshake.js';
 
 /** The opening handshake request of a connection. Guards may add fields (a `user`, say); they stay on it. */
 export interface WebSocketsHandshakeRequest {
@@ -34,29 +36,75 @@ export interface WebSocketsHandshakeRequest {
   [extra: string]: unknown;
 }
 
+/**
+ * The request as kept on `client.data`: the plain fields as properties, the header and query views built on first
+ * read from the head kept in compact form (see `headOf`), so that an idle connection keeps a couple of hundred bytes
+ * instead of the parsed header and query objects.
+ */
+class HandshakeRequestView implements WebSocketsHandshakeRequest {
+  [extra: string]: unknown;
+  readonly method: string;
+  readonly url: string;
+  readonly path: string;
+  readonly remoteAddress: string | undefined;
+  readonly ip: string | undefined;
+  readonly secure: boolean;
+  declare readonly peerCertificate?: PeerCertificate;
+  readonly #head: string;
+  #request: HandshakeRequest | undefined;
+  #headers: Readonly<Record<string, string>> | undefined;
+  #query: Readonly<Record<string, string | string[]>> | undefined;
+
+  constructor(info: HandshakeInfo) {
+    this.method = info.method;
+    this.url = info.target;
+    this.path = info.path;
+    this.remoteAddress = info.remoteAddress;
+    this.ip = info.remoteAddress;
+    this.secure = info.secure;
+    if (info.peerCertificate !== undefined) (this as { peerCertificate?: PeerCertificate }).peerCertificate = info.peerCertificate;
+    this.#head = headOf(info);
+  }
+
+  get headers(): Readonly<Record<string, string>> {
+    if (this.#headers === undefined) {
+      const headers: Record<string, string> = {};
+      for (const [name, value] of this.rawHeaders) {
+        const key = name.toLowerCase();
+        headers[key] = headers[key] === undefined ? value : `${headers[key]}, ${value}`;
+      }
+      this.#headers = headers;
+    }
+    return this.#headers;
+  }
+
+  get query(): Readonly<Record<string, string | string[]>> {
+    if (this.#query === undefined) {
+      const query: Record<string, string | string[]> = {};
+      for (const [name, value] of this.searchParams) {
+        const previous = query[name];
+        query[name] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
+      }
+      this.#query = query;
+    }
+    return this.#query;
+  }
+
+  get searchParams(): URLSearchParams {
+    return this.#parsed().query;
+  }
+
+  get rawHeaders(): ReadonlyArray<readonly [string, string]> {
+    return this.#parsed().rawHeaders;
+  }
+
+  #parsed(): HandshakeRequest {
+    this.#request ??= requestOfHead(this.#head);
+    return this.#request;
+  }
+}
+
 /** Builds the Nest-side request from the node layer's handshake info. */
 export function toHandshakeRequest(info: HandshakeInfo): WebSocketsHandshakeRequest {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of info.rawHeaders) {
-    const key = name.toLowerCase();
-    headers[key] = headers[key] === undefined ? value : `${headers[key]}, ${value}`;
-  }
-  const query: Record<string, string | string[]> = {};
-  for (const [name, value] of info.query) {
-    const previous = query[name];
-    query[name] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
-  }
-  return {
-    method: info.method,
-    url: info.target,
-    path: info.path,
-    query,
-    searchParams: info.query,
-    headers,
-    rawHeaders: info.rawHeaders,
-    remoteAddress: info.remoteAddress,
-    ip: info.remoteAddress,
-    secure: info.secure,
-    ...(info.peerCertificate === undefined ? {} : { peerCertificate: info.peerCertificate }),
-  };
+  return new HandshakeRequestView(info);
 }

@@ -20,7 +20,8 @@ import type { ResolvedConfig } from '../config.js';
 import { ConnectionClosedError, InvalidStateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection, SEND_EOF, State, type ConnectionEvent } from '../protocol/connection.js';
-import { RequestParser, type HandshakeRequest } from '../protocol/handshake.js';
+import type { HandshakeRequest } from '../protocol/handshake.js';
+import { headOf, requestOfHead } from './request-head.js';
 
 /** What `send()` accepts: strings go as text, everything else as binary (unless `options.binary` says otherwise). */
 export type WebSocketData = string | Buffer | ArrayBuffer | ArrayBufferView;
@@ -148,7 +149,7 @@ export class WebSocket extends EventEmitter {
     this.#config = init.config;
     this.protocol = init.protocol ?? '';
     this.extensions = init.extensions ?? '';
-    if (init.request !== undefined) this.#requestHead = serializeHead(init.request);
+    if (init.request !== undefined) this.#requestHead = headOf(init.request);
     this.remoteAddress = init.remoteAddress;
     this.data = init.data;
     this.#onUnhandledError = init.onUnhandledError;
@@ -194,7 +195,7 @@ export class WebSocket extends EventEmitter {
   /** Server side: the parsed handshake request (parsed again from the stored head on the first read). */
   get request(): HandshakeRequest | undefined {
     if (this.#request === undefined && this.#requestHead !== undefined) {
-      this.#request = parseHead(this.#requestHead, this.#config);
+      this.#request = requestOfHead(this.#requestHead);
       this.#requestHead = undefined;
     }
     return this.#request;
@@ -769,20 +770,6 @@ class KeepaliveQueue {
       }
     }
   }
-}
-
-/** The request head as it was on the wire (the checks have passed): one flat latin1 string. */
-function serializeHead(request: HandshakeRequest): string {
-  const lines = [`${request.method} ${request.target} HTTP/${request.httpVersion}`];
-  for (const [name, value] of request.rawHeaders) lines.push(`${name}: ${value}`);
-  lines.push('', '');
-  return lines.join('\r\n');
-}
-
-/** Parses a head stored by `serializeHead` again, under no limit (it passed them when it arrived). */
-function parseHead(head: string, config: Readonly<ResolvedConfig>): HandshakeRequest {
-  const limits = { ...config.limits, maxLineLength: Number.MAX_SAFE_INTEGER, maxNumHeaders: Number.MAX_SAFE_INTEGER };
-  return new RequestParser(limits).push(Buffer.from(head, 'latin1'))!;
 }
 
 function toError(value: unknown): Error {
