@@ -80,8 +80,12 @@ interface Reply {
 
 /** Per connection: the handlers of every gateway bound to it, and how its messages are read. */
 interface ClientState {
-  readonly handlers: Map<string, WsMessageHandler[]>;
-  readonly transforms: Map<WsMessageHandler, (data: unknown) => Observable<unknown>>;
+  /**
+   * What Nest bound, once per gateway on the client's server: its handlers (made for this client) and the gateway's
+   * result transform. Kept as given and scanned per message, as @nestjs/platform-ws does: a Map per client would cost
+   * every idle connection a few hundred bytes for the handful of events a gateway has.
+   */
+  readonly bindings: Array<{ readonly handlers: readonly WsMessageHandler[]; readonly transform: (data: unknown) => Observable<unknown> }>;
   readonly parser: MessageParser;
   readonly policy: InvalidMessagePolicy;
 }
@@ -299,16 +303,11 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     if (state === undefined) {
       const server = this.#clientServer.get(client);
       const settings = (server !== undefined ? this.#settings.get(server) : undefined) ?? { parser: parseJsonMessage, policy: 'exception' as const };
-      state = { handlers: new Map(), transforms: new Map(), parser: settings.parser, policy: settings.policy };
+      state = { bindings: [], parser: settings.parser, policy: settings.policy };
       this.#clients.set(client, state);
       void this.#readLoop(client, state);
     }
-    for (const handler of handlers) {
-      const list = state.handlers.get(handler.message);
-      if (list === undefined) state.handlers.set(handler.message, [handler]);
-      else list.push(handler);
-      state.transforms.set(handler, transform);
-    }
+    state.bindings.push({ handlers, transform });
   }
 
   /** Closes one server: 1001 to its clients, then waits for them up to `closeTimeoutMs` (not at all when forced). */
@@ -493,12 +492,17 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       await this.#invalid(client, state.policy, messageOf(error), error instanceof InvalidMessageError ? error.id : undefined);
       return;
     }
-    const handlers = state.handlers.get(message.event);
-    if (handlers === undefined) {
+    const runs: Array<Promise<void>> = [];
+    for (const { handlers, transform } of state.bindings) {
+      for (const handler of handlers) {
+        if (handler.message === message.event) runs.push(this.#runHandler(client, handler, transform, message));
+      }
+    }
+    if (runs.length === 0) {
       await this.#invalid(client, state.policy, `unknown event ${JSON.stringify(message.event)}`, message.id);
       return;
     }
-    await Promise.all(handlers.map((handler) => this.#runHandler(client, handler, state.transforms.get(handler)!, message)));
+    await Promise.all(runs);
   }
 
   /** Runs one handler and sends what it produces, in order, each send waiting for the client's backpressure. */
