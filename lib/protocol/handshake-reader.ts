@@ -191,17 +191,10 @@ export class HeadReader {
 }
 
 /**
- * One `name: value` field line (RFC 9112 §5): the name is a token with no whitespace before the colon, the value
- * is trimmed of OWS and holds no control character except HTAB.
+ * One `name: value` field line (RFC 9112 §5), `buf[start, end)`: the name is a token with no whitespace before the
+ * colon, the value is trimmed of OWS and holds no control character except HTAB. Checked byte by byte: only the
+ * name and the trimmed value become strings.
  * @throws HandshakeError (400) for obs-fold, a missing colon, a bad name or a bad value
- */
-export function parseHeaderLine(line: Buffer): HeaderField {
-  return parseHeaderField(line, 0, line.length);
-}
-
-/**
- * `parseHeaderLine` for the line `buf[start, end)`, checked byte by byte: only the name and the trimmed value
- * become strings.
  */
 function parseHeaderField(buf: Buffer, start: number, end: number): HeaderField {
   // RFC 9112 §5.2: obs-fold (a line starting with SP or HTAB) is obsolete; a server may reject it with 400.
