@@ -182,19 +182,27 @@ describeWithPeer('redis', 'RedisBroadcastBus on a real redis-server', () => {
     expect(a.connected).toBe(true);
     expect(logger.lines).toContain(`log: broadcasts cross instances through Redis at ${redis.url} (instance ${a.instanceId})`);
 
-    await a.publish('ws:0:/ws', { room: 'lobby', data: 'from a', origin: 'server-a' });
-    // B's message is a barrier: Redis sends A's echo (if any) to A before it.
-    await b.publish('ws:0:/ws', { room: null, data: Buffer.from([0, 255, 1]), origin: 'server-b' });
-    await onA.count(2);
-    await onB.count(2);
-    expect(onA.received).toEqual([
-      { room: 'lobby', data: 'from a', origin: 'server-a' },
-      { room: null, data: Buffer.from([0, 255, 1]), origin: b.instanceId },
-    ]);
-    expect(onB.received).toEqual([
-      { room: 'lobby', data: 'from a', origin: a.instanceId },
-      { room: null, data: Buffer.from([0, 255, 1]), origin: 'server-b' },
-    ]);
+    const fromA = { room: 'lobby', data: 'from a', origin: 'server-a' };
+    const fromB = { room: null, data: Buffer.from([0, 255, 1]), origin: 'server-b' };
+    const lastFromB = { room: null, data: 'last from b', origin: 'server-b' };
+    const lastFromA = { room: null, data: 'last from a', origin: 'server-a' };
+    await a.publish('ws:0:/ws', fromA);
+    await b.publish('ws:0:/ws', fromB);
+    await b.publish('ws:0:/ws', lastFromB);
+    await a.publish('ws:0:/ws', lastFromA);
+    // Redis delivers in publish order on each subscription, so once the other side's last message has arrived
+    // remotely, any echo of an instance's own earlier messages would have arrived before it. Local delivery happens
+    // at publish time, so the order between local and remote messages is not fixed: compare as sets.
+    const has = (box: ReturnType<typeof inbox>, data: string): boolean => box.received.some((e) => e.data === data);
+    await until(() => has(onA, 'last from b') && has(onA, 'last from a'), 'A receiving both last messages');
+    await until(() => has(onB, 'last from a') && has(onB, 'last from b'), 'B receiving both last messages');
+    const byData = (x: BroadcastEnvelope, y: BroadcastEnvelope): number => String(x.data).localeCompare(String(y.data));
+    expect([...onA.received].sort(byData)).toEqual(
+      [fromA, lastFromA, { ...fromB, origin: b.instanceId }, { ...lastFromB, origin: b.instanceId }].sort(byData),
+    );
+    expect([...onB.received].sort(byData)).toEqual(
+      [fromB, lastFromB, { ...fromA, origin: a.instanceId }, { ...lastFromA, origin: a.instanceId }].sort(byData),
+    );
   });
 
   it('keeps channels apart, and apps with different prefixes apart', async () => {
