@@ -7,35 +7,17 @@
  * - `nest-ours`: a Nest app with this package's `WebSocketsAdapter` and the echo gateway below.
  * - `nest-ws`: the same app and gateway with `@nestjs/platform-ws`'s `WsAdapter`.
  * - `tcp`: a raw TCP echo, the ceiling: it sends every byte back as it comes, with no framing at all.
+ *
+ * Start-up is the same for every plain target: this file loads only `node:net` and `ws`, and the Nest apps
+ * (bench/nest-targets.ts) are imported only for `nest-ours` and `nest-ws`. Before, the Nest imports were static here,
+ * so `ws` and `ws-deflate` started with Nest loaded and a young generation already grown to ~16 MB, while `ours`
+ * (sample/echo-server.ts, no Nest) started at ~2 MB and grew it during the idle workload's measured window: the
+ * idle-memory ratio charged `ours` for V8's start-up growth that `ws` had already paid before its baseline.
  */
-import 'reflect-metadata';
 import net from 'node:net';
-import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { WsAdapter } from '@nestjs/platform-ws';
-import { MessageBody, SubscribeMessage, WebSocketGateway, type WsResponse } from '@nestjs/websockets';
 import { WebSocketServer as WsServer } from 'ws';
-import { WebSocketsAdapter } from '../lib/nest/websockets.adapter.js';
-import { WebSocketsModule } from '../lib/nest/websockets.module.js';
 
 const HOST = '127.0.0.1';
-
-/** The sample's echo, alone: `{ "event": "echo", "data": x }` comes back as is. */
-@WebSocketGateway({ path: '/ws' })
-export class EchoGateway {
-  @SubscribeMessage('echo')
-  echo(@MessageBody() data: unknown): WsResponse<unknown> {
-    return { event: 'echo', data };
-  }
-}
-
-/** The app of `nest-ours`: the module with its defaults, as a user would import it. */
-@Module({ imports: [WebSocketsModule.forRoot({})], providers: [EchoGateway] })
-class OursModule {}
-
-/** The app of `nest-ws`: only the gateway. */
-@Module({ providers: [EchoGateway] })
-class PlatformWsModule {}
 
 function ready(port: number): void {
   process.stdout.write(`${JSON.stringify({ ready: true, port, pid: process.pid })}\n`);
@@ -70,9 +52,9 @@ async function startWs(perMessageDeflate: boolean): Promise<void> {
 }
 
 async function startNest(adapter: 'ours' | 'ws'): Promise<void> {
-  const app = await NestFactory.create(adapter === 'ours' ? OursModule : PlatformWsModule, { logger: ['error'] });
-  app.useWebSocketAdapter(adapter === 'ours' ? new WebSocketsAdapter(app) : new WsAdapter(app));
-  await app.listen(0, HOST);
+  // Nest is loaded here and only here (see bench/nest-targets.ts): the plain targets start without it, like `ours`.
+  const { listenNest } = await import('./nest-targets.js');
+  const app = await listenNest(adapter, HOST);
   ready((app.getHttpServer().address() as net.AddressInfo).port);
   stopOnSignal(() => app.close());
 }
