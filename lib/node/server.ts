@@ -19,7 +19,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { Connection } from '../protocol/connection.js';
 import { negotiateDeflate } from '../protocol/extensions.js';
 import {
-  buildAcceptResponse,
+  acceptResponseHead,
   buildRejectResponse,
   checkOrigin,
   rejectionFor,
@@ -365,7 +365,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       }
       if (this.#closing !== undefined) throw new HandshakeError('the server is shutting down', STATUS_SERVICE_UNAVAILABLE);
 
-      const response = buildAcceptResponse({
+      // The 101 is written as a latin1 string (as ws does): no Buffer is made for it before the socket encodes it.
+      const response = acceptResponseHead({
         key: upgrade.key,
         protocol,
         extensions: deflate?.response ?? null,
@@ -373,7 +374,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         headers: extraHeaders,
       });
       this.#endHandshake(socket);
-      socket.write(response);
+      socket.write(response, 'latin1');
       const connection = new Connection({
         side: 'server',
         maxMessageSize: this.config.limits.maxMessageSize,

@@ -374,10 +374,19 @@ function dateLine(date: Date | undefined): string {
 
 /**
  * The bytes of the server's 101 Switching Protocols (RFC 6455 §4.2.2 item 5).
+ * @throws ConfigError as `acceptResponseHead`
+ */
+export function buildAcceptResponse(options: AcceptOptions): Buffer {
+  return Buffer.from(acceptResponseHead(options), 'latin1');
+}
+
+/**
+ * The server's 101 Switching Protocols as a latin1 string, head and final CRLF: what `buildAcceptResponse` encodes.
+ * A socket can write it as is (`socket.write(head, 'latin1')`), with no Buffer made for it first.
  * @throws ConfigError for a bad key, a subprotocol that is not a token, or a header value or extra header that
  *   could split the response
  */
-export function buildAcceptResponse(options: AcceptOptions): Buffer {
+export function acceptResponseHead(options: AcceptOptions): string {
   const { key, protocol, extensions, serverHeader, headers, date } = options;
   if (!isValidKey(key)) throw new ConfigError(`invalid Sec-WebSocket-Key ${JSON.stringify(key)}`, 'key', key);
   let head =
@@ -395,7 +404,7 @@ export function buildAcceptResponse(options: AcceptOptions): Buffer {
   head += dateLine(date);
   if (serverHeader !== null) head += headerLine('Server', serverHeader, 'serverHeader');
   head += serializeExtraHeaders(headers, 'headers');
-  return Buffer.from(`${head}\r\n`, 'latin1');
+  return `${head}\r\n`;
 }
 
 /** What a server puts in a refusal besides its status and body. */

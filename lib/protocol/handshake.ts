@@ -27,6 +27,7 @@ export {
   ResponseParser,
   validateUpgradeResponse,
   buildAcceptResponse,
+  acceptResponseHead,
   buildRejectResponse,
   rejectionFor,
   reasonPhrase,

@@ -15,6 +15,7 @@ import {
   ResponseParser,
   RequestParser,
   acceptKey,
+  acceptResponseHead,
   buildAcceptResponse,
   buildRejectResponse,
   generateKey,
@@ -103,6 +104,17 @@ describe('buildAcceptResponse', () => {
       protocol: 'chat',
       extensions: 'permessage-deflate; server_max_window_bits=12',
     });
+  });
+
+  it('is the latin1 encoding of acceptResponseHead, the string the server writes', () => {
+    const options = { key: KEY, protocol: 'chat', serverHeader: 'test/1.0', headers: { 'X-Name': 'v' } };
+    const head = acceptResponseHead(options);
+    expect(head).toBe(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${ACCEPT}\r\nSec-WebSocket-Protocol: chat\r\nServer: test/1.0\r\nX-Name: v\r\n\r\n`,
+    );
+    expect(buildAcceptResponse(options).equals(Buffer.from(head, 'latin1'))).toBe(true);
+    expect(() => acceptResponseHead({ key: 'nope', serverHeader: null })).toThrow(ConfigError);
   });
 
   it('leaves out the Server header for null, and optional headers when absent', () => {
