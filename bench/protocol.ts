@@ -6,7 +6,7 @@
  *   npm run bench:protocol            (or: node dist/bench/protocol.js [--quick])
  */
 import { randomBytes } from 'node:crypto';
-import wsPackage from 'ws';
+import { createRequire } from 'node:module';
 import { Connection } from '../lib/protocol/connection.js';
 import { encodeFrame } from '../lib/protocol/frame-writer.js';
 import { Opcode } from '../lib/protocol/frame.js';
@@ -18,7 +18,8 @@ interface WsReceiver {
   on(event: 'message' | 'error', listener: (arg: unknown) => void): void;
   write(chunk: Buffer): boolean;
 }
-const Receiver = (wsPackage as unknown as { Receiver: new (options: object) => WsReceiver }).Receiver;
+// ws's ESM entry exports only the WebSocket class as default; its CommonJS entry carries Receiver.
+const Receiver = (createRequire(import.meta.url)('ws') as { Receiver: new (options: object) => WsReceiver }).Receiver;
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 3 : 7;
