@@ -88,6 +88,12 @@ interface ClientState {
   readonly bindings: Array<{ readonly handlers: readonly WsMessageHandler[]; readonly transform: (data: unknown) => Observable<unknown> }>;
   readonly parser: MessageParser;
   readonly policy: InvalidMessagePolicy;
+  /** The client's messages, pulled one at a time. */
+  readonly messages: AsyncIterator<string | Buffer>;
+  /** Messages being handled now (at most `MAX_MESSAGES_IN_FLIGHT`). */
+  inFlight: number;
+  /** Reading stopped at `MAX_MESSAGES_IN_FLIGHT`; the next message is pulled when one finishes. */
+  waiting: boolean;
 }
 
 /** Per server: the settings its messages follow. */
@@ -303,9 +309,9 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     if (state === undefined) {
       const server = this.#clientServer.get(client);
       const settings = (server !== undefined ? this.#settings.get(server) : undefined) ?? { parser: parseJsonMessage, policy: 'exception' as const };
-      state = { bindings: [], parser: settings.parser, policy: settings.policy };
+      state = { bindings: [], parser: settings.parser, policy: settings.policy, messages: client[Symbol.asyncIterator](), inFlight: 0, waiting: false };
       this.#clients.set(client, state);
-      void this.#readLoop(client, state);
+      this.#pull(client, state);
     }
     state.bindings.push({ handlers, transform });
   }
@@ -466,17 +472,36 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
 
   // --- messages ------------------------------------------------------------------------------------------------------
 
-  /** Reads the client's messages (pulling, so that the node layer can apply backpressure) and dispatches them. */
-  async #readLoop(client: WebSocket, state: ClientState): Promise<void> {
-    const inFlight = new Set<Promise<void>>();
-    try {
-      for await (const raw of client) {
-        const task = this.#handleMessage(client, state, raw).finally(() => inFlight.delete(task));
-        inFlight.add(task);
-        if (inFlight.size >= MAX_MESSAGES_IN_FLIGHT) await Promise.race(inFlight);
-      }
-    } catch (error) {
-      this.#logger.error(`reading from ${client.remoteAddress} failed: ${errorText(error)}`);
+  /**
+   * Reads the client's next message (pulling, so that the node layer can apply backpressure) and dispatches it; up
+   * to `MAX_MESSAGES_IN_FLIGHT` at once. Promise callbacks rather than an async function with `for await`: an idle
+   * connection then holds one pending read, not a suspended function with its registers and a Set of tasks.
+   */
+  #pull(client: WebSocket, state: ClientState): void {
+    state.messages.next().then(
+      (result) => {
+        if (result.done === true) return;
+        state.inFlight++;
+        this.#handleMessage(client, state, result.value).then(
+          () => this.#settled(client, state),
+          (error: unknown) => {
+            this.#logger.error(`handling a message from ${client.remoteAddress} failed: ${errorText(error)}`);
+            this.#settled(client, state);
+          },
+        );
+        if (state.inFlight < MAX_MESSAGES_IN_FLIGHT) this.#pull(client, state);
+        else state.waiting = true;
+      },
+      (error: unknown) => this.#logger.error(`reading from ${client.remoteAddress} failed: ${errorText(error)}`),
+    );
+  }
+
+  /** One message of the client is handled: read the next one if reading waited for it. */
+  #settled(client: WebSocket, state: ClientState): void {
+    state.inFlight--;
+    if (state.waiting) {
+      state.waiting = false;
+      this.#pull(client, state);
     }
   }
 
