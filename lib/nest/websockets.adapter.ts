@@ -172,6 +172,8 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   readonly #guardInstances = new Map<HandshakeGuard, Promise<CanActivate>>();
   readonly #patchedGateways = new WeakSet<object>();
   readonly #messageContext = new AsyncLocalStorage<MessageContext>();
+  /** The `send` of every client (see `#guardSend`): one function per adapter, no closure per connection. */
+  readonly #guardedSend = guardedSend(this.#messageContext, this.#logger);
 
   /**
    * @param appOrHttpServer the Nest app (its HTTP server hosts gateways without a port, and its `WebSocketsModule`
@@ -290,7 +292,8 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
 
   /** Calls `callback({ code, reason })` once the connection is closed (Nest passes it on to `handleDisconnect`). */
   bindClientDisconnect(client: WebSocket, callback: (close: WebSocketsCloseInfo) => void): void {
-    client.once('close', (code: number, reason: string) => callback(Object.freeze({ code, reason })));
+    // 'close' is emitted once: `on` spares each connection the wrapper and state that `once` allocates.
+    client.on('close', (code: number, reason: string) => callback(Object.freeze({ code, reason })));
   }
 
   /** Refuses a client that connected while the app was still starting: 1013 (try again later). */
@@ -617,21 +620,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
    * returned promise still rejects for those who await it).
    */
   #guardSend(client: WebSocket): void {
-    const storage = this.#messageContext;
-    const logger = this.#logger;
-    Object.defineProperty(client, 'send', {
-      configurable: true,
-      writable: true,
-      value: function send(this: WebSocket, data: Parameters<WebSocket['send']>[0], options?: Parameters<WebSocket['send']>[1]): Promise<void> {
-        const context = storage.getStore();
-        if (context !== undefined && context.client === this && typeof data === 'string' && data.startsWith(EXCEPTION_FRAME_PREFIX) && data.endsWith('}')) {
-          data = `${data.slice(0, -1)},"id":${JSON.stringify(context.id)}}`;
-        }
-        const sent = rawSend.call(this, data, options);
-        sent.catch((error: unknown) => logger.debug(`send to ${this.remoteAddress} failed: ${String(error)}`));
-        return sent;
-      },
-    });
+    Object.defineProperty(client, 'send', { configurable: true, writable: true, value: this.#guardedSend });
   }
 
   // --- gateways -----------------------------------------------------------------------------------------------------
@@ -732,6 +721,19 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       }
     }
   }
+}
+
+/** A client's `send`: adds the `id` of the message being handled to Nest's exception frames, logs failed sends. */
+function guardedSend(storage: AsyncLocalStorage<MessageContext>, logger: Logger): WebSocket['send'] {
+  return function send(this: WebSocket, data: Parameters<WebSocket['send']>[0], options?: Parameters<WebSocket['send']>[1]): Promise<void> {
+    const context = storage.getStore();
+    if (context !== undefined && context.client === this && typeof data === 'string' && data.startsWith(EXCEPTION_FRAME_PREFIX) && data.endsWith('}')) {
+      data = `${data.slice(0, -1)},"id":${JSON.stringify(context.id)}}`;
+    }
+    const sent = rawSend.call(this, data, options);
+    sent.catch((error: unknown) => logger.debug(`send to ${this.remoteAddress} failed: ${String(error)}`));
+    return sent;
+  };
 }
 
 function guardName(guard: HandshakeGuard): string {
