@@ -110,6 +110,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   readonly #clients = new Set<WebSocket>();
   /** Sockets in their opening handshake, with their `openTimeoutMs` timer. */
   readonly #handshaking = new Map<Duplex, NodeJS.Timeout | undefined>();
+  /** Sockets refused and ended, kept until the client closes or the linger runs out; `close()` destroys them. */
+  readonly #refused = new Set<Duplex>();
   // Listeners shared by all the connections of this server, so that an idle connection holds no closure of its own.
   readonly #handshakeSocketClosed: (this: Duplex) => void;
   readonly #clientClosed: (this: WebSocket) => void;
@@ -246,6 +248,9 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     if (this.#attachedTo !== undefined) UpgradeRouter.detach(this.#attachedTo as HttpServer, this);
     for (const socket of this.#handshaking.keys()) socket.destroy();
     this.#handshaking.clear();
+    // A refused client that keeps its side open would otherwise hold the listener's close for the whole linger.
+    for (const socket of this.#refused) socket.destroy();
+    this.#refused.clear();
     await Promise.all([...this.#clients].map((ws) => ws.close(CloseCode.GOING_AWAY, 'server shutting down')));
     await listenerClosed;
     this.emit('close');
@@ -444,7 +449,11 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     const lingerMs = overLimit ? REFUSAL_LINGER_MS : (this.config.closeTimeoutMs ?? REFUSAL_LINGER_MS);
     const linger = setTimeout(() => socket.destroy(), lingerMs);
     linger.unref();
-    socket.once('close', () => clearTimeout(linger));
+    this.#refused.add(socket);
+    socket.once('close', () => {
+      clearTimeout(linger);
+      this.#refused.delete(socket);
+    });
   }
 
   #emitHandshakeError(error: HandshakeError, info: HandshakeInfo | undefined): void {

@@ -4,13 +4,15 @@
  * the handshake hook, subprotocols, the message limit, a throwing handler, and close().
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
+import net from 'node:net';
+import { once } from 'node:events';
 import { DEFAULT_IDENTITY } from '../../lib/config.js';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
 import { Opcode } from '../../lib/protocol/frame.js';
 import { encodeFrame } from '../../lib/protocol/frame-writer.js';
 import type { HandshakeInfo, WebSocketServer } from '../../lib/node/server.js';
 import { WebSocket } from '../../lib/node/websocket.js';
-import { endOfHttpHead, rawConnect } from '../support/net.js';
+import { endOfHttpHead, rawConnect, withTimeout } from '../support/net.js';
 import { Harness, next, nextWsMessage, WAIT_MS, wsClosed } from './harness.js';
 
 const harness = new Harness();
@@ -144,6 +146,25 @@ describe('handshake on our own port', () => {
     }
   });
 
+  it('close() destroys refused sockets whose client keeps its side open, instead of waiting out the linger', async () => {
+    const { server, port } = await harness.listen({ path: '/ws', closeTimeoutMs: 5000 });
+    // allowHalfOpen: the client does not answer the server's FIN, as a slow or hostile client would not.
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    socket.on('error', () => undefined);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    await once(socket, 'connect');
+    socket.write(request('/elsewhere'));
+    await withTimeout(once(socket, 'end'), WAIT_MS, 'the refusal to end');
+    expect(received.startsWith('HTTP/1.1 404 ')).toBe(true);
+    // The server keeps a refused socket for closeTimeoutMs (5 s here) so that the client can read the answer; its
+    // listener cannot close before that socket is gone, so close() must destroy it rather than wait.
+    const started = performance.now();
+    await withTimeout(server.close(), 2000, 'server.close() with a refused socket still open');
+    expect(performance.now() - started).toBeLessThan(2000);
+    socket.destroy();
+  });
+
   it('refuses an origin that is not allowed with 403', async () => {
     const { url } = await harness.listen({ allowedOrigins: ['https://good.example', /https:\/\/[a-z]+\.trusted\.example/], allowMissingOrigin: false });
     for (const [origin, status] of [
@@ -154,10 +175,19 @@ describe('handshake on our own port', () => {
       [undefined, 403],
     ] as const) {
       const client = harness.wsClientRaw(`${url}/`, origin === undefined ? {} : { origin });
-      const outcome = await Promise.race([
-        next(client, 'open').then(() => 101),
-        next<[unknown, { statusCode: number }]>(client, 'unexpected-response').then(([, res]) => res.statusCode),
-      ]);
+      // One promise for either outcome: a race of two timed waits would leave the loser's timer running.
+      // With an 'unexpected-response' listener, ws leaves the request to the listener: destroy it.
+      const outcome = await withTimeout(
+        new Promise<number>((resolve) => {
+          client.once('open', () => resolve(101));
+          client.once('unexpected-response', (req: { destroy(): void }, res: { statusCode: number }) => {
+            req.destroy();
+            resolve(res.statusCode);
+          });
+        }),
+        WAIT_MS,
+        `the handshake with origin ${String(origin)}`,
+      );
       expect([origin, outcome]).toEqual([origin, status]);
       client.terminate();
     }
