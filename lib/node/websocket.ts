@@ -7,9 +7,10 @@
  * plus the queued messages are over `readHighWaterMark`, nothing more is parsed or inflated and the socket is paused,
  * so a peer cannot make this side hold more than the documented bound however fast it sends.
  *
- * Writing: everything `dataToSend()` returns goes to the socket corked until the next tick (header and payload as
- * separate writes, never concatenated), so the messages sent within one tick leave in one system call. `send()` waits while `bufferedAmount` is over `writeHighWaterMark` and resumes below
- * `writeLowWaterMark`.
+ * Writing: everything `dataToSend()` returns within one tick joins one batch, written at the next tick in one system
+ * call: small frames are copied together, payloads over 4 KiB are written as they are (never copied to prepend a
+ * header). `send()` waits while `bufferedAmount` (which counts the batch) is over `writeHighWaterMark` and resumes
+ * below `writeLowWaterMark`.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -125,8 +126,8 @@ export class WebSocket extends EventEmitter {
   readonly #pendingSends: PendingSend[] = [];
   #pendingSendBytes = 0;
   readonly #pings: PendingPing[] = [];
-  /** The socket is corked until the next tick (see #flush). */
-  #corked = false;
+  /** What this tick has sent, written at the next tick (see #flush); null when nothing is waiting. */
+  #batch: OutgoingBatch | null = null;
 
   // Lifecycle
   #socketClosed = false;
@@ -210,7 +211,7 @@ export class WebSocket extends EventEmitter {
 
   /** Outgoing bytes not yet handed to the kernel: the socket's write buffer plus sends waiting for it to drain. */
   get bufferedAmount(): number {
-    return this.#socket.writableLength + this.#pendingSendBytes;
+    return this.#unwritten() + this.#pendingSendBytes;
   }
 
   /**
@@ -355,15 +356,8 @@ export class WebSocket extends EventEmitter {
   #onData(chunk: Buffer): void {
     this.#conn.receiveData(chunk);
     // One socket read often holds many frames: the replies that listeners send while its events are dispatched
-    // (and the pongs and close frames of the core) go out together at the uncork, in one write instead of one
-    // system call per message.
-    const socket = this.#socket;
-    socket.cork();
-    try {
-      this.#pump();
-    } finally {
-      socket.uncork();
-    }
+    // (and the pongs and close frames of the core) join one batch, written at the next tick (see #flush).
+    this.#pump();
   }
 
   #onEnd(): void {
@@ -493,8 +487,10 @@ export class WebSocket extends EventEmitter {
   }
 
   /**
-   * Writes everything the core has queued, header and payload as separate writes inside one cork. Resolves when the
-   * last chunk has been handed to the kernel.
+   * Takes everything the core has queued into this tick's batch, written at the next tick: the replies to all the
+   * messages of one socket read (whether listeners answer at once or after an await, as Nest handlers do) leave in
+   * one system call. Resolves once the batch has been handed to the kernel; every send of one tick shares that
+   * promise. The end of the stream (SEND_EOF) writes the batch at once and ends the socket.
    */
   #flush(): Promise<void> {
     const chunks = this.#conn.dataToSend();
@@ -503,55 +499,67 @@ export class WebSocket extends EventEmitter {
       const socket = this.#socket;
       if (socket.destroyed || socket.writableEnded) {
         done = Promise.reject(this.#closedError());
-        done.catch(() => {});
+        done.catch(ignore);
       } else {
         let eof = false;
-        let last = -1;
-        for (let i = 0; i < chunks.length; i++) if (chunks[i] !== SEND_EOF) last = i;
-        // Everything sent in this tick goes out in one write at the next tick: the replies to all the messages of
-        // one socket read, whether listeners answer at once or after an await (Nest handlers), instead of one
-        // system call per message. end() flushes at once.
-        if (!this.#corked) {
-          this.#corked = true;
-          socket.cork();
-          process.nextTick(WebSocket.#uncork, this);
-        }
+        let batch = this.#batch;
         for (let i = 0; i < chunks.length; i++) {
           const chunk = chunks[i]!;
           if (chunk === SEND_EOF) {
             eof = true;
             continue;
           }
-          if (i === last) {
-            done = new Promise((resolve, reject) => {
-              socket.write(chunk, (error) => {
-                if (error) reject(this.#closedError());
-                else resolve();
-                this.#onWritten();
-              });
-            });
-            // send() hands this promise to the caller; internal flushes (pongs, close frames, keepalive pings) drop
-            // it, and a write failing because the peer reset must not become an unhandled rejection (a crash).
-            done.catch(() => {});
-          } else {
-            socket.write(chunk);
+          if (batch === null) {
+            batch = this.#batch = new OutgoingBatch();
+            process.nextTick(WebSocket.#writeBatch, this);
           }
+          batch.add(chunk);
         }
-        if (eof) socket.end();
+        if (batch !== null) done = batch.promise();
+        if (eof) {
+          WebSocket.#writeBatch(this);
+          socket.end();
+        }
       }
     }
     if (!this.#closeTimerArmed && this.#conn.closeExpected()) this.#armCloseTimer();
     return done;
   }
 
-  static #uncork(ws: WebSocket): void {
-    ws.#corked = false;
-    ws.#socket.uncork();
+  /**
+   * Writes this tick's batch: runs of small chunks (frame headers, small payloads) copied into one buffer, large
+   * payloads as they are, all inside one cork so that Node makes one `writev`. Before, every header and payload was a
+   * `socket.write()` of its own: with 10 small messages per read, Node's writable machinery for 20 chunks cost more
+   * than the copy of 380 bytes (32 B echo: 3.2 -> X µs of server CPU per message).
+   */
+  static #writeBatch(ws: WebSocket): void {
+    const batch = ws.#batch;
+    if (batch === null) return;
+    ws.#batch = null;
+    const socket = ws.#socket;
+    if (socket.destroyed || socket.writableEnded) {
+      batch.settle(ws.#closedError());
+      return;
+    }
+    const pieces = batch.pieces();
+    const last = pieces.length - 1;
+    socket.cork();
+    for (let i = 0; i < last; i++) socket.write(pieces[i]!);
+    socket.write(pieces[last]!, (error) => {
+      batch.settle(error ? ws.#closedError() : null);
+      ws.#onWritten();
+    });
+    socket.uncork();
+  }
+
+  /** Outgoing bytes not yet handed to the kernel: the socket's buffer and this tick's batch. */
+  #unwritten(): number {
+    return this.#socket.writableLength + (this.#batch === null ? 0 : this.#batch.bytes);
   }
 
   /** A write completed: let waiting sends go once the buffer is under the low water mark. */
   #onWritten(): void {
-    if (this.#pendingSends.length > 0 && this.#socket.writableLength < this.#config.writeLowWaterMark) {
+    if (this.#pendingSends.length > 0 && this.#unwritten() < this.#config.writeLowWaterMark) {
       this.#flushPendingSends(false);
     }
   }
@@ -559,7 +567,7 @@ export class WebSocket extends EventEmitter {
   /** Sends waiting messages in order until the buffer is over the high water mark again (or all of them). */
   #flushPendingSends(all: boolean): void {
     while (this.#pendingSends.length > 0) {
-      if (!all && this.#socket.writableLength > this.#config.writeHighWaterMark) break;
+      if (!all && this.#unwritten() > this.#config.writeHighWaterMark) break;
       const next = this.#pendingSends.shift()!;
       this.#pendingSendBytes -= next.size;
       if (this.#conn.state !== State.OPEN) {
@@ -701,6 +709,80 @@ export class WebSocket extends EventEmitter {
   #closedError(): ConnectionClosedError {
     const code = this.#socketClosed ? this.#closeCode : this.#conn.closeCode;
     return new ConnectionClosedError(code, this.#socketClosed ? this.#closeReason : this.#conn.closeReason);
+  }
+}
+
+/** Chunks up to this size are copied together rather than written one by one (see OutgoingBatch.pieces). */
+const COALESCE_MAX_CHUNK = 4096;
+/** The largest buffer that small chunks are copied into; past it a new one starts. */
+const COALESCE_MAX_RUN = 65_536;
+
+/** The chunks sent within one tick, and the promise that their senders wait on. */
+class OutgoingBatch {
+  readonly chunks: Buffer[] = [];
+  bytes = 0;
+  #promise: Promise<void> | undefined;
+  #resolve: (() => void) | undefined;
+  #reject: ((error: Error) => void) | undefined;
+  #settled: Error | null | undefined;
+
+  add(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+  }
+
+  /** Resolves (or rejects) when the batch is written; made on first use, shared by every send of the tick. */
+  promise(): Promise<void> {
+    if (this.#promise === undefined) {
+      if (this.#settled !== undefined) {
+        this.#promise = this.#settled === null ? RESOLVED : Promise.reject(this.#settled);
+      } else {
+        this.#promise = new Promise<void>((resolve, reject) => {
+          this.#resolve = resolve;
+          this.#reject = reject;
+        });
+      }
+      // Internal flushes (pongs, close frames, keepalive pings) drop the promise; a write failing because the peer
+      // reset must not become an unhandled rejection (a crash).
+      this.#promise.catch(ignore);
+    }
+    return this.#promise;
+  }
+
+  settle(error: Error | null): void {
+    this.#settled = error;
+    if (error === null) this.#resolve?.();
+    else this.#reject?.(error);
+  }
+
+  /** The buffers to write: each run of small chunks joined into one, large chunks as they are. */
+  pieces(): Buffer[] {
+    const chunks = this.chunks;
+    if (chunks.length === 1) return chunks;
+    const pieces: Buffer[] = [];
+    let runStart = 0;
+    let runBytes = 0;
+    const endRun = (end: number): void => {
+      if (end - runStart === 1) pieces.push(chunks[runStart]!);
+      else if (end > runStart) pieces.push(Buffer.concat(chunks.slice(runStart, end), runBytes));
+      runBytes = 0;
+    };
+    for (let i = 0; i < chunks.length; i++) {
+      const length = chunks[i]!.length;
+      if (length > COALESCE_MAX_CHUNK) {
+        endRun(i);
+        pieces.push(chunks[i]!);
+        runStart = i + 1;
+      } else {
+        if (runBytes + length > COALESCE_MAX_RUN) {
+          endRun(i);
+          runStart = i;
+        }
+        runBytes += length;
+      }
+    }
+    endRun(chunks.length);
+    return pieces;
   }
 }
 
