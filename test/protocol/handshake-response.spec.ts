@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { resolveConfig, type Limits } from '../../lib/config.js';
+import { sha1Base64WithHashObject } from '../../lib/protocol/handshake-key.js';
 import {
   ConfigError,
   HandshakeError,
@@ -73,6 +74,8 @@ describe('key exchange', () => {
   it('derives the RFC 6455 §1.3 accept value', () => {
     expect(WEBSOCKET_GUID).toBe('258EAFA5-E914-47DA-95CA-C5AB0DC85B11');
     expect(acceptKey(KEY)).toBe(ACCEPT);
+    // The fallback for Node before 20.12 (no crypto.hash) gives the same value.
+    expect(sha1Base64WithHashObject(KEY + WEBSOCKET_GUID)).toBe(ACCEPT);
   });
 
   it('generates 16-byte keys from an injectable source', () => {
