@@ -91,6 +91,37 @@ function cpuMs(): number {
   return (usage.user + usage.system) / 1000;
 }
 
+/** What a load mode's counters did over the measured window. */
+interface Window<K extends string> {
+  /** How much each counter grew between the start and end marks. */
+  readonly grown: Record<K, number>;
+  /** Length of the window by the client's clock. */
+  readonly seconds: number;
+  /** The client's own CPU over the window, in % of one core. */
+  readonly clientCpuPercent: number;
+}
+
+/**
+ * The measured window of the rate workloads (echo, handshake): let the load run for `warmupMs`, read the counters,
+ * the client's CPU and the clock, mark the start (the parent reads the server's CPU then), let it run for
+ * `durationMs`, read them again and mark the end. The load keeps running after the end mark: the caller stops it.
+ */
+async function measuredWindow<K extends string>(job: ClientJob, counters: () => Record<K, number>): Promise<Window<K>> {
+  await sleep(job.warmupMs);
+  const start = counters();
+  const startCpu = cpuMs();
+  const startTime = performance.now();
+  send({ type: 'mark', phase: 'start' });
+  await sleep(job.durationMs);
+  const seconds = (performance.now() - startTime) / 1000;
+  const end = counters();
+  const clientCpuPercent = (cpuMs() - startCpu) / 10 / seconds;
+  send({ type: 'mark', phase: 'end' });
+  const grown = {} as Record<K, number>;
+  for (const key of Object.keys(end) as K[]) grown[key] = end[key] - start[key];
+  return { grown, seconds, clientCpuPercent };
+}
+
 async function openMany(job: ClientJob, count: number, request: Buffer | null): Promise<{ sockets: ClientSocket[]; failed: number; firstError: string }> {
   const sockets: ClientSocket[] = [];
   let failed = 0;
@@ -148,20 +179,9 @@ async function echo(job: ClientJob): Promise<object> {
     socket.resume();
     write(job.inFlight);
   }
-  await sleep(job.warmupMs);
-  const startReplies = replies;
-  const startBytes = replyBytes;
-  const startCpu = cpuMs();
-  const startTime = performance.now();
-  send({ type: 'mark', phase: 'start' });
-  await sleep(job.durationMs);
-  const seconds = (performance.now() - startTime) / 1000;
-  const count = replies - startReplies;
-  const bytes = replyBytes - startBytes;
-  const clientCpu = (cpuMs() - startCpu) / 10 / seconds;
-  send({ type: 'mark', phase: 'end' });
+  const { seconds, clientCpuPercent, grown } = await measuredWindow(job, () => ({ replies, replyBytes }));
   for (const client of sockets) client.socket.destroy();
-  return { messagesPerSecond: count / seconds, bytesPerSecond: bytes / seconds, seconds, clientCpuPercent: clientCpu, negotiated };
+  return { messagesPerSecond: grown.replies / seconds, bytesPerSecond: grown.replyBytes / seconds, seconds, clientCpuPercent, negotiated };
 }
 
 /** One connection: open, send a close frame, wait for the server's close frame and the end of the stream. */
@@ -197,21 +217,10 @@ async function handshakes(job: ClientJob): Promise<object> {
     }
   };
   const loops = Array.from({ length: job.concurrency }, loop);
-  await sleep(job.warmupMs);
-  const startCompleted = completed;
-  const startFailures = failures;
-  const startCpu = cpuMs();
-  const startTime = performance.now();
-  send({ type: 'mark', phase: 'start' });
-  await sleep(job.durationMs);
-  const seconds = (performance.now() - startTime) / 1000;
-  const count = completed - startCompleted;
-  const failed = failures - startFailures;
-  const clientCpu = (cpuMs() - startCpu) / 10 / seconds;
-  send({ type: 'mark', phase: 'end' });
+  const { seconds, clientCpuPercent, grown } = await measuredWindow(job, () => ({ completed, failures }));
   running = false;
   await Promise.all(loops);
-  return { handshakesPerSecond: count / seconds, failed, firstError, seconds, clientCpuPercent: clientCpu };
+  return { handshakesPerSecond: grown.completed / seconds, failed: grown.failures, firstError, seconds, clientCpuPercent };
 }
 
 /** Sends one message on each socket and waits for every reply. */
