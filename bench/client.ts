@@ -7,7 +7,7 @@
  * `{ type: 'opened', ... }` (connections are open and idle), `{ type: 'result', ... }`, `{ type: 'error', message }`.
  * Messages from the parent: `{ cmd: 'go' }` after a baseline, `{ cmd: 'finish' }` after the measurement.
  */
-import { CLOSE_FRAME, FrameCounter, OP_BINARY, OP_TEXT, buildFrameBlock, deflateMessage, handshakeRequest, openSocket, type ClientSocket } from './wire.js';
+import { CLOSE_FRAME, FrameCounter, OP_BINARY, OP_TEXT, buildFrameBlock, deflateMessage, handshakeRequest, inflateMessage, openSocket, type ClientSocket } from './wire.js';
 
 /** What the parent asks for. */
 export interface ClientJob {
@@ -152,13 +152,16 @@ async function echo(job: ClientJob): Promise<object> {
   let replies = 0;
   let replyBytes = 0;
   let negotiated = 0;
+  const counters: FrameCounter[] = [];
   for (const [index, client] of sockets.entries()) {
     const { block, frameLength } = client.deflate && compressed !== null ? compressed : plain;
     if (client.deflate) negotiated++;
     const frames = block.length / frameLength;
     // Start each connection at a different place in the block, so connections do not share masking keys.
     let position = (index * 7) % frames;
-    const counter = new FrameCounter();
+    // Each connection keeps its first reply, checked against the message sent once the measurement is over.
+    const counter = new FrameCounter(true);
+    counters.push(counter);
     const socket = client.socket;
     const write = (k: number): void => {
       if (position + k > frames) position = 0;
@@ -181,7 +184,24 @@ async function echo(job: ClientJob): Promise<object> {
   }
   const { seconds, clientCpuPercent, grown } = await measuredWindow(job, () => ({ replies, replyBytes }));
   for (const client of sockets) client.socket.destroy();
-  return { messagesPerSecond: grown.replies / seconds, bytesPerSecond: grown.replyBytes / seconds, seconds, clientCpuPercent, negotiated };
+  const verified = verifyEchoes(counters, payload);
+  return { messagesPerSecond: grown.replies / seconds, bytesPerSecond: grown.replyBytes / seconds, seconds, clientCpuPercent, negotiated, verified };
+}
+
+/**
+ * How many connections echoed their first message exactly as sent (inflated first when the reply was compressed);
+ * a connection that never answered is not counted.
+ * @throws Error when a reply differs from the message: a server that echoes wrong bytes is not measured
+ */
+function verifyEchoes(counters: readonly FrameCounter[], payload: Buffer): number {
+  let verified = 0;
+  for (const counter of counters) {
+    if (counter.first === null) continue;
+    const reply = counter.firstCompressed ? inflateMessage(counter.first) : counter.first;
+    if (!reply.equals(payload)) throw new Error(`an echo differs from the message sent (${reply.length} bytes back for ${payload.length})`);
+    verified++;
+  }
+  return verified;
 }
 
 /** One connection: open, send a close frame, wait for the server's close frame and the end of the stream. */
