@@ -155,10 +155,11 @@ async function startTarget(name: string, options: MeasureOptions): Promise<Start
   return { child, ...ready };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+/** Ends a child process with `signal` (SIGKILL after 5 s) and waits until it has exited. */
+async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
+  child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
@@ -166,7 +167,8 @@ async function stop(child: ChildProcess): Promise<void> {
 
 /**
  * One target in one round: start it, run the load client against it, read /proc, stop it; both processes have
- * exited when it resolves. A failed measurement resolves too, as a sample with `error` set and a NaN value.
+ * exited when it resolves. Once the target is up, a failed measurement resolves too, as a sample with `error` set
+ * and a NaN value; it rejects when the target does not start.
  */
 export async function measure(workload: Workload, targetName: string, round: number, options: MeasureOptions): Promise<Sample> {
   const server = await startTarget(targetName, options);
@@ -285,8 +287,9 @@ export async function measure(workload: Workload, targetName: string, round: num
     return { round, target: targetName, value: Number.NaN, serverCpuPercent, clientCpuPercent: Number.NaN, detail: {}, error: String(error) };
   } finally {
     clearInterval(sampler);
-    if (client.exitCode === null) client.kill('SIGKILL');
-    await stop(server.child);
+    // The client has reported or failed: it need not end cleanly, only before the next measurement starts.
+    await stop(client, 'SIGKILL');
+    await stop(server.child, 'SIGTERM');
   }
 }
 
