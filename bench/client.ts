@@ -7,7 +7,7 @@
  * `{ type: 'opened', ... }` (connections are open and idle), `{ type: 'result', ... }`, `{ type: 'error', message }`.
  * Messages from the parent: `{ cmd: 'go' }` after a baseline, `{ cmd: 'finish' }` after the measurement.
  */
-import { CLOSE_FRAME, FrameCounter, OP_BINARY, OP_TEXT, buildFrameBlock, deflateMessage, handshakeRequest, openSocket, type ClientSocket } from './wire.js';
+import { CLOSE_FRAME, FrameCounter, OP_BINARY, OP_TEXT, buildFrameBlock, deflateMessage, handshakeRequest, inflateMessage, openSocket, type ClientSocket } from './wire.js';
 
 /** What the parent asks for. */
 export interface ClientJob {
@@ -91,6 +91,37 @@ function cpuMs(): number {
   return (usage.user + usage.system) / 1000;
 }
 
+/** What a load mode's counters did over the measured window. */
+interface Window<K extends string> {
+  /** How much each counter grew between the start and end marks. */
+  readonly grown: Record<K, number>;
+  /** Length of the window by the client's clock. */
+  readonly seconds: number;
+  /** The client's own CPU over the window, in % of one core. */
+  readonly clientCpuPercent: number;
+}
+
+/**
+ * The measured window of the rate workloads (echo, handshake): let the load run for `warmupMs`, read the counters,
+ * the client's CPU and the clock, mark the start (the parent reads the server's CPU then), let it run for
+ * `durationMs`, read them again and mark the end. The load keeps running after the end mark: the caller stops it.
+ */
+async function measuredWindow<K extends string>(job: ClientJob, counters: () => Record<K, number>): Promise<Window<K>> {
+  await sleep(job.warmupMs);
+  const start = counters();
+  const startCpu = cpuMs();
+  const startTime = performance.now();
+  send({ type: 'mark', phase: 'start' });
+  await sleep(job.durationMs);
+  const seconds = (performance.now() - startTime) / 1000;
+  const end = counters();
+  const clientCpuPercent = (cpuMs() - startCpu) / 10 / seconds;
+  send({ type: 'mark', phase: 'end' });
+  const grown = {} as Record<K, number>;
+  for (const key of Object.keys(end) as K[]) grown[key] = end[key] - start[key];
+  return { grown, seconds, clientCpuPercent };
+}
+
 async function openMany(job: ClientJob, count: number, request: Buffer | null): Promise<{ sockets: ClientSocket[]; failed: number; firstError: string }> {
   const sockets: ClientSocket[] = [];
   let failed = 0;
@@ -121,13 +152,16 @@ async function echo(job: ClientJob): Promise<object> {
   let replies = 0;
   let replyBytes = 0;
   let negotiated = 0;
+  const counters: FrameCounter[] = [];
   for (const [index, client] of sockets.entries()) {
     const { block, frameLength } = client.deflate && compressed !== null ? compressed : plain;
     if (client.deflate) negotiated++;
     const frames = block.length / frameLength;
     // Start each connection at a different place in the block, so connections do not share masking keys.
     let position = (index * 7) % frames;
-    const counter = new FrameCounter();
+    // Each connection keeps its first reply, checked against the message sent once the measurement is over.
+    const counter = new FrameCounter(true);
+    counters.push(counter);
     const socket = client.socket;
     const write = (k: number): void => {
       if (position + k > frames) position = 0;
@@ -148,20 +182,26 @@ async function echo(job: ClientJob): Promise<object> {
     socket.resume();
     write(job.inFlight);
   }
-  await sleep(job.warmupMs);
-  const startReplies = replies;
-  const startBytes = replyBytes;
-  const startCpu = cpuMs();
-  const startTime = performance.now();
-  send({ type: 'mark', phase: 'start' });
-  await sleep(job.durationMs);
-  const seconds = (performance.now() - startTime) / 1000;
-  const count = replies - startReplies;
-  const bytes = replyBytes - startBytes;
-  const clientCpu = (cpuMs() - startCpu) / 10 / seconds;
-  send({ type: 'mark', phase: 'end' });
+  const { seconds, clientCpuPercent, grown } = await measuredWindow(job, () => ({ replies, replyBytes }));
   for (const client of sockets) client.socket.destroy();
-  return { messagesPerSecond: count / seconds, bytesPerSecond: bytes / seconds, seconds, clientCpuPercent: clientCpu, negotiated };
+  const verified = verifyEchoes(counters, payload);
+  return { messagesPerSecond: grown.replies / seconds, bytesPerSecond: grown.replyBytes / seconds, seconds, clientCpuPercent, negotiated, verified };
+}
+
+/**
+ * How many connections echoed their first message exactly as sent (inflated first when the reply was compressed);
+ * a connection that never answered is not counted.
+ * @throws Error when a reply differs from the message: a server that echoes wrong bytes is not measured
+ */
+function verifyEchoes(counters: readonly FrameCounter[], payload: Buffer): number {
+  let verified = 0;
+  for (const counter of counters) {
+    if (counter.first === null) continue;
+    const reply = counter.firstCompressed ? inflateMessage(counter.first) : counter.first;
+    if (!reply.equals(payload)) throw new Error(`an echo differs from the message sent (${reply.length} bytes back for ${payload.length})`);
+    verified++;
+  }
+  return verified;
 }
 
 /** One connection: open, send a close frame, wait for the server's close frame and the end of the stream. */
@@ -197,21 +237,10 @@ async function handshakes(job: ClientJob): Promise<object> {
     }
   };
   const loops = Array.from({ length: job.concurrency }, loop);
-  await sleep(job.warmupMs);
-  const startCompleted = completed;
-  const startFailures = failures;
-  const startCpu = cpuMs();
-  const startTime = performance.now();
-  send({ type: 'mark', phase: 'start' });
-  await sleep(job.durationMs);
-  const seconds = (performance.now() - startTime) / 1000;
-  const count = completed - startCompleted;
-  const failed = failures - startFailures;
-  const clientCpu = (cpuMs() - startCpu) / 10 / seconds;
-  send({ type: 'mark', phase: 'end' });
+  const { seconds, clientCpuPercent, grown } = await measuredWindow(job, () => ({ completed, failures }));
   running = false;
   await Promise.all(loops);
-  return { handshakesPerSecond: count / seconds, failed, firstError, seconds, clientCpuPercent: clientCpu };
+  return { handshakesPerSecond: grown.completed / seconds, failed: grown.failures, firstError, seconds, clientCpuPercent };
 }
 
 /** Sends one message on each socket and waits for every reply. */

@@ -6,9 +6,12 @@
  * CPU time and memory are read from /proc. Figures are medians over the rounds with their range, and ratios are
  * computed within each round before taking their median. Writes bench/results/<time>.{json,md,svg}, and after a full
  * run also bench/latest.md and bench/latest.svg.
+ *
+ * `measure()` is exported for test/bench.spec.ts, which runs it on a tiny job against targets it compiles itself;
+ * importing this module does not start a run.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,9 +21,9 @@ import { renderMarkdown, renderSvg, type RunResult, type Sample } from './report
 import { formatNumber } from './stats.js';
 import { JOB_DEFAULTS, TARGETS, workloads, type Workload } from './workloads.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const GC_HOOK = pathToFileURL(path.join(ROOT, 'dist/bench/gc-hook.js')).href;
-const CLIENT = path.join(ROOT, 'dist/bench/client.js');
+/** The compiled tree this file runs from (dist/, mirroring the repository) and the package root above it. */
+const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.dirname(DIST);
 /** Longest a single measurement may take before its processes are killed and the round is marked failed. */
 const RUN_TIMEOUT_MS = 120_000;
 /** Time for a target's memory to settle after a forced garbage collection. */
@@ -92,13 +95,13 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Runs node with the soft fd limit raised to the hard one (10 000 idle connections need 10 000 descriptors). */
-function spawnNode(args: readonly string[], ipc: boolean): ChildProcess {
+function spawnNode(args: readonly string[], ipc: boolean, cwd: string): ChildProcess {
   const env: NodeJS.ProcessEnv = {};
   // Each target runs with its defaults: none of this package's WEBSOCKETS_* variables leak in.
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('WEBSOCKETS_')) env[key] = value;
   env.PORT = '0';
   return spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...args], {
-    cwd: ROOT,
+    cwd,
     env,
     stdio: ipc ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
   });
@@ -110,11 +113,28 @@ interface Started {
   readonly pid: number;
 }
 
-async function startTarget(name: string): Promise<Started> {
-  const target = TARGETS[name]!;
+/** Where `measure()` finds its compiled scripts, and how long its windows are. */
+export interface MeasureOptions {
+  /** --quick: shorter warm-up and measured windows than the workload's own. */
+  readonly quick: boolean;
+  /**
+   * A compiled tree mirroring the repository (dist/ for `npm run bench`) holding bench/client.js, bench/gc-hook.js
+   * and the scripts of the targets measured (TARGETS names them under dist/). Processes start in its parent.
+   */
+  readonly built: string;
+}
+
+/** A target's script, which TARGETS names relative to the package root as `dist/...`, inside `built`. */
+function targetScript(name: string, built: string): string[] {
+  const [script, ...args] = TARGETS[name]!.script;
+  return [path.join(built, path.relative('dist', script!)), ...args];
+}
+
+async function startTarget(name: string, options: MeasureOptions): Promise<Started> {
   // BENCH_TARGET_NODE_OPTIONS adds node flags to every target, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile.
   const extra = (process.env.BENCH_TARGET_NODE_OPTIONS ?? '').split(' ').filter((flag) => flag !== '');
-  const child = spawnNode(['--expose-gc', '--import', GC_HOOK, ...extra, ...target.script], false);
+  const gcHook = pathToFileURL(path.join(options.built, 'bench', 'gc-hook.js')).href;
+  const child = spawnNode(['--expose-gc', '--import', gcHook, ...extra, ...targetScript(name, options.built)], false, path.dirname(options.built));
   const lines = createInterface({ input: child.stdout! });
   const ready = await new Promise<{ port: number; pid: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s`)), 30_000);
@@ -135,29 +155,34 @@ async function startTarget(name: string): Promise<Started> {
   return { child, ...ready };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+/** Ends a child process with `signal` (SIGKILL after 5 s) and waits until it has exited. */
+async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
+  child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
 }
 
-/** One target in one round: start it, run the client against it, read /proc, stop it. */
-async function measure(workload: Workload, targetName: string, round: number, quick: boolean): Promise<Sample> {
-  const server = await startTarget(targetName);
+/**
+ * One target in one round: start it, run the load client against it, read /proc, stop it; both processes have
+ * exited when it resolves. Once the target is up, a failed measurement resolves too, as a sample with `error` set
+ * and a NaN value; it rejects when the target does not start.
+ */
+export async function measure(workload: Workload, targetName: string, round: number, options: MeasureOptions): Promise<Sample> {
+  const server = await startTarget(targetName, options);
   const job: ClientJob = {
     ...JOB_DEFAULTS,
     ...workload.job,
     // --quick: shorter windows too (the rounds are fewer as well).
-    ...(quick ? { warmupMs: 300, durationMs: 1000 } : {}),
+    ...(options.quick ? { warmupMs: 300, durationMs: 1000 } : {}),
     port: server.port,
     path: targetName.startsWith('nest') ? '/ws' : '/',
     raw: targetName === 'tcp',
     nestJson: targetName.startsWith('nest'),
   };
-  const client = spawnNode([CLIENT], true);
+  const client = spawnNode([path.join(options.built, 'bench', 'client.js')], true, path.dirname(options.built));
   const pid = server.pid;
   let cpuStart = 0;
   let timeStart = 0;
@@ -262,8 +287,9 @@ async function measure(workload: Workload, targetName: string, round: number, qu
     return { round, target: targetName, value: Number.NaN, serverCpuPercent, clientCpuPercent: Number.NaN, detail: {}, error: String(error) };
   } finally {
     clearInterval(sampler);
-    if (client.exitCode === null) client.kill('SIGKILL');
-    await stop(server.child);
+    // The client has reported or failed: it need not end cleanly, only before the next measurement starts.
+    await stop(client, 'SIGKILL');
+    await stop(server.child, 'SIGTERM');
   }
 }
 
@@ -314,7 +340,7 @@ async function main(): Promise<void> {
       const roundSamples: Sample[] = [];
       for (const target of order) {
         roundSamples.push(
-          await measure(workload, target, round, options.quick).catch((error: unknown) => ({
+          await measure(workload, target, round, { quick: options.quick, built: DIST }).catch((error: unknown) => ({
             round, target, value: Number.NaN, serverCpuPercent: Number.NaN, clientCpuPercent: Number.NaN, detail: {}, error: String(error),
           })),
         );
@@ -350,7 +376,11 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${markdown}\nWrote bench/results/${stamp}.{json,md,svg}${!options.quick && options.only === null && options.targets === null ? ', bench/latest.md and bench/latest.svg' : ''}\n`);
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exit(1);
-});
+// Only when run as a script (`node dist/bench/run.js`), not when a test imports measure(). Node resolves links in
+// import.meta.url, hence the realpath of the script named on the command line.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { constants, deflateRawSync } from 'node:zlib';
+import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 /** RFC 6455 opcodes the client sends or looks at. */
 export const OP_TEXT = 0x1;
@@ -60,6 +60,12 @@ export function deflateMessage(payload: Buffer): Buffer {
   return out.subarray(0, out.length - DEFLATE_TRAILER_LENGTH);
 }
 
+/** RFC 7692 §7.2.2: inflates one compressed message, putting back the trailer its sender stripped. */
+export function inflateMessage(compressed: Buffer): Buffer {
+  // The message ends with an empty stored block, not a final one: inflate up to a sync flush.
+  return inflateRawSync(Buffer.concat([compressed, Buffer.from([0x00, 0x00, 0xff, 0xff])]), { finishFlush: constants.Z_SYNC_FLUSH });
+}
+
 /** A masked close frame with code 1000, built once. */
 export const CLOSE_FRAME: Buffer = (() => {
   const payload = Buffer.from([0x03, 0xe8]);
@@ -83,6 +89,23 @@ export class FrameCounter {
   private opcode = 0;
   private fin = false;
   private control: number[] | null = null;
+  /**
+   * The first data message, kept when asked for so that the client can check what a server echoes: its payload
+   * (unmasked, still compressed when `firstCompressed`), or null until it is complete.
+   */
+  first: Buffer | null = null;
+  /** Whether the first message came with RSV1 (permessage-deflate). */
+  firstCompressed = false;
+  /** Pieces of the first message while it arrives (null when not kept, or once complete). */
+  private firstParts: Buffer[] | null;
+  /** Pieces of the current frame of the first message, still masked, and its masking key. */
+  private frameParts: Buffer[] = [];
+  private maskKey: Buffer | null = null;
+
+  /** @param keepFirst keep the first data message's payload (in `first`); the others are only counted */
+  constructor(keepFirst = false) {
+    this.firstParts = keepFirst ? [] : null;
+  }
 
   /** Feeds one read; returns how many messages it completed. */
   push(chunk: Buffer): number {
@@ -93,6 +116,7 @@ export class FrameCounter {
       if (this.payloadLeft > 0) {
         const n = Math.min(this.payloadLeft, length - i);
         if (this.control !== null) for (let j = 0; j < n; j++) this.control.push(chunk[i + j]!);
+        else if (this.firstParts !== null) this.frameParts.push(chunk.subarray(i, i + n));
         i += n;
         this.payloadLeft -= n;
         if (this.payloadLeft === 0) this.endFrame();
@@ -125,12 +149,19 @@ export class FrameCounter {
     else if (length7 === 127) length = source.readUInt32BE(at + 2) * 2 ** 32 + source.readUInt32BE(at + 6);
     this.control = this.opcode >= OP_CLOSE ? [] : null;
     if (this.control === null) this.payloadBytes += length;
+    if (this.firstParts !== null && this.control === null) {
+      if (this.firstParts.length === 0 && this.opcode !== 0) this.firstCompressed = (b0 & RSV1) !== 0;
+      // The raw TCP echo sends the client's masked frames back: the key follows the length.
+      const size = headerSize(source[at + 1]!);
+      this.maskKey = (source[at + 1]! & MASK_BIT) !== 0 ? Buffer.from(source.subarray(at + size - 4, at + size)) : null;
+    }
     this.payloadLeft = length;
     if (length === 0) this.endFrame();
   }
 
   private endFrame(): void {
     if (this.control === null) {
+      if (this.firstParts !== null) this.keepFrame();
       if (this.fin) this.messages++;
       return;
     }
@@ -139,6 +170,18 @@ export class FrameCounter {
       this.closeCode = bytes.length >= 2 ? (bytes[0]! << 8) | bytes[1]! : 1005;
     }
     this.control = null;
+  }
+
+  /** Adds the frame that just ended to the first message, unmasked; completes the message on FIN. */
+  private keepFrame(): void {
+    const payload = Buffer.concat(this.frameParts);
+    this.frameParts = [];
+    const key = this.maskKey;
+    if (key !== null) for (let i = 0; i < payload.length; i++) payload[i]! ^= key[i & 3]!;
+    this.firstParts!.push(payload);
+    if (!this.fin) return;
+    this.first = Buffer.concat(this.firstParts!);
+    this.firstParts = null;
   }
 }
 

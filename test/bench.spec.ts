@@ -1,0 +1,218 @@
+/**
+ * The benchmark's own code on tiny inputs, so that a broken import, client or report shows in `npm test` and not at
+ * the next `npm run bench`: the protocol benchmark on a few frames, the load client (spawned by run.ts's `measure()`,
+ * as the suite does) against real targets compiled here from the sources, and the report built from its samples.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readdirSync, readFileSync } from 'node:fs';
+import { renderProtocolTable, runProtocolBench, type ProtocolRow } from '../bench/protocol.js';
+import { renderMarkdown, renderSvg, type RunResult, type Sample, type WorkloadResult } from '../bench/report.js';
+import { measure } from '../bench/run.js';
+import { formatNumber } from '../bench/stats.js';
+import { TARGETS, type Workload } from '../bench/workloads.js';
+import { compileForChild, type CompiledTree } from './support/compile.js';
+
+const TINY_PROTOCOL = { rounds: 1, smallBytes: 32 * 200, largeBytes: 2 * 1024 * 1024, minFrames: 2, handshakeRequests: 200 };
+
+const ECHO: Workload = {
+  name: 'echo-32',
+  title: 'Echo, 32 B text, 2 connections x 2 in flight',
+  unit: 'msg/s',
+  higherIsBetter: true,
+  targets: ['ours', 'ws'],
+  pairs: [['ours', 'ws']],
+  job: { kind: 'echo', connections: 2, inFlight: 2, size: 32, warmupMs: 100, durationMs: 300 },
+};
+
+const HANDSHAKE: Workload = {
+  name: 'handshake',
+  title: 'Handshake rate, 2 loops',
+  unit: 'conn/s',
+  higherIsBetter: true,
+  targets: ['ours'],
+  pairs: [],
+  job: { kind: 'handshake', concurrency: 2, warmupMs: 100, durationMs: 300 },
+};
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Pids of this process's children, from /proc (a target or client left running would show here). */
+function childPids(): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid) children.push(Number(entry));
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  return children;
+}
+
+/** How many of each kind of handle this process holds (timers, pipes, child processes...). */
+function handles(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const kind of process.getActiveResourcesInfo()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  return counts;
+}
+
+/** Kinds of handle of which there are more than `before`, once the handles being closed have had `ms` to go. */
+async function handlesLeft(before: Map<string, number>, ms: number): Promise<string[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const more = [...handles()].filter(([kind, count]) => count > (before.get(kind) ?? 0)).map(([kind]) => kind);
+    if (more.length === 0 || Date.now() > deadline) return more;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Runs `measure()` and checks that both of its processes have exited and that it left nothing open in this process
+ * (a pipe or process handle closes a moment after its child exits; a leaked timer would stay).
+ */
+async function measureClosed(workload: Workload, target: string): Promise<Sample> {
+  const before = handles();
+  const sample = await measure(workload, target, 0, { quick: false, built: compiled.dir });
+  expect(childPids()).toEqual([]);
+  expect(await handlesLeft(before, 1000)).toEqual([]);
+  return sample;
+}
+
+/**
+ * Checks that `svg` is well-formed XML as far as the report writes it: every tag closed and nested, attributes
+ * quoted, `&` only in entities, no `<` in text or attributes. Returns the element names in document order.
+ */
+function parseSvg(svg: string): string[] {
+  const names: string[] = [];
+  const open: string[] = [];
+  const tag = /<(\/?)([A-Za-z][\w:-]*)((?:\s+[\w:-]+="[^"<]*")*)\s*(\/?)>/y;
+  let at = 0;
+  for (;;) {
+    const lt = svg.indexOf('<', at);
+    const text = svg.slice(at, lt < 0 ? svg.length : lt);
+    expect(text).not.toMatch(/&(?!amp;|lt;|gt;|quot;)/);
+    if (lt < 0) break;
+    tag.lastIndex = lt;
+    const match = tag.exec(svg);
+    if (match === null) throw new Error(`malformed tag at ${lt}: ${svg.slice(lt, lt + 80)}`);
+    const [whole, closing, name, attributes, selfClosing] = match;
+    expect(attributes).not.toMatch(/&(?!amp;|lt;|gt;|quot;)/);
+    if (closing === '/') {
+      expect(open.pop()).toBe(name);
+    } else {
+      names.push(name!);
+      if (selfClosing !== '/') open.push(name!);
+    }
+    at = lt + whole.length;
+  }
+  expect(open).toEqual([]);
+  return names;
+}
+
+let compiled: CompiledTree;
+const samples = new Map<string, Sample>();
+
+beforeAll(async () => {
+  // The scripts measure() spawns, built from the sources now rather than taken from a dist/ that may be stale.
+  compiled = await compileForChild('bench-', ['bench/client.ts', 'bench/gc-hook.ts', 'bench/targets.ts', 'sample/echo-server.ts']);
+}, 60_000);
+
+afterAll(() => compiled?.remove());
+
+describe('bench/protocol.ts', () => {
+  it('measures every workload with finite positive figures and prints a row for each', async () => {
+    const lines: string[] = [];
+    const rows: ProtocolRow[] = await runProtocolBench(TINY_PROTOCOL, (line) => lines.push(line));
+    expect(rows.map((row) => row.name)).toEqual(['32 B frames', '64 KiB frames', '1 MiB frames', 'handshake request parse']);
+    for (const row of rows) {
+      expect(Number.isFinite(row.ours) && row.ours > 0).toBe(true);
+      if (row.name.endsWith('frames')) {
+        expect(Number.isFinite(row.ws!) && row.ws! > 0).toBe(true);
+        expect(Number.isFinite(row.ratio!) && row.ratio! > 0).toBe(true);
+      }
+    }
+    expect(lines).toHaveLength(3);
+    const table = renderProtocolTable(rows, TINY_PROTOCOL.rounds).split('\n');
+    expect(table.filter((line) => /^\| \d+ (B|KiB|MiB) frames \| \d+\.\d\d (M msg|GB)\/s \| \d+\.\d\d (M msg|GB)\/s \| \d+\.\d\dx \|$/.test(line))).toHaveLength(3);
+    expect(table).toContainEqual(expect.stringMatching(/^\| handshake request parse \| \d+ k req\/s \| n\/a/));
+  }, 15_000);
+});
+
+describe('the load client, through run.ts measure()', () => {
+  it.each(['ours', 'ws'])('echoes 32 B messages against %s, verified, and closes everything', async (target) => {
+    const sample = await measureClosed(ECHO, target);
+    expect(sample.error).toBeUndefined();
+    const { detail } = sample;
+    expect(sample.value).toBeGreaterThan(0);
+    expect(detail.messagesPerSecond).toBe(sample.value);
+    // Both connections sent their first message back byte for byte, and every reply carried 32 bytes of payload.
+    expect(detail.verified).toBe(2);
+    expect(detail.negotiated).toBe(0);
+    expect(Number(detail.bytesPerSecond) / sample.value).toBeCloseTo(32, 0);
+    expect(Number(detail.seconds)).toBeGreaterThanOrEqual(0.29);
+    expect(sample.serverCpuPercent).toBeGreaterThan(0);
+    expect(sample.clientCpuPercent).toBeGreaterThan(0);
+    samples.set(`echo-32 ${target}`, sample);
+  }, 15_000);
+
+  it('runs the handshake loops against ours without a failure, and closes everything', async () => {
+    const sample = await measureClosed(HANDSHAKE, 'ours');
+    expect(sample.error).toBeUndefined();
+    expect(sample.value).toBeGreaterThan(0);
+    expect(sample.detail.failed).toBe(0);
+    expect(sample.serverCpuPercent).toBeGreaterThan(0);
+    samples.set('handshake ours', sample);
+  }, 15_000);
+
+  it('counts refused handshakes as failures, not as handshakes', async () => {
+    // The raw TCP echo does not speak WebSocket: it sends the handshake request back instead of a 101.
+    const sample = await measureClosed({ ...HANDSHAKE, targets: ['tcp'] }, 'tcp');
+    expect(sample.error).toBeUndefined();
+    expect(sample.value).toBe(0);
+    expect(sample.detail.failed).toBeGreaterThan(0);
+    expect(sample.detail.firstError).toMatch(/^Error: handshake refused: GET \/ HTTP\/1\.1$/);
+  }, 15_000);
+});
+
+describe('bench/report.ts', () => {
+  function run(): RunResult {
+    expect([...samples.keys()].sort()).toEqual(['echo-32 ours', 'echo-32 ws', 'handshake ours']);
+    const workload = (w: Workload): WorkloadResult => ({
+      name: w.name, title: w.title, unit: w.unit, higherIsBetter: w.higherIsBetter, targets: [...w.targets],
+      pairs: w.pairs.map(([a, b]) => [a, b] as [string, string]),
+      samples: w.targets.map((target) => samples.get(`${w.name} ${target}`)!),
+    });
+    return {
+      started: '2026-11-25T12:00:00.000Z', quick: true, rounds: 1,
+      machine: { cpu: 'test <cpu> & co', memory: '1 GiB', os: 'Linux', node: process.version, fdLimit: '1024' },
+      workloads: [workload(ECHO), workload(HANDSHAKE)],
+    };
+  }
+
+  it('renders a Markdown row per target with the measured figures, and the ratio', () => {
+    const markdown = renderMarkdown(run()).split('\n');
+    for (const [key, sample] of samples) {
+      const label = escapeRegExp(TARGETS[sample.target]!.label);
+      const figure = escapeRegExp(formatNumber(sample.value));
+      const row = new RegExp(`^\\| ${label} \\| ${figure} \\(${figure}-${figure}\\) \\| \\d+% \\| \\d+% \\|$`);
+      expect({ key, rows: markdown.filter((line) => row.test(line)).length }).toEqual({ key, rows: 1 });
+    }
+    const ratio = samples.get('echo-32 ours')!.value / samples.get('echo-32 ws')!.value;
+    expect(markdown).toContain(`| *ratio ours / ws* | ${ratio.toFixed(2)} (${ratio.toFixed(2)}-${ratio.toFixed(2)})x | | |`);
+    expect(markdown).toContainEqual(expect.stringMatching(/^\| echo 32 B, Node server \/ ws \| >= 3x \| \d+\.\d\d \(/));
+  });
+
+  it('renders a well-formed SVG with a bar for the goal it has both targets of', () => {
+    const svg = renderSvg(run());
+    const names = parseSvg(svg);
+    expect(names[0]).toBe('svg');
+    expect(svg).toContain('test &lt;cpu&gt; &amp; co');
+    expect(svg).toContain('>echo 32 B, Node server / ws</text>');
+    // The background and one bar: the handshake goal has no ws sample here, so no bar.
+    expect(names.filter((name) => name === 'rect')).toHaveLength(2);
+  });
+});
