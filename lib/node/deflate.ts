@@ -74,10 +74,13 @@ class SlidingWindow {
 // ------------------------------------------------------------------------------------------------------------------
 
 /**
- * Most bytes one compressed byte can inflate to: a 258-byte match coded in 2 bits (a 1-bit code for length symbol
- * 285, which has no extra bits, and a lone 1-bit distance code for distance 1) is 129 bytes per bit.
+ * The first inflate of a message stops at this many times its compressed size (or `FIRST_PASS_MIN`, if larger):
+ * few legitimate messages compress better (JSON and text: 3-10x), and a bomb refused there leaves that much
+ * garbage, not the limit. Deflate reaches 1032x (a 258-byte match in 2 bits), so past it the message is scanned.
  */
-export const MAX_DEFLATE_RATIO = 1032;
+const FIRST_PASS_RATIO = 16;
+/** Below this the first pass is never the one that stops: small messages keep one inflate whatever their ratio. */
+const FIRST_PASS_MIN = 64 * 1024;
 
 /** `inflatedSize` result when the output passes the limit. */
 export const OVER_LIMIT = -1;
@@ -103,13 +106,16 @@ function dataError(message: string): Error {
  * bits; bits past the end of the input read as zeros and are never counted in `count`.
  */
 class BitReader {
-  data: Uint8Array = new Uint8Array(0);
+  data: Uint8Array = Buffer.alloc(0);
   pos = 0;
   bits = 0;
   count = 0;
+  /** The input ended inside a symbol or a block: nothing more will come out. */
+  ended = false;
 
   reset(data: Uint8Array): void {
     this.data = data;
+    this.ended = false;
     this.pos = 0;
     this.bits = 0;
     this.count = 0;
@@ -149,7 +155,9 @@ class HuffmanCode {
   private readonly nextCode = new Uint16Array(16);
   private readonly offsets = new Uint16Array(16);
   private readonly symbols: Uint16Array;
-  private readonly fast: Int32Array;
+  /** Entries by the next `fastBits` bits: `symbol << 4 | length`, or 0 for a longer or unused code. */
+  readonly fast: Uint16Array;
+  readonly fastMask: number;
   /** Longest code length in use; 0 when no symbol has a code. */
   maxLength = 0;
 
@@ -158,7 +166,8 @@ class HuffmanCode {
     private readonly fastBits: number,
   ) {
     this.symbols = new Uint16Array(symbols);
-    this.fast = new Int32Array(1 << fastBits);
+    this.fast = new Uint16Array(1 << fastBits);
+    this.fastMask = (1 << fastBits) - 1;
   }
 
   /**
@@ -204,19 +213,19 @@ class HuffmanCode {
   }
 
   /**
-   * Decodes the next symbol without consuming it: its entry, `INVALID_CODE` for an unused code, or `MORE_INPUT`
-   * when the input ends inside it. Bits past the end read as zeros, so a code found within the bits held is right.
+   * Decodes the next symbol from `bits`, which holds `count` bits (>= 15 unless the input ends), without consuming
+   * it: its entry, `INVALID_CODE` for an unused code, or `MORE_INPUT` when the input ends inside it. Bits past the
+   * end read as zeros, so a code found within the `count` bits held is the right one.
    */
-  decode(reader: BitReader): number {
-    if (reader.count < 15) reader.fill();
-    const entry = this.fast[reader.bits & ((1 << this.fastBits) - 1)]!;
-    const found = entry !== 0 ? entry : this.slow(reader.bits);
-    if (found === INVALID_CODE) return reader.count < this.maxLength ? MORE_INPUT : INVALID_CODE;
-    return (found & 15) > reader.count ? MORE_INPUT : found;
+  decode(bits: number, count: number): number {
+    const entry = this.fast[bits & this.fastMask]!;
+    const found = entry !== 0 ? entry : this.slow(bits);
+    if (found === INVALID_CODE) return count < this.maxLength ? MORE_INPUT : INVALID_CODE;
+    return (found & 15) > count ? MORE_INPUT : found;
   }
 
   /** Decodes a code longer than the table from the low 15 bits of `bits`: its entry, or `INVALID_CODE`. */
-  private slow(bits: number): number {
+  slow(bits: number): number {
     const { lengthCount, symbols } = this;
     let code = 0;
     let first = 0;
@@ -274,7 +283,8 @@ function readDynamicCodes(): boolean {
   if (left !== 0) throw dataError('invalid code lengths set');
   let have = 0;
   while (have < total) {
-    const entry = codeLengthCode.decode(reader);
+    reader.fill();
+    const entry = codeLengthCode.decode(reader.bits, reader.count);
     if (entry === MORE_INPUT) return false;
     const symbol = entry >>> 4;
     const length = entry & 15;
@@ -300,6 +310,119 @@ function readDynamicCodes(): boolean {
   const distanceLeft = distanceCode.build(codeLengths, literals, distances);
   if (distanceLeft < 0 || (distanceLeft > 0 && distanceCode.maxLength !== 1)) throw dataError('invalid distances set');
   return true;
+}
+
+/**
+ * Scans the symbols of one Huffman-coded block up to its end-of-block code: the size so far plus the block's output,
+ * or `OVER_LIMIT`. Sets `reader.ended` when the input ends inside the block. The hot loop of the scan, so it works
+ * on local copies of the reader's state, refilled two bytes at a time (at most 30 bits held: no sign bit).
+ */
+function scanBlock(literals: HuffmanCode, distances: HuffmanCode, history: number, size: number, limit: number): number {
+  const { data } = reader;
+  const end = data.length;
+  const literalFast = literals.fast;
+  const literalMask = literals.fastMask;
+  const distanceFast = distances.fast;
+  const distanceMask = distances.fastMask;
+  let { pos, bits, count } = reader;
+  let result = size;
+  for (;;) {
+    if (count < 15) {
+      if (pos + 1 < end) {
+        bits |= (data[pos]! | (data[pos + 1]! << 8)) << count;
+        pos += 2;
+        count += 16;
+      } else if (pos < end) {
+        bits |= data[pos++]! << count;
+        count += 8;
+      }
+    }
+    let entry = literalFast[bits & literalMask]!;
+    if (entry === 0 || (entry & 15) > count) {
+      entry = literals.decode(bits, count);
+      if (entry < 0) {
+        if (entry === INVALID_CODE) throw dataError('invalid literal/length code');
+        reader.ended = true;
+        break;
+      }
+    }
+    const symbol = entry >> 4;
+    bits >>= entry & 15;
+    count -= entry & 15;
+    if (symbol < 256) {
+      if (++result > limit) return OVER_LIMIT;
+      continue;
+    }
+    if (symbol === 256) break;
+    if (symbol > 285) throw dataError('invalid literal/length code');
+    // From here a symbol cut off by the end of the input ends the scan: the bits it consumed no longer matter.
+    if (count < 15) {
+      if (pos + 1 < end) {
+        bits |= (data[pos]! | (data[pos + 1]! << 8)) << count;
+        pos += 2;
+        count += 16;
+      } else if (pos < end) {
+        bits |= data[pos++]! << count;
+        count += 8;
+      }
+    }
+    const lengthExtra = LENGTH_EXTRA[symbol - 257]!;
+    if (count < lengthExtra) {
+      reader.ended = true;
+      break;
+    }
+    const length = LENGTH_BASE[symbol - 257]! + (bits & ((1 << lengthExtra) - 1));
+    bits >>= lengthExtra;
+    count -= lengthExtra;
+    if (count < 15) {
+      if (pos + 1 < end) {
+        bits |= (data[pos]! | (data[pos + 1]! << 8)) << count;
+        pos += 2;
+        count += 16;
+      } else if (pos < end) {
+        bits |= data[pos++]! << count;
+        count += 8;
+      }
+    }
+    let distanceEntry = distanceFast[bits & distanceMask]!;
+    if (distanceEntry === 0 || (distanceEntry & 15) > count) {
+      distanceEntry = distances.decode(bits, count);
+      if (distanceEntry < 0) {
+        if (distanceEntry === INVALID_CODE) throw dataError('invalid distance code');
+        reader.ended = true;
+        break;
+      }
+    }
+    const distanceSymbol = distanceEntry >> 4;
+    if (distanceSymbol > 29) throw dataError('invalid distance code');
+    bits >>= distanceEntry & 15;
+    count -= distanceEntry & 15;
+    if (count < 15) {
+      if (pos + 1 < end) {
+        bits |= (data[pos]! | (data[pos + 1]! << 8)) << count;
+        pos += 2;
+        count += 16;
+      } else if (pos < end) {
+        bits |= data[pos++]! << count;
+        count += 8;
+      }
+    }
+    const distanceExtra = DIST_EXTRA[distanceSymbol]!;
+    if (count < distanceExtra) {
+      reader.ended = true;
+      break;
+    }
+    const distance = DIST_BASE[distanceSymbol]! + (bits & ((1 << distanceExtra) - 1));
+    bits >>= distanceExtra;
+    count -= distanceExtra;
+    if (distance > history + result) throw dataError('invalid distance too far back');
+    result += length;
+    if (result > limit) return OVER_LIMIT;
+  }
+  reader.pos = pos;
+  reader.bits = bits;
+  reader.count = count;
+  return result;
 }
 
 /**
@@ -335,43 +458,8 @@ export function inflatedSize(data: Uint8Array, history: number, limit: number): 
       if (type === 2 && !readDynamicCodes()) return size;
       const literals = type === 1 ? fixedLiteralCode : literalCode;
       const distances = type === 1 ? fixedDistanceCode : distanceCode;
-      for (;;) {
-        const entry = literals.decode(reader);
-        if (entry < 0) {
-          if (entry === MORE_INPUT) return size;
-          throw dataError('invalid literal/length code');
-        }
-        const symbol = entry >>> 4;
-        if (symbol < 256) {
-          reader.take(entry & 15);
-          if (++size > limit) return OVER_LIMIT;
-          continue;
-        }
-        if (symbol === 256) {
-          reader.take(entry & 15);
-          break;
-        }
-        if (symbol > 285) throw dataError('invalid literal/length code');
-        const lengthExtra = LENGTH_EXTRA[symbol - 257]!;
-        // Past here a symbol cut off by the end of the input is dropped, and the scan ends: what it consumed is moot.
-        reader.take(entry & 15);
-        if (!reader.need(lengthExtra)) return size;
-        const length = LENGTH_BASE[symbol - 257]! + reader.take(lengthExtra);
-        const distanceEntry = distances.decode(reader);
-        if (distanceEntry < 0) {
-          if (distanceEntry === MORE_INPUT) return size;
-          throw dataError('invalid distance code');
-        }
-        const distanceSymbol = distanceEntry >>> 4;
-        if (distanceSymbol > 29) throw dataError('invalid distance code');
-        const distanceExtra = DIST_EXTRA[distanceSymbol]!;
-        reader.take(distanceEntry & 15);
-        if (!reader.need(distanceExtra)) return size;
-        const distance = DIST_BASE[distanceSymbol]! + reader.take(distanceExtra);
-        if (distance > history + size) throw dataError('invalid distance too far back');
-        size += length;
-        if (size > limit) return OVER_LIMIT;
-      }
+      size = scanBlock(literals, distances, history, size, limit);
+      if (size === OVER_LIMIT || reader.ended) return size;
     }
     if (last === 1) return size;
   }
@@ -405,32 +493,41 @@ class DeflateCodec implements MessageCodec {
   decompress(data: Buffer, maxOutput: number): Buffer | null {
     const dictionary = this.inflateHistory?.dictionary();
     const input = Buffer.concat([data, TRAILER]);
-    let chunkSize = INFLATE_CHUNK_SIZE;
-    let out: Buffer;
+    let out: Buffer | null;
     try {
-      if (input.length * MAX_DEFLATE_RATIO > maxOutput) {
-        // A bomb is possible: size the message first (see `inflatedSize`), then inflate into one exact buffer.
-        // One byte spare, or Node, finding its buffer full, would allocate another one to look for more output.
+      // Most messages inflate once, as they always did. Only one that inflates past FIRST_PASS_RATIO times its
+      // compressed size (and past FIRST_PASS_MIN) is sized by a scan, then refused or inflated into one buffer of
+      // its exact size (one byte spare, or Node, finding its buffer full, allocates another to look for more).
+      const firstCap = Math.min(maxOutput, Math.max(FIRST_PASS_MIN, input.length * FIRST_PASS_RATIO));
+      out = this.inflate(input, dictionary, firstCap, INFLATE_CHUNK_SIZE);
+      if (out === null && firstCap < maxOutput) {
         const size = inflatedSize(input, dictionary?.length ?? 0, maxOutput);
-        if (size === OVER_LIMIT) return null;
-        chunkSize = Math.max(constants.Z_MIN_CHUNK, size + 1);
+        if (size !== OVER_LIMIT) out = this.inflate(input, dictionary, maxOutput, Math.max(constants.Z_MIN_CHUNK, size + 1));
       }
-      out = inflateRawSync(input, {
+    } catch (error) {
+      throw new ProtocolError(`invalid compressed data: ${String((error as Error | null)?.message)}`, { cause: error });
+    }
+    if (out === null || out.length > maxOutput) return null; // the latter only when maxOutput is 0: Node's cap is >= 1
+    this.inflateHistory?.append(out);
+    return compact(out);
+  }
+
+  /** One-shot inflate of a whole message; `null` as soon as the output passes `cap`. */
+  private inflate(input: Buffer, dictionary: Buffer | undefined, cap: number, chunkSize: number): Buffer | null {
+    try {
+      return inflateRawSync(input, {
         windowBits: this.params.remoteMaxWindowBits,
         // Z_SYNC_FLUSH: a message ends on a sync point, not with a final block, so the stream is "unfinished".
         finishFlush: constants.Z_SYNC_FLUSH,
         dictionary,
-        // Node stops and throws as soon as its output passes this: at most one chunk beyond the limit is made.
-        maxOutputLength: Math.max(1, maxOutput),
+        // Node stops and throws as soon as its output passes this: at most one chunk beyond the cap is made.
+        maxOutputLength: Math.max(1, cap),
         chunkSize,
       });
     } catch (error) {
       if (isTooLarge(error)) return null;
-      throw new ProtocolError(`invalid compressed data: ${String((error as Error | null)?.message)}`, { cause: error });
+      throw error;
     }
-    if (out.length > maxOutput) return null; // only when maxOutput is 0: Node's cap is at least 1
-    this.inflateHistory?.append(out);
-    return compact(out);
   }
 
   compress(data: Buffer): Buffer {
