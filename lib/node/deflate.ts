@@ -80,7 +80,7 @@ class SlidingWindow {
  */
 const FIRST_PASS_RATIO = 16;
 /** Below this the first pass is never the one that stops: small messages keep one inflate whatever their ratio. */
-const FIRST_PASS_MIN = 64 * 1024;
+const FIRST_PASS_MIN = 256 * 1024;
 
 /** `inflatedSize` result when the output passes the limit. */
 export const OVER_LIMIT = -1;
