@@ -10,6 +10,9 @@
  *
  * Why not a persistent stream: Node offers no public synchronous API on a zlib stream (the sync helpers close
  * their handle after one call), and the asynchronous one needs a thread-pool hop and a limiter per message.
+ *
+ * Compression bombs: a message is inflated once, up to 16x its compressed size (256 KiB at least); past that its
+ * inflated size is computed without inflating (`inflatedSize`) before it is refused or inflated. See below.
  */
 import { Buffer } from 'node:buffer';
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
@@ -28,7 +31,7 @@ const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
  */
 const MIN_DEFLATE_WINDOW_BITS = 9;
 
-/** Output chunk of the one-shot calls (Node's default): the most a zip bomb inflates past `maxOutput`. */
+/** Output chunk of the one-shot calls (Node's default): the most an inflate makes past its cap before it stops. */
 export const INFLATE_CHUNK_SIZE = constants.Z_DEFAULT_CHUNK;
 
 /**
@@ -66,11 +69,13 @@ class SlidingWindow {
 // Inflated size without inflating
 //
 // Node's one-shot inflate writes every output byte into a fresh 16 KiB buffer and keeps them all until it returns or
-// passes `maxOutputLength`, so refusing a bomb costs the limit in buffers (1 MiB by default) that live until the next
-// garbage collection; V8 forces one for external memory only past tens of MiB. Ten bombs at once held 10.5 MiB this
-// way. When a message's compressed size makes a bomb possible at all, its inflated size is computed first by decoding
-// the Huffman codes and adding up literal and match lengths without writing any output: a bomb is refused with no
-// allocation, and a message that fits is inflated into one buffer of its exact size.
+// passes `maxOutputLength`, so refusing a bomb in one inflate costs the limit in buffers (1 MiB by default) that live
+// until the next garbage collection; V8 forces one for external memory only past tens of MiB. Ten bombs at once held
+// 10.5 MiB that way. So the first inflate of a message stops at FIRST_PASS_RATIO times its compressed size, which
+// legitimate messages rarely pass; one that passes is sized by `inflatedSize`, which decodes the Huffman codes and
+// adds up literal and match lengths without writing any output, then refused, or inflated into one buffer of its
+// exact size. The scan is not done first: in JS it decodes at ~4 ns a symbol against zlib's ~1.5, which would double
+// the cost of ordinary messages, while past 16x there are few symbols per output byte and it is cheap.
 // ------------------------------------------------------------------------------------------------------------------
 
 /**
@@ -102,8 +107,8 @@ function dataError(message: string): Error {
 }
 
 /**
- * The input bits of one scan, least significant first as RFC 1951 packs them. `bits` holds `count` (< 24) unread
- * bits; bits past the end of the input read as zeros and are never counted in `count`.
+ * The input bits of one scan, least significant first as RFC 1951 packs them. `bits` holds `count` (at most 30, so
+ * never the sign bit) unread bits; bits past the end of the input read as zeros and are never counted in `count`.
  */
 class BitReader {
   data: Uint8Array = Buffer.alloc(0);
@@ -130,7 +135,7 @@ class BitReader {
     }
   }
 
-  /** Makes `n` (<= 16) bits available; false when the input ends first. */
+  /** Makes `n` (<= 15) bits available; false when the input ends first. */
   need(n: number): boolean {
     if (this.count < n) this.fill();
     return this.count >= n;
