@@ -165,20 +165,21 @@ describe('createDeflateCodec', () => {
     expect(codec.decompress(createDeflateCodec(params(12), 5).compress(Buffer.from('x')), 0)).toBeNull();
   });
 
-  it('stops a 16 MiB zip bomb after inflating at most the limit plus one chunk', () => {
+  it('refuses a 16 MiB zip bomb having allocated about 16 times its compressed size, not the limit', () => {
     const bomb = createDeflateCodec(params(15, true), 5).compress(Buffer.alloc(16 * MIB));
     expect(bomb.length).toBeLessThan(20_000);
     const codec = createDeflateCodec(params(15), 5);
 
-    const measure = (maxOutput: number): { result: Buffer | null; chunks: number } => {
+    /** Every byte Buffer.allocUnsafe hands out during one decompress (zlib's output chunks come from it). */
+    const measure = (maxOutput: number): { result: Buffer | null; bytes: number } => {
       const allocUnsafe = Buffer.allocUnsafe;
-      let chunks = 0;
+      let bytes = 0;
       Buffer.allocUnsafe = (size: number): Buffer<ArrayBuffer> => {
-        if (size === INFLATE_CHUNK_SIZE) chunks++;
+        bytes += size;
         return allocUnsafe(size);
       };
       try {
-        return { result: codec.decompress(bomb, maxOutput), chunks };
+        return { result: codec.decompress(bomb, maxOutput), bytes };
       } finally {
         Buffer.allocUnsafe = allocUnsafe;
       }
@@ -186,11 +187,15 @@ describe('createDeflateCodec', () => {
 
     const refused = measure(MIB);
     expect(refused.result).toBeNull();
-    expect(refused.chunks * INFLATE_CHUNK_SIZE).toBeLessThanOrEqual(MIB + INFLATE_CHUNK_SIZE);
-    // The measure sees zlib's output chunks: without a cap they add up to the whole 16 MiB.
+    // The first inflate stops at 16x the input or 256 KiB, whichever is more (plus one chunk); the scan that
+    // follows allocates nothing.
+    expect(refused.bytes).toBeLessThanOrEqual(Math.max(256 * 1024, 16 * (bomb.length + 4)) + 2 * INFLATE_CHUNK_SIZE + bomb.length + 4);
+    expect(refused.bytes).toBeLessThan(MIB / 2);
+    // A message that fits comes out of the second inflate in one buffer of its size, not in 16 KiB chunks.
     const whole = measure(32 * MIB);
     expect(whole.result?.length).toBe(16 * MIB);
-    expect(whole.chunks * INFLATE_CHUNK_SIZE).toBeGreaterThanOrEqual(16 * MIB);
+    expect(whole.result?.buffer.byteLength).toBe(16 * MIB + 1);
+    expect(whole.bytes).toBeLessThan(17 * MIB);
   });
 
   it.each([
