@@ -13,7 +13,8 @@ import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from '@jest/globals';
 
 import { ProtocolError } from '../../lib/errors.js';
-import { OVER_LIMIT, createDeflateCodec, inflatedSize } from '../../lib/node/deflate.js';
+import { createDeflateCodec } from '../../lib/node/deflate.js';
+import { OVER_LIMIT, inflatedSize } from '../../lib/node/inflated-size.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import type { DeflateParams } from '../../lib/protocol/compression.js';
 import { clientFrame, closeCodeIn, destroyPeers, RawPeer, upgradeRequest, WAIT_MS } from '../hostile/peer.js';
