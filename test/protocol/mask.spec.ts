@@ -1,5 +1,11 @@
 import { describe, it, expect } from '@jest/globals';
-import { MASK_KEY_LENGTH, MaskPool, applyMask, defaultMaskSource, unmaskInPlace } from '../../lib/protocol/mask.js';
+import fc from 'fast-check';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { MASK_KEY_LENGTH, MaskPool, SimdMask, applyMask, defaultMaskSource, unmaskInPlace, type WasmApi } from '../../lib/protocol/mask.js';
+import { compileForChild } from '../support/compile.js';
 
 /** The RFC 6455 §5.3 definition, byte by byte: the reference the word loop must match. */
 function reference(data: Uint8Array, key: Uint8Array, keyOffset: number): Buffer {
@@ -89,4 +95,68 @@ describe('mask', () => {
     defaultMaskSource(b);
     expect(a.equals(b)).toBe(false);
   });
+});
+
+describe('mask, SIMD pass (WebAssembly) and its fallback', () => {
+  const key = Buffer.from('a1b2c3d4', 'hex');
+
+  it('runs here: this Node has WebAssembly with SIMD', () => {
+    const simd = new SimdMask((globalThis as { WebAssembly?: WasmApi }).WebAssembly!);
+    const data = pattern(100);
+    const out = Buffer.alloc(100);
+    // Whole 16-byte lanes only: 96 of 100 bytes, the rest is left to the JS loop.
+    expect(simd.apply(data, 0, key, 3, out, 0, 100)).toBe(96);
+    expect(out.subarray(0, 96)).toEqual(reference(data, key, 3).subarray(0, 96));
+    expect(out.subarray(96).every((b) => b === 0)).toBe(true);
+  });
+
+  it('matches the byte-by-byte definition above the SIMD threshold, across 64 KiB blocks, in place and copied', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2000, max: 200_000 }),
+        fc.integer({ min: 0, max: 7 }),
+        fc.integer({ min: 0, max: 7 }),
+        fc.integer({ min: 0, max: 1000 }),
+        fc.boolean(),
+        (length, sourceAlign, targetAlign, keyOffset, inPlace) => {
+          const data = pattern(length);
+          const expected = reference(data, key, keyOffset);
+          if (inPlace) {
+            const view = Buffer.alloc(length + 8).subarray(sourceAlign, sourceAlign + length);
+            data.copy(view);
+            unmaskInPlace(view, key, keyOffset);
+            expect(view.equals(expected)).toBe(true);
+          } else {
+            const source = Buffer.alloc(length + 8);
+            data.copy(source, sourceAlign);
+            const target = Buffer.alloc(length + 16, 0xee);
+            applyMask(source, sourceAlign, key, keyOffset, target, targetAlign, length);
+            expect(target.subarray(targetAlign, targetAlign + length).equals(expected)).toBe(true);
+            expect(target.subarray(targetAlign + length).every((b) => b === 0xee)).toBe(true);
+            expect(source.subarray(sourceAlign, sourceAlign + length).equals(data)).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('falls back to the JS loop where there is no WebAssembly (node --jitless), with the same bytes', async () => {
+    const tree = await compileForChild('mask-jitless-', ['lib/protocol/mask.ts']);
+    try {
+      const script = `
+        import { applyMask } from ${JSON.stringify(pathToFileURL(tree.entry('lib/protocol/mask.ts')).href)};
+        const data = Buffer.alloc(100003); for (let i = 0; i < data.length; i++) data[i] = (i * 31 + 7) & 255;
+        const key = Buffer.from('a1b2c3d4', 'hex');
+        applyMask(data, 0, key, 1, data, 0, data.length);
+        process.stdout.write(JSON.stringify({ wasm: typeof WebAssembly, digest: (await import('node:crypto')).createHash('sha256').update(data).digest('hex') }));
+      `;
+      const { stdout } = await promisify(execFile)(process.execPath, ['--jitless', '--input-type=module', '-e', script], { timeout: 20_000 });
+      const result = JSON.parse(stdout) as { wasm: string; digest: string };
+      expect(result.wasm).toBe('undefined');
+      expect(result.digest).toBe(createHash('sha256').update(reference(pattern(100_003), key, 1)).digest('hex'));
+    } finally {
+      tree.remove();
+    }
+  }, 60_000);
 });
