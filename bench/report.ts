@@ -100,7 +100,9 @@ export function renderMarkdown(run: RunResult): string {
     lines.push('|---|---|---|---|');
     for (const { goal, summary, met, note } of goals) {
       const unit = goal.b === undefined ? '' : 'x';
-      lines.push(`| ${goal.label} | ${goal.op} ${goal.bound}${unit} | ${range(summary)}${unit}${note === '' ? '' : `; ${note}`} | ${met ? 'yes' : '**no**'} |`);
+      // A goal whose targets were left out of the run (--targets) is not judged.
+      if (summary.n === 0) lines.push(`| ${goal.label} | ${goal.op} ${goal.bound}${unit} | not measured in this run | - |`);
+      else lines.push(`| ${goal.label} | ${goal.op} ${goal.bound}${unit} | ${range(summary)}${unit}${note === '' ? '' : `; ${note}`} | ${met ? 'yes' : '**no**'} |`);
     }
     lines.push('');
   }
@@ -123,7 +125,9 @@ export function renderMarkdown(run: RunResult): string {
       );
     }
     for (const [a, b] of workload.pairs) {
-      lines.push(`| *ratio ${a} / ${b}* | ${range(summarize(pairedRatios(values(workload, a), values(workload, b))))}x | | ${bomb ? '| ' : ''}|`);
+      const ratio = summarize(pairedRatios(values(workload, a), values(workload, b)));
+      // A pair with a target left out (--targets) has no ratio: no row rather than "n/a".
+      if (ratio.n > 0) lines.push(`| *ratio ${a} / ${b}* | ${range(ratio)}x | | ${bomb ? '| ' : ''}|`);
     }
     lines.push('');
   }
