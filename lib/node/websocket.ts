@@ -113,9 +113,11 @@ export class WebSocket extends EventEmitter {
   readonly #onUnhandledError: ((error: Error, ws: WebSocket) => void) | undefined;
 
   // Reading
-  readonly #queue: Array<string | Buffer> = [];
+  // The four lists below are made on first use (null until then): most connections never need them, and an empty
+  // array is 32 bytes that every idle connection would keep.
+  #queue: Array<string | Buffer> | null = null;
   #queuedBytes = 0;
-  readonly #readers: Reader[] = [];
+  #readers: Reader[] | null = null;
   #iterators = 0;
   #pumping = false;
   #pumpAgain = false;
@@ -123,9 +125,9 @@ export class WebSocket extends EventEmitter {
   #maxReadBuffered = 0;
 
   // Writing
-  readonly #pendingSends: PendingSend[] = [];
+  #pendingSends: PendingSend[] | null = null;
   #pendingSendBytes = 0;
-  readonly #pings: PendingPing[] = [];
+  #pings: PendingPing[] | null = null;
   /** What this tick has sent, written at the next tick (see #flush); null when nothing is waiting. */
   #batch: OutgoingBatch | null = null;
 
@@ -190,7 +192,9 @@ export class WebSocket extends EventEmitter {
   };
 
   static readonly #onNewListener = function (this: WebSocket, event: string | symbol): void {
-    if (event === 'message' && this.#queue.length > 0 && this.#iterators === 0) setImmediate(() => this.#drainQueueToListeners());
+    if (event === 'message' && this.#queue !== null && this.#queue.length > 0 && this.#iterators === 0) {
+      setImmediate(() => this.#drainQueueToListeners());
+    }
   };
 
   /** Server side: the parsed handshake request (parsed again from the stored head on the first read). */
@@ -249,9 +253,9 @@ export class WebSocket extends EventEmitter {
     else return Promise.reject(new TypeError('send() takes a string, a Buffer, an ArrayBuffer or an ArrayBufferView'));
     const text = options.binary === undefined ? typeof payload === 'string' : !options.binary;
     const size = typeof payload === 'string' ? payload.length : payload.length;
-    if (this.#pendingSends.length > 0 || this.bufferedAmount > this.#config.writeHighWaterMark) {
+    if ((this.#pendingSends !== null && this.#pendingSends.length > 0) || this.bufferedAmount > this.#config.writeHighWaterMark) {
       return new Promise((resolve, reject) => {
-        this.#pendingSends.push({ payload, text, size, resolve, reject });
+        (this.#pendingSends ??= []).push({ payload, text, size, resolve, reject });
         this.#pendingSendBytes += size;
       });
     }
@@ -267,7 +271,7 @@ export class WebSocket extends EventEmitter {
   ping(data?: Buffer): Promise<number> {
     if (this.readyState !== State.OPEN) return Promise.reject(this.#notOpen('ping'));
     const payload = data ?? randomBytes(PING_PAYLOAD_BYTES);
-    if (this.#pings.some((ping) => ping.payload.equals(payload))) {
+    if (this.#pings !== null && this.#pings.some((ping) => ping.payload.equals(payload))) {
       return Promise.reject(new InvalidStateError('a ping with the same data is already waiting for its pong'));
     }
     try {
@@ -276,7 +280,7 @@ export class WebSocket extends EventEmitter {
       return Promise.reject(error as Error);
     }
     const promise = new Promise<number>((resolve, reject) => {
-      this.#pings.push({ payload, sentAt: performance.now(), resolve, reject });
+      (this.#pings ??= []).push({ payload, sentAt: performance.now(), resolve, reject });
     });
     this.#flush();
     return promise;
@@ -330,7 +334,7 @@ export class WebSocket extends EventEmitter {
     return {
       next: (): Promise<IteratorResult<string | Buffer>> => {
         if (done) return Promise.resolve({ done: true, value: undefined });
-        const message = this.#queue.shift();
+        const message = this.#queue?.shift();
         if (message !== undefined) {
           this.#queuedBytes -= message.length;
           this.#pump();
@@ -338,7 +342,7 @@ export class WebSocket extends EventEmitter {
         }
         if (this.#socketClosed || this.#discardMessages) return Promise.resolve(finish());
         return new Promise<IteratorResult<string | Buffer>>((resolve) => {
-          this.#readers.push((result) => resolve(result.done === true ? finish() : result));
+          (this.#readers ??= []).push((result) => resolve(result.done === true ? finish() : result));
         });
       },
       return: (): Promise<IteratorResult<string | Buffer>> => Promise.resolve(finish()),
@@ -428,18 +432,18 @@ export class WebSocket extends EventEmitter {
       }
       if (this.#iterators === 0) return;
     }
-    const reader = this.#readers.shift();
+    const reader = this.#readers?.shift();
     if (reader !== undefined) {
       reader({ done: false, value: data });
       return;
     }
-    this.#queue.push(data);
+    (this.#queue ??= []).push(data);
     this.#queuedBytes += data.length;
   }
 
   #drainQueueToListeners(): void {
     while (this.#iterators === 0 && this.listenerCount('message') > 0) {
-      const message = this.#queue.shift();
+      const message = this.#queue?.shift();
       if (message === undefined) break;
       this.#queuedBytes -= message.length;
       try {
@@ -469,9 +473,16 @@ export class WebSocket extends EventEmitter {
   /** After close() or a failure: unread messages are dropped, readers end, and reading no longer waits on them. */
   #stopReading(): void {
     this.#discardMessages = true;
-    this.#queue.length = 0;
+    this.#queue = null;
     this.#queuedBytes = 0;
-    for (const reader of this.#readers.splice(0)) reader({ done: true, value: undefined });
+    this.#endReaders();
+  }
+
+  /** Ends every pending `for await` read. */
+  #endReaders(): void {
+    const readers = this.#readers;
+    this.#readers = null;
+    if (readers !== null) for (const reader of readers) reader({ done: true, value: undefined });
   }
 
   // --- writing -------------------------------------------------------------------------------------------------
@@ -559,16 +570,17 @@ export class WebSocket extends EventEmitter {
 
   /** A write completed: let waiting sends go once the buffer is under the low water mark. */
   #onWritten(): void {
-    if (this.#pendingSends.length > 0 && this.#unwritten() < this.#config.writeLowWaterMark) {
+    if (this.#pendingSends !== null && this.#pendingSends.length > 0 && this.#unwritten() < this.#config.writeLowWaterMark) {
       this.#flushPendingSends(false);
     }
   }
 
   /** Sends waiting messages in order until the buffer is over the high water mark again (or all of them). */
   #flushPendingSends(all: boolean): void {
-    while (this.#pendingSends.length > 0) {
+    const pending = this.#pendingSends;
+    while (pending !== null && pending.length > 0) {
       if (!all && this.#unwritten() > this.#config.writeHighWaterMark) break;
-      const next = this.#pendingSends.shift()!;
+      const next = pending.shift()!;
       this.#pendingSendBytes -= next.size;
       if (this.#conn.state !== State.OPEN) {
         next.reject(this.#notOpen('send'));
@@ -581,12 +593,13 @@ export class WebSocket extends EventEmitter {
   // --- keepalive and pings -------------------------------------------------------------------------------------
 
   #onPong(data: Buffer): void {
-    const index = this.#pings.findIndex((ping) => ping.payload.equals(data));
+    const pings = this.#pings;
+    const index = pings === null ? -1 : pings.findIndex((ping) => ping.payload.equals(data));
     if (index < 0) return;
     const now = performance.now();
-    this.#latencyMs = now - this.#pings[index]!.sentAt;
+    this.#latencyMs = now - pings![index]!.sentAt;
     // RFC 6455 §5.5.3: a pong may answer several pings; it acknowledges the matching one and all earlier ones.
-    for (const ping of this.#pings.splice(0, index + 1)) ping.resolve(now - ping.sentAt);
+    for (const ping of pings!.splice(0, index + 1)) ping.resolve(now - ping.sentAt);
   }
 
   #scheduleKeepalive(): void {
@@ -649,12 +662,15 @@ export class WebSocket extends EventEmitter {
     if (this.#conn.state !== State.CLOSED) this.#conn.receiveEof();
     this.#closeCode = this.#conn.closeCode;
     this.#closeReason = this.#conn.closeReason;
-    for (const reader of this.#readers.splice(0)) reader({ done: true, value: undefined });
+    this.#endReaders();
+    // Emptied in place: a #flushPendingSends loop running further up the stack holds the same array.
+    const pings = this.#pings?.splice(0) ?? [];
+    const sends = this.#pendingSends?.splice(0) ?? [];
     // The error (and its stack trace) only when someone waits for it: most connections have nothing pending.
-    if (this.#pings.length > 0 || this.#pendingSends.length > 0) {
+    if (pings.length > 0 || sends.length > 0) {
       const closed = this.#closedError();
-      for (const ping of this.#pings.splice(0)) ping.reject(closed);
-      for (const send of this.#pendingSends.splice(0)) send.reject(closed);
+      for (const ping of pings) ping.reject(closed);
+      for (const send of sends) send.reject(closed);
     }
     this.#pendingSendBytes = 0;
     this.#checkFailure();

@@ -66,6 +66,12 @@ const ABNORMAL = CloseCode.ABNORMAL_CLOSURE;
 /** No message is being assembled. */
 const NO_MESSAGE = -1;
 
+/** A message's payload pieces as one buffer: none (an empty message) is an empty buffer, one is itself. */
+function joined(parts: Buffer[] | null): Buffer {
+  if (parts === null) return EMPTY;
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
 /**
  * One WebSocket connection's protocol state machine.
  *
@@ -88,7 +94,8 @@ export class Connection {
   private readonly createMask: (into: Buffer) => void;
   /** Client side only (a server never masks); from the shared pool, see FrameParser. */
   private readonly maskKey: Buffer | null;
-  private outgoing: Array<Buffer | typeof SEND_EOF> = [];
+  /** Made on first use, like `parts`: an empty array is 32 bytes that every idle connection would keep. */
+  private outgoing: Array<Buffer | typeof SEND_EOF> | null = null;
 
   private eofReceived = false;
   private eofSent = false;
@@ -103,7 +110,7 @@ export class Connection {
   private messageOpcode = NO_MESSAGE;
   private messageCompressed = false;
   private messageSize = 0;
-  private parts: Buffer[] = [];
+  private parts: Buffer[] | null = null;
   /** Uncompressed text is decoded as it arrives, except a message that arrives whole in one piece. */
   /** Made for the first text message that arrives in pieces: most never do. */
   private utf8: Utf8StreamDecoder | null = null;
@@ -266,8 +273,8 @@ export class Connection {
    */
   dataToSend(): Array<Buffer | typeof SEND_EOF> {
     const out = this.outgoing;
-    this.outgoing = [];
-    return out;
+    this.outgoing = null;
+    return out ?? [];
   }
 
   /**
@@ -351,7 +358,7 @@ export class Connection {
         (this.utf8 ??= new Utf8StreamDecoder()).write(piece);
       }
     } else {
-      this.parts.push(piece);
+      (this.parts ??= []).push(piece);
     }
   }
 
@@ -362,10 +369,10 @@ export class Connection {
     const wholeText = this.wholeText;
     this.messageOpcode = NO_MESSAGE;
     this.messageSize = 0;
-    this.parts = [];
+    this.parts = null;
     this.wholeText = null;
     if (compressed) {
-      const inflated = this.inflate(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      const inflated = this.inflate(joined(parts));
       return opcode === Opcode.TEXT
         ? { type: 'text', data: decodeUtf8(inflated, 'text message') }
         : { type: 'binary', data: inflated };
@@ -374,7 +381,7 @@ export class Connection {
       if (wholeText !== null) return { type: 'text', data: decodeUtf8(wholeText, 'text message') };
       return { type: 'text', data: this.utf8 === null ? '' : this.utf8.end() };
     }
-    return { type: 'binary', data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+    return { type: 'binary', data: joined(parts) };
   }
 
   /** RFC 7692 §7.2.2; the inflated size counts against the same message budget. */
@@ -440,7 +447,7 @@ export class Connection {
   private discard(): void {
     this.discarding = true;
     this.parser.clear();
-    this.parts = [];
+    this.parts = null;
     this.wholeText = null;
     this.utf8?.reset();
     if (this.eofReceived) this.discardReachedEof();
@@ -486,13 +493,14 @@ export class Connection {
   private queueFrame(opcode: number, payload: Buffer, rsv1: boolean): void {
     const maskKey = this.maskKey;
     if (maskKey !== null) this.createMask(maskKey);
-    for (const buffer of encodeFrame(opcode, payload, { rsv1, maskKey })) this.outgoing.push(buffer);
+    const outgoing = (this.outgoing ??= []);
+    for (const buffer of encodeFrame(opcode, payload, { rsv1, maskKey })) outgoing.push(buffer);
   }
 
   private sendEof(): void {
     if (this.eofSent) return;
     this.eofSent = true;
-    this.outgoing.push(SEND_EOF);
+    (this.outgoing ??= []).push(SEND_EOF);
   }
 }
 
