@@ -97,6 +97,8 @@ export const SETTINGS = {
     doc: 'Path of PEM CA certificates to trust (clients) or to verify client certificates (servers).' }),
   redisUrl: setting({ option: 'redisUrl', env: 'WEBSOCKETS_REDIS_URL', kind: 'string', default: null,
     doc: 'Redis URL of the broadcast bus for rooms across instances; none means in-process only.' }),
+  redisChannelPrefix: setting({ option: 'redisChannelPrefix', env: 'WEBSOCKETS_REDIS_CHANNEL_PREFIX', kind: 'string', default: 'nestjs-websockets:',
+    doc: 'Prefix of the Redis channels of the broadcast bus: apps that share one Redis but not their rooms use different ones.' }),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -23,7 +23,7 @@ import { Logger, type LoggerService } from '@nestjs/common';
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, WebSocketsError } from '../errors.js';
-import { describeSetting } from '../settings.js';
+import { SETTINGS, describeSetting } from '../settings.js';
 import type { BroadcastBus, BroadcastEnvelope, BroadcastListener } from './broadcast-bus.js';
 
 /** The npm package the bus loads. */
@@ -106,7 +106,7 @@ const ID_BYTES = 16;
 const ROOM_LENGTH_AT = 2 + ID_BYTES;
 const HEADER_BYTES = ROOM_LENGTH_AT + 4;
 
-const DEFAULT_PREFIX = 'nestjs-websockets:';
+const DEFAULT_PREFIX = SETTINGS.redisChannelPrefix.default;
 const DEFAULT_MIN_DELAY_MS = 100;
 const DEFAULT_MAX_DELAY_MS = 5000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;

@@ -92,6 +92,12 @@ export interface WebSocketsModuleOptions extends WebSocketsServerOptions {
    * @default none (in-process), or WEBSOCKETS_REDIS_URL
    */
   redisUrl?: string | null;
+  /**
+   * Prefix of the Redis channels of the bus built from `redisUrl`: apps that share one Redis but must not share
+   * their rooms use different prefixes. `''` for none.
+   * @default 'nestjs-websockets:', or WEBSOCKETS_REDIS_CHANNEL_PREFIX
+   */
+  redisChannelPrefix?: string;
   /** The environment to read the WEBSOCKETS_* variables from. @default process.env */
   env?: Environment;
 }
@@ -124,6 +130,8 @@ export interface ResolvedWebSocketsOptions {
   readonly tls: Readonly<WebSocketsTlsOptions> | null;
   /** The Redis URL of the broadcast bus (option `redisUrl`, else WEBSOCKETS_REDIS_URL), or `null` for in-process. */
   readonly redisUrl: string | null;
+  /** The channel prefix of that bus (option `redisChannelPrefix`, else WEBSOCKETS_REDIS_CHANNEL_PREFIX, else the default). */
+  readonly redisChannelPrefix: string;
   /** The environment the options were resolved against. */
   readonly env: Environment;
 }

@@ -19,7 +19,7 @@ import type {
 /** Option names of `WebSocketsOptions` (from the settings table, so they cannot drift). */
 const CORE_OPTIONS: readonly string[] = [
   ...new Set(Object.values(SETTINGS).map((spec) => spec.option).filter((name) => !name.includes('.'))),
-].filter((name) => !['serverMaxWindowBits', 'clientMaxWindowBits', 'memLevel', 'compressionThreshold', 'redisUrl'].includes(name));
+].filter((name) => !['serverMaxWindowBits', 'clientMaxWindowBits', 'memLevel', 'compressionThreshold', 'redisUrl', 'redisChannelPrefix'].includes(name));
 
 const SERVER_OPTIONS: readonly string[] = [
   ...CORE_OPTIONS,
@@ -32,7 +32,7 @@ const SERVER_OPTIONS: readonly string[] = [
 ];
 
 /** Every option the module accepts. */
-export const MODULE_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'tls', 'broadcastBus', 'redisUrl', 'env']);
+export const MODULE_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'tls', 'broadcastBus', 'redisUrl', 'redisChannelPrefix', 'env']);
 
 /** Every option a gateway accepts (besides socket.io's, which only warn). */
 export const GATEWAY_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'path', 'tls', 'namespace']);
@@ -154,7 +154,18 @@ export function resolveWebSocketsOptions(raw: WebSocketsModuleOptions | undefine
   const host = raw.host !== undefined ? raw.host : envHost !== undefined && envHost !== '' ? envHost : null;
   const tls = resolveTlsOptions(raw.tls, effectiveEnv);
   const redisUrl = resolveRedisUrl(where, raw.redisUrl, effectiveEnv);
-  return Object.freeze({ raw: Object.freeze({ ...raw }), config, host, tls, redisUrl, env: effectiveEnv });
+  const redisChannelPrefix = resolveRedisChannelPrefix(where, raw.redisChannelPrefix, effectiveEnv);
+  return Object.freeze({ raw: Object.freeze({ ...raw }), config, host, tls, redisUrl, redisChannelPrefix, env: effectiveEnv });
+}
+
+/** The option (any string, '' for none), else the variable (empty or unset: the default). */
+function resolveRedisChannelPrefix(where: string, option: unknown, env: Environment): string {
+  if (option !== undefined) {
+    if (typeof option !== 'string') throw optionError(where, 'redisChannelPrefix', option, 'a string');
+    return option;
+  }
+  const fromEnv = env[SETTINGS.redisChannelPrefix.env];
+  return fromEnv === undefined || fromEnv === '' ? SETTINGS.redisChannelPrefix.default : fromEnv;
 }
 
 /** The option (a URL, or `null` for none), else the variable (empty: none), checked as a redis:// or rediss:// URL. */

@@ -123,7 +123,7 @@ const STATUS_UPGRADE_REQUIRED = 426;
 const EXCEPTION_FRAME_PREFIX = `{"event":${JSON.stringify(EXCEPTION_EVENT)},`;
 
 /** Keys of the module's options that are not node-layer server options. */
-const NEST_ONLY_KEYS = ['handshakeGuards', 'messageParser', 'invalidMessages', 'tls', 'broadcastBus', 'redisUrl', 'env', 'host', 'path', 'namespace'];
+const NEST_ONLY_KEYS = ['handshakeGuards', 'messageParser', 'invalidMessages', 'tls', 'broadcastBus', 'redisUrl', 'redisChannelPrefix', 'env', 'host', 'path', 'namespace'];
 
 type HttpLikeServer = http.Server | https.Server;
 
@@ -261,7 +261,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     node.on('connection', (client: WebSocket) => this.#logger.debug(`${gatewayName}: connection from ${client.remoteAddress}`));
 
     this.#bus ??=
-      resolved.raw.broadcastBus ?? (resolved.redisUrl !== null ? new RedisBroadcastBus({ url: resolved.redisUrl }) : new InProcessBroadcastBus());
+      resolved.raw.broadcastBus ?? (resolved.redisUrl !== null ? new RedisBroadcastBus({ url: resolved.redisUrl, channelPrefix: resolved.redisChannelPrefix }) : new InProcessBroadcastBus());
     gatewayServer = new WebSocketsGatewayServer({
       server: node,
       port,

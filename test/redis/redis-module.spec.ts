@@ -125,6 +125,21 @@ describe('redisUrl and WEBSOCKETS_REDIS_URL', () => {
   });
 });
 
+describe('redisChannelPrefix and WEBSOCKETS_REDIS_CHANNEL_PREFIX', () => {
+  it('takes the option (even empty), else a non-empty variable, else the default', () => {
+    expect(resolveWebSocketsOptions({ env: {} }).redisChannelPrefix).toBe('nestjs-websockets:');
+    expect(resolveWebSocketsOptions({ env: { WEBSOCKETS_REDIS_CHANNEL_PREFIX: 'shop:' } }).redisChannelPrefix).toBe('shop:');
+    expect(resolveWebSocketsOptions({ env: { WEBSOCKETS_REDIS_CHANNEL_PREFIX: '' } }).redisChannelPrefix).toBe('nestjs-websockets:');
+    expect(resolveWebSocketsOptions({ redisChannelPrefix: 'blog:', env: { WEBSOCKETS_REDIS_CHANNEL_PREFIX: 'shop:' } }).redisChannelPrefix).toBe('blog:');
+    expect(resolveWebSocketsOptions({ redisChannelPrefix: '', env: { WEBSOCKETS_REDIS_CHANNEL_PREFIX: 'shop:' } }).redisChannelPrefix).toBe('');
+  });
+
+  it('refuses a prefix that is not a string', () => {
+    expect(() => resolveWebSocketsOptions({ redisChannelPrefix: 7 as unknown as string, env: {} })).toThrow(ConfigError);
+    expect(() => resolveWebSocketsOptions({ redisChannelPrefix: 7 as unknown as string, env: {} })).toThrow(/redisChannelPrefix/);
+  });
+});
+
 describe('except()', () => {
   it('leaves out the sender (or any client) from a room and from a broadcast, on one instance', async () => {
     const { url } = await start({ env: {} });
@@ -180,5 +195,30 @@ describeWithPeer('redis', 'two apps in this process sharing rooms through a real
     await closePeers();
     await one.app.close();
     expect((await names()).match(/name=nestjs-websockets:/g)).toHaveLength(2);
+  });
+
+  it('keeps apps with different channel prefixes apart on one Redis, and shares rooms between apps with the same', async () => {
+    const [shopOne, blog, shopTwo] = await Promise.all([
+      start({ redisUrl: redis.url, redisChannelPrefix: 'shop:', env: {} }),
+      start({ redisUrl: redis.url, env: {} }),
+      start({ env: { WEBSOCKETS_REDIS_URL: redis.url, WEBSOCKETS_REDIS_CHANNEL_PREFIX: 'shop:' } }),
+    ]);
+    const [s1, b1, s2] = await Promise.all([joined(shopOne.url, 'lobby'), joined(blog.url, 'lobby'), joined(shopTwo.url, 'lobby')]);
+    const channels = (await redis.command('PUBSUB', 'CHANNELS', '*')).toString();
+    expect(channels).toMatch(/shop:/);
+    expect(channels).toMatch(/nestjs-websockets:/);
+
+    s1.send({ event: 'to-room', data: { room: 'lobby', text: 'for the shop' } });
+    for (const peer of [s1, s2]) expect(await peer.next()).toEqual({ event: 'said', data: 'for the shop' });
+    b1.send({ event: 'to-room', data: { room: 'lobby', text: 'for the blog' } });
+    expect(await b1.next()).toEqual({ event: 'said', data: 'for the blog' });
+    // A round trip on each shop peer: a blog message that leaked to them would have arrived before its reply.
+    for (const peer of [s1, s2]) {
+      peer.send({ event: 'join', data: 'x' });
+      expect(await peer.next()).toEqual({ event: 'join', data: 'x' });
+    }
+    // And the blog peer never saw the shop's message: its next one is its own join.
+    b1.send({ event: 'join', data: 'y' });
+    expect(await b1.next()).toEqual({ event: 'join', data: 'y' });
   });
 });
