@@ -114,6 +114,8 @@ interface MessageContext {
  * reading the replies is slowed down instead of filling memory.
  */
 const MAX_MESSAGES_IN_FLIGHT = 16;
+/** The promise of a reply that has nothing to wait for. */
+const RESOLVED: Promise<void> = Promise.resolve();
 
 const STATUS_FORBIDDEN = 403;
 const STATUS_INTERNAL_ERROR = 500;
@@ -520,17 +522,22 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       await this.#invalid(client, state.policy, messageOf(error), error instanceof InvalidMessageError ? error.id : undefined);
       return;
     }
-    const runs: Array<Promise<void>> = [];
+    // Most events have one handler: its run is awaited alone, without an array and Promise.all per message.
+    let first: Promise<void> | undefined;
+    let more: Array<Promise<void>> | undefined;
     for (const { handlers, transform } of state.bindings) {
       for (const handler of handlers) {
-        if (handler.message === message.event) runs.push(this.#runHandler(client, handler, transform, message));
+        if (handler.message !== message.event) continue;
+        const run = this.#runHandler(client, handler, transform, message);
+        if (first === undefined) first = run;
+        else (more ??= [first]).push(run);
       }
     }
-    if (runs.length === 0) {
+    if (first === undefined) {
       await this.#invalid(client, state.policy, `unknown event ${JSON.stringify(message.event)}`, message.id);
       return;
     }
-    await Promise.all(runs);
+    await (more === undefined ? first : Promise.all(more));
   }
 
   /** Runs one handler and sends what it produces, in order, each send waiting for the client's backpressure. */
@@ -570,7 +577,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   }
 
   /** Sends one reply as JSON; a value that cannot be serialized becomes an exception frame. */
-  async #reply(client: WebSocket, reply: Reply): Promise<void> {
+  #reply(client: WebSocket, reply: Reply): Promise<void> {
     let text: string;
     try {
       text = JSON.stringify(reply);
@@ -578,7 +585,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       this.#logger.error(`reply to ${JSON.stringify(reply.event)} cannot be serialized as JSON: ${errorText(error)}`);
       text = JSON.stringify(this.#exceptionFrame('Internal server error', reply.id));
     }
-    await this.#send(client, text);
+    return this.#send(client, text);
   }
 
   #exceptionFrame(message: string, id: string | number | undefined): Reply {
@@ -604,13 +611,13 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     }
   }
 
-  async #send(client: WebSocket, text: string): Promise<void> {
-    if (client.readyState !== WebSocket.OPEN) return;
-    try {
-      await rawSend.call(client, text);
-    } catch (error) {
+  /** Sends a reply; resolves once written, or at once when the client is gone (a failure is only logged). */
+  #send(client: WebSocket, text: string): Promise<void> {
+    if (client.readyState !== WebSocket.OPEN) return RESOLVED;
+    // Promise callbacks rather than an async function: two fewer promises per reply on the hot path.
+    return rawSend.call(client, text).then(undefined, (error: unknown) => {
       this.#logger.debug(`reply to ${client.remoteAddress} not delivered: ${String(error)}`);
-    }
+    });
   }
 
   /**
