@@ -10,6 +10,7 @@ import { ProtocolError } from '../../lib/errors.js';
 import { INFLATE_CHUNK_SIZE, createDeflateCodec } from '../../lib/node/deflate.js';
 import type { DeflateParams, MessageCodec } from '../../lib/protocol/compression.js';
 import { acceptDeflateResponse, deflateOffer, negotiateDeflate } from '../../lib/protocol/extensions.js';
+import { bytesAllocatedBy } from '../support/allocations.js';
 
 /** ws's own permessage-deflate (a dev dependency), as it is driven by its Receiver and Sender. */
 interface WsPerMessageDeflate {
@@ -171,19 +172,7 @@ describe('createDeflateCodec', () => {
     const codec = createDeflateCodec(params(15), 5);
 
     /** Every byte Buffer.allocUnsafe hands out during one decompress (zlib's output chunks come from it). */
-    const measure = (maxOutput: number): { result: Buffer | null; bytes: number } => {
-      const allocUnsafe = Buffer.allocUnsafe;
-      let bytes = 0;
-      Buffer.allocUnsafe = (size: number): Buffer<ArrayBuffer> => {
-        bytes += size;
-        return allocUnsafe(size);
-      };
-      try {
-        return { result: codec.decompress(bomb, maxOutput), bytes };
-      } finally {
-        Buffer.allocUnsafe = allocUnsafe;
-      }
-    };
+    const measure = (maxOutput: number): { result: Buffer | null; bytes: number } => bytesAllocatedBy(() => codec.decompress(bomb, maxOutput));
 
     const refused = measure(MIB);
     expect(refused.result).toBeNull();
