@@ -12,10 +12,12 @@ const harness = new Harness();
 afterEach(() => harness.cleanup());
 
 /**
- * What the socket layer itself may hold besides our bound: one read handed over at once (libuv reads up to 64 KiB)
- * plus what a paused socket keeps reading into its own buffer (its readableHighWaterMark, 16 KiB on Node 20).
+ * What the socket layer itself may hold besides our bound: the rest of one read (libuv reads up to 64 KiB) that the
+ * parser keeps once parsing stops at the mark, plus what a paused socket keeps in its own buffer (its
+ * readableHighWaterMark, 16 KiB on Node 20, and the one read that crossed it). Counting one read only, this test
+ * failed once under a loaded full run: the whole 103 976 bytes the peer sent had arrived in two reads before the pause.
  */
-const SOCKET_READ = 65_536 + 16_384;
+const SOCKET_READ = 2 * 65_536 + 16_384;
 
 describe('reading is bounded', () => {
   it('keeps a slow for-await reader\'s buffered bytes under the bound while the peer floods compressed frames', async () => {
