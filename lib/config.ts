@@ -56,6 +56,12 @@ export interface WebSocketsOptions {
    */
   maxMessageSize?: number;
   /**
+   * Most frames (fragments) in one incoming message; one more closes the connection with 1008. Bounds the work a
+   * peer can cause with a flood of tiny or empty continuation frames.
+   * @default 16384, or WEBSOCKETS_MAX_FRAGMENTS
+   */
+  maxFragments?: number;
+  /**
    * Bytes received and not yet taken by the application above which the socket is paused and parsing stops.
    * @default 65536, or WEBSOCKETS_READ_HIGH_WATER_MARK
    */
@@ -107,6 +113,7 @@ export interface Limits {
   readonly maxNumHeaders: number;
   readonly maxBodySize: number;
   readonly maxMessageSize: number;
+  readonly maxFragments: number;
 }
 
 /** Resolved permessage-deflate settings, or `null` when compression is off. */
@@ -252,6 +259,7 @@ export function resolveConfig(options: WebSocketsOptions = {}, env: Environment 
     maxNumHeaders: resolveInteger('maxNumHeaders', options.maxNumHeaders, env, 'headers'),
     maxBodySize: resolveInteger('maxBodySize', options.maxBodySize, env, 'bytes'),
     maxMessageSize: resolveInteger('maxMessageSize', options.maxMessageSize, env, 'bytes'),
+    maxFragments: resolveInteger('maxFragments', options.maxFragments, env, 'frames'),
   });
   const writeHighWaterMark = resolveInteger('writeHighWaterMark', options.writeHighWaterMark, env, 'bytes');
   const writeLowWaterMark = resolveInteger('writeLowWaterMark', options.writeLowWaterMark, env, 'bytes');

@@ -14,6 +14,7 @@
  * ├─ ProtocolError                    closeCode 1002
  * ├─ InvalidUtf8Error                 closeCode 1007
  * ├─ MessageTooBigError               closeCode 1009, limit, actual
+ * ├─ TooManyFragmentsError            closeCode 1008, limit
  * ├─ InvalidStateError                e.g. send() after close
  * ├─ ConnectionClosedError            code, reason
  * └─ ConfigError                      setting, value
@@ -25,6 +26,7 @@ import { describeSetting, type SettingName } from './settings.js';
 /** Close codes used by errors (duplicated from close-codes.ts would create a cycle; these are checked by a test). */
 const PROTOCOL_ERROR = 1002;
 const INVALID_DATA = 1007;
+const POLICY_VIOLATION = 1008;
 const MESSAGE_TOO_BIG = 1009;
 
 export abstract class WebSocketsError extends Error {
@@ -223,6 +225,15 @@ export class MessageTooBigError extends WebSocketsError {
     super(
       `message of ${actual} bytes${afterDecompression ? ' after decompression' : ''} exceeds the limit of ${limit} bytes (maxMessageSize)`,
     );
+  }
+}
+
+/** A message arrives in more frames than `maxFragments` allows: the connection fails with 1008 (as ws does). */
+export class TooManyFragmentsError extends WebSocketsError {
+  readonly code = 'WS_ERR_TOO_MANY_FRAGMENTS';
+  readonly closeCode = POLICY_VIOLATION;
+  constructor(readonly limit: number) {
+    super(`message in more than ${limit} fragments (${describeSetting('maxFragments')})`);
   }
 }
 

@@ -46,6 +46,9 @@ export const SETTINGS = {
   // --- Messages and memory --------------------------------------------------------------------------------------
   maxMessageSize: setting({ option: 'maxMessageSize', env: 'WEBSOCKETS_MAX_MESSAGE_SIZE', kind: 'bytes', default: 1_048_576,
     doc: 'Largest message, after decompression; a larger one closes the connection with 1009.' }),
+  // ws closes at 16 384 frames with 1008; each frame costs parsing work even when empty.
+  maxFragments: setting({ option: 'maxFragments', env: 'WEBSOCKETS_MAX_FRAGMENTS', kind: 'count', default: 16_384,
+    doc: 'Most frames in one incoming message; one more closes the connection with 1008.' }),
   readHighWaterMark: setting({ option: 'readHighWaterMark', env: 'WEBSOCKETS_READ_HIGH_WATER_MARK', kind: 'bytes', default: 65_536,
     doc: 'Bytes received and not yet taken by the application above which reading stops (the socket is paused).' }),
   writeHighWaterMark: setting({ option: 'writeHighWaterMark', env: 'WEBSOCKETS_WRITE_HIGH_WATER_MARK', kind: 'bytes', default: 32_768,

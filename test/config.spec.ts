@@ -50,7 +50,7 @@ function configError(run: () => unknown): ConfigError {
 describe('resolveConfig defaults', () => {
   it('are the documented ones (the issue and the seed fix these numbers)', () => {
     const config = resolveConfig({}, {});
-    expect(config.limits).toEqual({ maxLineLength: 8192, maxNumHeaders: 128, maxBodySize: 1_048_576, maxMessageSize: 1_048_576 });
+    expect(config.limits).toEqual({ maxLineLength: 8192, maxNumHeaders: 128, maxBodySize: 1_048_576, maxMessageSize: 1_048_576, maxFragments: 16_384 });
     expect(config.readHighWaterMark).toBe(65_536);
     expect(config.writeHighWaterMark).toBe(32_768);
     expect(config.writeLowWaterMark).toBe(8192);

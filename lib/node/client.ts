@@ -168,6 +168,7 @@ async function attempt(
     const connection = new Connection({
       side: 'client',
       maxMessageSize: config.limits.maxMessageSize,
+      maxFragments: config.limits.maxFragments,
       codec: params === null ? null : createDeflateCodec(params, config.compression!.memLevel),
       compressionThreshold: config.compression?.threshold,
     });

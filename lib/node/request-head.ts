@@ -13,6 +13,7 @@ const NO_LIMITS: Limits = {
   maxNumHeaders: Number.MAX_SAFE_INTEGER,
   maxBodySize: 0,
   maxMessageSize: 0,
+  maxFragments: 0,
 };
 
 /**

@@ -383,6 +383,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       const connection = new Connection({
         side: 'server',
         maxMessageSize: this.config.limits.maxMessageSize,
+        maxFragments: this.config.limits.maxFragments,
         codec: deflate === null ? undefined : createDeflateCodec(deflate.params, this.config.compression!.memLevel),
         compressionThreshold: this.config.compression?.threshold,
       });

@@ -12,14 +12,15 @@
  * Parsing is pull-based: `receiveData()` only buffers, and `nextEvent()` parses just far enough to produce one
  * event, so nothing is parsed or inflated for an application that does not take its events.
  */
-import { InvalidStateError, InvalidUtf8Error, MessageTooBigError, ProtocolError } from '../errors.js';
+import { InvalidStateError, InvalidUtf8Error, MessageTooBigError, ProtocolError, TooManyFragmentsError } from '../errors.js';
 import { CloseCode, isWireCloseCode } from './close-codes.js';
 import type { MessageCodec } from './compression.js';
 import { MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, Opcode, isControlOpcode, type Side } from './frame.js';
 import { FrameParser } from './frame-parser.js';
 import { closePayload, encodeFrame } from './frame-writer.js';
 import { MASK_KEY_LENGTH, defaultMaskSource } from './mask.js';
-import { Utf8StreamDecoder, decodeUtf8 } from './utf8.js';
+import { MessageBuffer } from './message-buffer.js';
+import { Utf8Validator, decodeUtf8 } from './utf8.js';
 
 /** Connection states (RFC 6455 §4, §7). A `Connection` starts OPEN: the opening handshake is handled elsewhere. */
 export const State = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
@@ -43,8 +44,8 @@ export interface CloseInfo {
   readonly reason: string;
 }
 
-/** The errors for which this endpoint fails the connection; each carries its `closeCode` (1002, 1007, 1009). */
-export type ConnectionFailure = ProtocolError | InvalidUtf8Error | MessageTooBigError;
+/** The errors for which this endpoint fails the connection; each carries its `closeCode` (1002, 1007, 1008, 1009). */
+export type ConnectionFailure = ProtocolError | InvalidUtf8Error | MessageTooBigError | TooManyFragmentsError;
 
 /** Options of a {@link Connection}. */
 export interface ConnectionOptions {
@@ -52,6 +53,11 @@ export interface ConnectionOptions {
   side: Side;
   /** Largest incoming message in bytes, on the wire and after decompression (`Limits.maxMessageSize`). */
   maxMessageSize: number;
+  /**
+   * Most frames in one incoming data message (`Limits.maxFragments`); one more fails the connection with 1008.
+   * @default no limit
+   */
+  maxFragments?: number;
   /** The permessage-deflate codec when the extension was negotiated (RSV1 is then allowed); null or absent otherwise. */
   codec?: MessageCodec | null;
   /** Outgoing messages shorter than this many bytes are sent uncompressed. @default 0 (compress all when a codec is set) */
@@ -65,12 +71,6 @@ const EMPTY = Buffer.alloc(0);
 const ABNORMAL = CloseCode.ABNORMAL_CLOSURE;
 /** No message is being assembled. */
 const NO_MESSAGE = -1;
-
-/** A message's payload pieces as one buffer: none (an empty message) is an empty buffer, one is itself. */
-function joined(parts: Buffer[] | null): Buffer {
-  if (parts === null) return EMPTY;
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-}
 
 /**
  * One WebSocket connection's protocol state machine.
@@ -89,12 +89,13 @@ export class Connection {
   private currentState: State = State.OPEN;
   private readonly parser: FrameParser;
   private readonly maxMessageSize: number;
+  private readonly maxFragments: number;
   private readonly codec: MessageCodec | null;
   private readonly compressionThreshold: number;
   private readonly createMask: (into: Buffer) => void;
   /** Client side only (a server never masks); from the shared pool, see FrameParser. */
   private readonly maskKey: Buffer | null;
-  /** Made on first use, like `parts`: an empty array is 32 bytes that every idle connection would keep. */
+  /** Made on first use: an empty array is 32 bytes that every idle connection would keep. */
   private outgoing: Array<Buffer | typeof SEND_EOF> | null = null;
 
   private eofReceived = false;
@@ -106,20 +107,23 @@ export class Connection {
   private inFrame = false;
   private frameOpcode = 0;
   private frameFin = false;
-  /** The data message being assembled: its opcode (or NO_MESSAGE), compression, wire size and pieces. */
+  /** The data message being assembled: its opcode (or NO_MESSAGE), compression, declared size and frame count. */
   private messageOpcode = NO_MESSAGE;
   private messageCompressed = false;
   private messageSize = 0;
-  private parts: Buffer[] | null = null;
-  /** Uncompressed text is decoded as it arrives, except a message that arrives whole in one piece. */
-  /** Made for the first text message that arrives in pieces: most never do. */
-  private utf8: Utf8StreamDecoder | null = null;
-  private wholeText: Buffer | null = null;
+  private messageFrames = 0;
+  /** A message that arrived whole in one piece, kept as a view (the common case: no copy, no assembly). */
+  private whole: Buffer | null = null;
+  /** A message that arrives in pieces; made when one does (most never do) and dropped at its end. */
+  private assembly: MessageBuffer | null = null;
+  /** Uncompressed text in pieces is validated as it arrives, so that the first invalid byte fails at once. */
+  private utf8: Utf8Validator | null = null;
 
   /** Starts in the OPEN state. */
   constructor(options: ConnectionOptions) {
     this.side = options.side;
     this.maxMessageSize = options.maxMessageSize;
+    this.maxFragments = options.maxFragments ?? Number.MAX_SAFE_INTEGER;
     this.codec = options.codec ?? null;
     this.compressionThreshold = options.compressionThreshold ?? 0;
     this.createMask = options.createMask ?? defaultMaskSource;
@@ -337,6 +341,8 @@ export class Connection {
         this.messageOpcode = opcode;
         this.messageCompressed = rsv1;
       }
+      // Counted before the frame's payload: a flood of empty continuation frames is bounded like any other.
+      if (++this.messageFrames > this.maxFragments) throw new TooManyFragmentsError(this.maxFragments);
       // Checked before any payload byte is taken; `length` may exceed 2**53 but the comparison still holds.
       if (length > this.maxMessageSize - this.messageSize) {
         throw new MessageTooBigError(this.messageSize + length, this.maxMessageSize);
@@ -349,39 +355,54 @@ export class Connection {
   }
 
   private dataPiece(piece: Buffer): void {
+    const remaining = this.parser.payloadRemaining;
+    // Fast path: a whole message in one piece is kept as it is and judged at its end.
+    if (this.frameFin && remaining === 0 && piece.length === this.messageSize && this.assembly === null) {
+      this.whole = piece;
+      return;
+    }
+    const assembly = (this.assembly ??= new MessageBuffer(this.maxMessageSize));
+    assembly.append(piece, remaining, this.frameFin);
     if (this.messageOpcode === Opcode.TEXT && !this.messageCompressed) {
-      // Fast path: a whole message in one piece is judged at once; otherwise decode as the bytes arrive so that
-      // the first invalid byte fails the connection without waiting for the rest of the frame.
-      if (this.frameFin && piece.length === this.messageSize && this.parser.payloadRemaining === 0) {
-        this.wholeText = piece;
-      } else {
-        (this.utf8 ??= new Utf8StreamDecoder()).write(piece);
-      }
-    } else {
-      (this.parts ??= []).push(piece);
+      // Judge the bytes as they arrive, so that the first invalid byte fails the connection without waiting for
+      // the rest of the frame or message.
+      (this.utf8 ??= new Utf8Validator()).advance(assembly.bytes, assembly.size);
     }
   }
 
   private endMessage(): ConnectionEvent {
     const opcode = this.messageOpcode;
     const compressed = this.messageCompressed;
-    const parts = this.parts;
-    const wholeText = this.wholeText;
-    this.messageOpcode = NO_MESSAGE;
-    this.messageSize = 0;
-    this.parts = null;
-    this.wholeText = null;
+    let payload: Buffer;
+    if (this.whole !== null) {
+      payload = this.whole;
+      this.whole = null;
+    } else if (this.assembly !== null) {
+      payload = this.assembly.take();
+      this.assembly = null;
+      if (opcode === Opcode.TEXT && !compressed) {
+        this.resetMessage();
+        this.utf8!.finish(payload.length);
+        return { type: 'text', data: payload.toString('utf8') };
+      }
+    } else {
+      payload = EMPTY;
+    }
+    this.resetMessage();
     if (compressed) {
-      const inflated = this.inflate(joined(parts));
+      const inflated = this.inflate(payload);
       return opcode === Opcode.TEXT
         ? { type: 'text', data: decodeUtf8(inflated, 'text message') }
         : { type: 'binary', data: inflated };
     }
-    if (opcode === Opcode.TEXT) {
-      if (wholeText !== null) return { type: 'text', data: decodeUtf8(wholeText, 'text message') };
-      return { type: 'text', data: this.utf8 === null ? '' : this.utf8.end() };
-    }
-    return { type: 'binary', data: joined(parts) };
+    if (opcode === Opcode.TEXT) return { type: 'text', data: decodeUtf8(payload, 'text message') };
+    return { type: 'binary', data: payload };
+  }
+
+  private resetMessage(): void {
+    this.messageOpcode = NO_MESSAGE;
+    this.messageSize = 0;
+    this.messageFrames = 0;
   }
 
   /** RFC 7692 §7.2.2; the inflated size counts against the same message budget. */
@@ -434,7 +455,12 @@ export class Connection {
 
   /** The one place where an error becomes a close code: typed errors carry theirs, anything else is 1011. */
   private failWith(error: unknown): void {
-    if (error instanceof ProtocolError || error instanceof InvalidUtf8Error || error instanceof MessageTooBigError) {
+    if (
+      error instanceof ProtocolError ||
+      error instanceof InvalidUtf8Error ||
+      error instanceof MessageTooBigError ||
+      error instanceof TooManyFragmentsError
+    ) {
       this.failedWith = error;
       this.fail(error.closeCode, error.message);
     } else {
@@ -447,8 +473,8 @@ export class Connection {
   private discard(): void {
     this.discarding = true;
     this.parser.clear();
-    this.parts = null;
-    this.wholeText = null;
+    this.whole = null;
+    this.assembly = null;
     this.utf8?.reset();
     if (this.eofReceived) this.discardReachedEof();
   }

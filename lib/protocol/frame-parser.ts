@@ -74,6 +74,13 @@ const EMPTY = Buffer.alloc(0);
 const SHARED_MASK_KEY = Buffer.alloc(MASK_KEY_LENGTH);
 /** Header fields that straddle chunks are copied here and read at once. */
 const SHARED_SCRATCH = Buffer.alloc(LONGEST_FIELD);
+/**
+ * Chunks shorter than this that arrive while others wait are copied together into one buffer of COALESCE_CAPACITY
+ * bytes: a Buffer per chunk costs about 100 bytes of heap, so 64 KiB waiting in 1-byte TCP reads would hold
+ * several MiB although `bufferedAmount` says 64 KiB.
+ */
+const COALESCE_BELOW = 1024;
+const COALESCE_CAPACITY = 16_384;
 
 /** Incremental frame parser: `push()` chunks, then `readHeader()` and the payload readers until they return null. */
 export class FrameParser {
@@ -81,6 +88,9 @@ export class FrameParser {
   /** Offset of the first unread byte in `chunks[0]`. */
   private offset = 0;
   private buffered = 0;
+  /** The buffer that small chunks are being copied into (the last of `chunks` is a view of it), or null. */
+  private tail: Buffer | null = null;
+  private tailEnd = 0;
   private state: ParseState = ParseState.INFO;
   private readonly header: FrameHeader = { fin: false, rsv1: false, opcode: 0, masked: false, length: 0 };
   /** The current frame's masking key, as a big-endian 32-bit word. */
@@ -102,9 +112,30 @@ export class FrameParser {
    * chunk: masked payloads are unmasked in place.
    */
   push(chunk: Buffer): void {
-    if (chunk.length === 0) return;
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    const length = chunk.length;
+    if (length === 0) return;
+    this.buffered += length;
+    const chunks = this.chunks;
+    // A chunk parsed at once (the common case) is never copied: only chunks that wait behind others are.
+    if (length >= COALESCE_BELOW || chunks.length === 0) {
+      this.tail = null;
+      chunks.push(chunk);
+      return;
+    }
+    let tail = this.tail;
+    const last = chunks.length - 1;
+    if (tail !== null && this.tailEnd + length <= tail.length) {
+      // The last chunk is a view of the tail ending at tailEnd: extend it.
+      const start = this.tailEnd - chunks[last]!.length;
+      chunk.copy(tail, this.tailEnd);
+      this.tailEnd += length;
+      chunks[last] = tail.subarray(start, this.tailEnd);
+      return;
+    }
+    tail = this.tail = Buffer.allocUnsafe(COALESCE_CAPACITY);
+    chunk.copy(tail, 0);
+    this.tailEnd = length;
+    chunks.push(tail.subarray(0, length));
   }
 
   /** Received bytes not yet handed out as header fields or payload. */
@@ -120,6 +151,7 @@ export class FrameParser {
   /** Drops everything buffered; later reads see an empty stream (RFC 6455 §7.1.7: discard after failing). */
   clear(): void {
     this.chunks.length = 0;
+    this.tail = null;
     this.offset = 0;
     this.buffered = 0;
   }
@@ -297,6 +329,8 @@ export class FrameParser {
     if (this.offset === this.chunks[0]!.length) {
       this.chunks.shift();
       this.offset = 0;
+      // The tail can only be extended while it is the last chunk; once consumed, it is released.
+      if (this.chunks.length === 0) this.tail = null;
     }
   }
 }

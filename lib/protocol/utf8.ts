@@ -8,56 +8,74 @@ import { isUtf8 } from 'node:buffer';
 import { InvalidUtf8Error } from '../errors.js';
 
 /**
- * Decodes a text message piece by piece as its bytes arrive, and fails at the first invalid byte instead of at the
- * end of the frame or message. The decoded text is kept so that the message's string is built only once.
+ * Validates a text message's bytes as they are appended to one buffer, without decoding them: the message's string
+ * is built once, at its end, and a message of a million one-byte fragments keeps no string per piece. Each call
+ * judges the complete characters received so far with the native `buffer.isUtf8`, and the incomplete character at
+ * the end (at most 3 bytes) with the rules of RFC 3629 §4, so the connection fails at the first invalid byte, even
+ * when a multi-byte sequence straddles fragments or TCP reads.
  */
-export class Utf8StreamDecoder {
-  /**
-   * Created on the first piece: most text messages arrive whole and never need it, and each decoder holds about
-   * 460 bytes of native converter state, which would otherwise be paid by every idle connection.
-   */
-  private decoder: InstanceType<typeof TextDecoder> | null = null;
-  private readonly parts: string[] = [];
+export class Utf8Validator {
+  /** Bytes known to be valid UTF-8, ending on a character boundary. */
+  private checked = 0;
 
   /**
-   * Decodes the next piece of the message.
+   * Judges `bytes[0..end)`, of which the first bytes were judged by earlier calls.
    * @throws InvalidUtf8Error when the bytes so far are not a prefix of valid UTF-8
    */
-  write(piece: Uint8Array): void {
-    let text: string;
-    try {
-      this.decoder ??= new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-      text = this.decoder.decode(piece, { stream: true });
-    } catch (cause) {
-      this.reset();
-      throw new InvalidUtf8Error('invalid UTF-8 in text message', { cause });
+  advance(bytes: Uint8Array, end: number): void {
+    const from = this.checked;
+    // The last character may be incomplete: back up over at most 3 continuation bytes to its lead byte.
+    let lead = end - 1;
+    while (lead > from && lead >= end - 3 && isContinuation(bytes[lead]!)) lead--;
+    let complete = end;
+    if (lead >= from && lead < end) {
+      const length = sequenceLength(bytes[lead]!);
+      if (length > end - lead) complete = lead;
     }
-    if (text.length > 0) this.parts.push(text);
+    if (complete > from && !isUtf8(bytes.subarray(from, complete))) throw new InvalidUtf8Error('invalid UTF-8 in text message');
+    if (complete < end && !isValidPrefix(bytes, complete, end)) throw new InvalidUtf8Error('invalid UTF-8 in text message');
+    this.checked = complete;
   }
 
   /**
-   * Ends the message and returns its text; the decoder is then ready for the next message.
+   * The message ended at `end`: every byte must now be judged valid.
    * @throws InvalidUtf8Error when the message ends inside a multi-byte sequence
    */
-  end(): string {
-    let tail: string;
-    try {
-      tail = this.decoder === null ? '' : this.decoder.decode();
-    } catch (cause) {
-      this.reset();
-      throw new InvalidUtf8Error('invalid UTF-8 in text message: truncated sequence at its end', { cause });
-    }
-    const parts = this.parts;
-    const text = parts.length === 1 && tail === '' ? parts[0]! : parts.join('') + tail;
-    parts.length = 0;
-    return text;
+  finish(end: number): void {
+    const checked = this.checked;
+    this.checked = 0;
+    if (checked !== end) throw new InvalidUtf8Error('invalid UTF-8 in text message: truncated sequence at its end');
   }
 
-  /** Forgets a partial message (after a failure, the decoder is unusable until reset). */
+  /** Forgets a partial message. */
   reset(): void {
-    this.decoder = null;
-    this.parts.length = 0;
+    this.checked = 0;
   }
+}
+
+function isContinuation(byte: number): boolean {
+  return (byte & 0xc0) === 0x80;
+}
+
+/** The length of the sequence that `lead` starts (RFC 3629 §4), or 1 for a byte that cannot start one (isUtf8 judges it). */
+function sequenceLength(lead: number): number {
+  if (lead >= 0xc2 && lead <= 0xdf) return 2;
+  if (lead >= 0xe0 && lead <= 0xef) return 3;
+  if (lead >= 0xf0 && lead <= 0xf4) return 4;
+  return 1;
+}
+
+/** Whether `bytes[at..end)`, a sequence cut short, can still become a valid character (RFC 3629 §4's second-byte ranges). */
+function isValidPrefix(bytes: Uint8Array, at: number, end: number): boolean {
+  const lead = bytes[at]!;
+  if (at + 1 < end) {
+    const second = bytes[at + 1]!;
+    const low = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+    const high = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+    if (second < low || second > high) return false;
+  }
+  for (let i = at + 2; i < end; i++) if (!isContinuation(bytes[i]!)) return false;
+  return true;
 }
 
 /**

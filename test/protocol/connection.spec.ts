@@ -1,6 +1,6 @@
 import { describe, it, expect } from '@jest/globals';
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
-import { InvalidStateError, InvalidUtf8Error, MessageTooBigError, ProtocolError } from '../../lib/errors.js';
+import { InvalidStateError, InvalidUtf8Error, MessageTooBigError, ProtocolError, TooManyFragmentsError } from '../../lib/errors.js';
 import type { MessageCodec } from '../../lib/protocol/compression.js';
 import { Connection, SEND_EOF, State, type ConnectionEvent, type ConnectionOptions } from '../../lib/protocol/connection.js';
 
@@ -364,6 +364,80 @@ describe('Connection: maxMessageSize (1009)', () => {
     expect(feed(server(), msg, msg)).toHaveLength(2);
   });
 });
+
+describe('Connection: maxFragments (1008)', () => {
+  const fragments = (count: number, payload: string, opcode = 0x2): Buffer[] => {
+    const frames = [c2s(opcode, payload, { fin: count === 1 })];
+    for (let i = 1; i < count; i++) frames.push(c2s(0x0, payload, { fin: i === count - 1 }));
+    return frames;
+  };
+
+  it('accepts a message in exactly maxFragments frames, control frames in between not counted', () => {
+    const frames = fragments(8, 'a', 0x1);
+    frames.splice(3, 0, c2s(0x9, 'p'));
+    expect(feed(server({ maxFragments: 8 }), Buffer.concat(frames))).toEqual([
+      { type: 'ping', data: Buffer.from('p') },
+      { type: 'text', data: 'aaaaaaaa' },
+    ]);
+  });
+
+  it('fails with 1008 at the frame one over the limit, empty continuation frames included, before its payload', () => {
+    const conn = server({ maxFragments: 8 });
+    // Eight empty frames, then the header (with its mask key) of a ninth: the limit is hit before its payload.
+    feed(conn, ...fragments(9, '').slice(0, 8).map((f) => Buffer.from(f)), c2s(0x0, 'xyz', { fin: false }).subarray(0, 6));
+    expect(conn.failure).toBeInstanceOf(TooManyFragmentsError);
+    expect((conn.failure as TooManyFragmentsError).limit).toBe(8);
+    expectFailed(conn, 1008, 'message in more than 8 fragments (option maxFragments, env WEBSOCKETS_MAX_FRAGMENTS)');
+  });
+
+  it('counts per message: the next message starts again at one', () => {
+    const conn = server({ maxFragments: 2 });
+    expect(feed(conn, ...fragments(2, 'a'), ...fragments(2, 'b'), c2s(0x2, 'c')).map((e) => e.type)).toEqual(['binary', 'binary', 'binary']);
+  });
+});
+
+describe('Connection: a message in many pieces', () => {
+  it('assembles 100 000 one-byte fragments into one message (binary, text and compressed)', () => {
+    const count = 100_000;
+    const big = { maxMessageSize: count, maxFragments: count };
+    const bytes = Buffer.concat(fragments1(count, 0x2));
+    const events = feed(server(big), bytes);
+    expect(events).toHaveLength(1);
+    expect((events[0] as { data: Buffer }).data.equals(Buffer.alloc(count, 0x61))).toBe(true);
+    expect(feed(server(big), Buffer.concat(fragments1(count, 0x1)))).toEqual([{ type: 'text', data: 'a'.repeat(count) }]);
+  });
+
+  it('assembles a frame trickled one byte per read, and fails at the first invalid UTF-8 byte of one', () => {
+    const text = 'é'.repeat(200);
+    const bytes = c2s(0x1, text);
+    const conn = server();
+    for (let i = 0; i < bytes.length; i++) conn.receiveData(Buffer.from(bytes.subarray(i, i + 1)));
+    expect(conn.eventsReceived()).toEqual([{ type: 'text', data: text }]);
+    const bad = c2s(0x1, Buffer.concat([Buffer.from(text), hex('ff'), Buffer.from(text)]));
+    const failing = server();
+    const invalidAt = bad.length - Buffer.byteLength(text) - 1;
+    for (let i = 0; i <= invalidAt; i++) failing.receiveData(Buffer.from(bad.subarray(i, i + 1)));
+    expect(failing.eventsReceived()).toEqual([]);
+    expect(failing.failure).toBeInstanceOf(InvalidUtf8Error);
+  });
+
+  it('keeps a message that arrives whole as a view of the received bytes (no copy)', () => {
+    const conn = server();
+    const chunk = Buffer.from(c2s(0x2, Buffer.alloc(300, 7)));
+    conn.receiveData(chunk);
+    const [event] = conn.eventsReceived() as Array<{ data: Buffer }>;
+    expect(event!.data.buffer).toBe(chunk.buffer);
+  });
+});
+
+/** A message of `count` one-byte fragments ('a'), as separate frames. */
+function fragments1(count: number, opcode: number): Buffer[] {
+  const frames = [c2s(opcode, 'a', { fin: false })];
+  const middle = c2s(0x0, 'a', { fin: false });
+  for (let i = 1; i < count - 1; i++) frames.push(middle);
+  frames.push(c2s(0x0, 'a'));
+  return frames;
+}
 
 // --- permessage-deflate through a codec built on node:zlib in the test -----------------------------------
 
