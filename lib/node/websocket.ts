@@ -22,6 +22,7 @@ import { ConnectionClosedError, InvalidStateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection, SEND_EOF, State, type ConnectionEvent } from '../protocol/connection.js';
 import type { HandshakeRequest } from '../protocol/handshake.js';
+import { Fifo } from './fifo.js';
 import { headOf, requestOfHead } from './request-head.js';
 
 /** What `send()` accepts: strings go as text, everything else as binary (unless `options.binary` says otherwise). */
@@ -70,6 +71,17 @@ interface PendingPing {
 type Reader = (result: IteratorResult<string | Buffer>) => void;
 
 const RESOLVED: Promise<void> = Promise.resolve();
+/**
+ * Events one connection may handle per turn of the event loop; the rest waits for the next turn (the socket is
+ * paused meanwhile), so that a peer flooding tiny messages cannot hold the loop for the other connections. A 64 KiB
+ * read of 16-byte messages is about 3 000 events; libuv hands one socket up to 32 such reads per turn.
+ */
+const EVENTS_PER_TURN = 256;
+/**
+ * What a message waiting in the queue for `for await` costs besides its bytes (the Buffer or string object and its
+ * slot), counted against `readHighWaterMark`: a flood of empty messages must fill the queue too.
+ */
+const QUEUED_MESSAGE_OVERHEAD = 64;
 
 /** The keepalive ping's failure reason, as in Python websockets. */
 const KEEPALIVE_TIMEOUT_REASON = 'keepalive ping timeout';
@@ -121,11 +133,15 @@ export class WebSocket extends EventEmitter {
   #iterators = 0;
   #pumping = false;
   #pumpAgain = false;
+  /** The turn's event budget is spent: parsing resumes at the next turn (setImmediate). */
+  #yielded = false;
+  /** Reading stopped because the socket's write buffer went over writeHighWaterMark; resumes below the low mark. */
+  #writesBackedUp = false;
   #discardMessages = false;
   #maxReadBuffered = 0;
 
   // Writing
-  #pendingSends: PendingSend[] | null = null;
+  #pendingSends: Fifo<PendingSend> | null = null;
   #pendingSendBytes = 0;
   #pings: PendingPing[] | null = null;
   /** What this tick has sent, written at the next tick (see #flush); null when nothing is waiting. */
@@ -255,7 +271,7 @@ export class WebSocket extends EventEmitter {
     const size = typeof payload === 'string' ? payload.length : payload.length;
     if ((this.#pendingSends !== null && this.#pendingSends.length > 0) || this.bufferedAmount > this.#config.writeHighWaterMark) {
       return new Promise((resolve, reject) => {
-        (this.#pendingSends ??= []).push({ payload, text, size, resolve, reject });
+        (this.#pendingSends ??= new Fifo()).push({ payload, text, size, resolve, reject });
         this.#pendingSendBytes += size;
       });
     }
@@ -336,7 +352,7 @@ export class WebSocket extends EventEmitter {
         if (done) return Promise.resolve({ done: true, value: undefined });
         const message = this.#queue?.shift();
         if (message !== undefined) {
-          this.#queuedBytes -= message.length;
+          this.#queuedBytes -= message.length + QUEUED_MESSAGE_OVERHEAD;
           this.#pump();
           return Promise.resolve({ done: false, value: message });
         }
@@ -369,29 +385,57 @@ export class WebSocket extends EventEmitter {
     this.#pump();
   }
 
-  /** Pulls events while the application keeps up, then flushes what the core wants to send and adjusts the flow. */
+  /**
+   * Pulls events while the application keeps up, the write side is not backed up and this turn's budget lasts,
+   * then flushes what the core wants to send and adjusts the flow.
+   */
   #pump(): void {
-    if (this.#pumping) {
+    if (this.#pumping || this.#yielded) {
       this.#pumpAgain = true;
       return;
     }
     this.#pumping = true;
+    let budget = EVENTS_PER_TURN;
     try {
       do {
         this.#pumpAgain = false;
-        while (!this.#socketClosed && this.#queuedBytes <= this.#config.readHighWaterMark) {
+        // Pongs and close frames are answers the core writes by itself: while the peer does not read them, nothing
+        // more is parsed, or a ping flood would queue pongs without bound.
+        while (!this.#socketClosed && this.#queuedBytes <= this.#config.readHighWaterMark && !this.#checkWritesBackedUp()) {
+          if (budget === 0) {
+            this.#yielded = true;
+            setImmediate(WebSocket.#resumeTurn, this);
+            break;
+          }
           const event = this.#conn.nextEvent();
           if (event === undefined) break;
+          budget--;
           this.#dispatch(event);
           this.#flush();
         }
-      } while (this.#pumpAgain);
+      } while (this.#pumpAgain && !this.#yielded);
     } finally {
       this.#pumping = false;
     }
     this.#flush();
     this.#checkFailure();
     this.#updateFlow();
+  }
+
+  static #resumeTurn(ws: WebSocket): void {
+    ws.#yielded = false;
+    ws.#pump();
+  }
+
+  /** Whether the socket's write buffer is over writeHighWaterMark, with hysteresis down to writeLowWaterMark. */
+  #checkWritesBackedUp(): boolean {
+    const unwritten = this.#socket.writableLength;
+    if (this.#writesBackedUp) {
+      if (unwritten < this.#config.writeLowWaterMark) this.#writesBackedUp = false;
+    } else if (unwritten > this.#config.writeHighWaterMark) {
+      this.#writesBackedUp = true;
+    }
+    return this.#writesBackedUp;
   }
 
   #dispatch(event: ConnectionEvent): void {
@@ -438,14 +482,14 @@ export class WebSocket extends EventEmitter {
       return;
     }
     (this.#queue ??= []).push(data);
-    this.#queuedBytes += data.length;
+    this.#queuedBytes += data.length + QUEUED_MESSAGE_OVERHEAD;
   }
 
   #drainQueueToListeners(): void {
     while (this.#iterators === 0 && this.listenerCount('message') > 0) {
       const message = this.#queue?.shift();
       if (message === undefined) break;
-      this.#queuedBytes -= message.length;
+      this.#queuedBytes -= message.length + QUEUED_MESSAGE_OVERHEAD;
       try {
         this.emit('message', message, typeof message !== 'string');
       } catch (error) {
@@ -456,14 +500,17 @@ export class WebSocket extends EventEmitter {
     this.#pump();
   }
 
-  /** Pauses the socket while unparsed plus queued bytes are over `readHighWaterMark`; resumes below it. */
+  /**
+   * Pauses the socket while unparsed plus queued bytes are over `readHighWaterMark`, while the write side is backed
+   * up and while the turn's budget is spent; resumes otherwise.
+   */
   #updateFlow(): void {
     if (this.#socketClosed) return;
     const held = this.readBufferedAmount;
     if (held > this.#maxReadBuffered) this.#maxReadBuffered = held;
     const backlog = this.#conn.bufferedAmount + this.#queuedBytes;
     // isPaused() rather than a flag of our own: the server pauses the socket while the handshake hook runs.
-    if (backlog > this.#config.readHighWaterMark) {
+    if (backlog > this.#config.readHighWaterMark || this.#writesBackedUp || this.#yielded) {
       if (!this.#socket.isPaused()) this.#socket.pause();
     } else if (this.#socket.isPaused()) {
       this.#socket.resume();
@@ -568,24 +615,28 @@ export class WebSocket extends EventEmitter {
     return this.#socket.writableLength + (this.#batch === null ? 0 : this.#batch.bytes);
   }
 
-  /** A write completed: let waiting sends go once the buffer is under the low water mark. */
+  /** A write completed: let waiting sends go once the buffer is under the low water mark, and reading resume. */
   #onWritten(): void {
     if (this.#pendingSends !== null && this.#pendingSends.length > 0 && this.#unwritten() < this.#config.writeLowWaterMark) {
       this.#flushPendingSends(false);
     }
+    if (this.#writesBackedUp && !this.#checkWritesBackedUp()) this.#pump();
   }
 
   /** Sends waiting messages in order until the buffer is over the high water mark again (or all of them). */
   #flushPendingSends(all: boolean): void {
     const pending = this.#pendingSends;
     while (pending !== null && pending.length > 0) {
+      if (this.#conn.state !== State.OPEN || this.#socket.destroyed) {
+        // One error for all of them: building one (and its stack trace) per waiting send cost 5 µs each.
+        const error = this.#notOpen('send');
+        for (const send of pending.drain()) send.reject(error);
+        this.#pendingSendBytes = 0;
+        return;
+      }
       if (!all && this.#unwritten() > this.#config.writeHighWaterMark) break;
       const next = pending.shift()!;
       this.#pendingSendBytes -= next.size;
-      if (this.#conn.state !== State.OPEN) {
-        next.reject(this.#notOpen('send'));
-        continue;
-      }
       this.#sendNow(next.payload, next.text).then(next.resolve, next.reject);
     }
   }
@@ -665,7 +716,7 @@ export class WebSocket extends EventEmitter {
     this.#endReaders();
     // Emptied in place: a #flushPendingSends loop running further up the stack holds the same array.
     const pings = this.#pings?.splice(0) ?? [];
-    const sends = this.#pendingSends?.splice(0) ?? [];
+    const sends = this.#pendingSends?.drain() ?? [];
     // The error (and its stack trace) only when someone waits for it: most connections have nothing pending.
     if (pings.length > 0 || sends.length > 0) {
       const closed = this.#closedError();
