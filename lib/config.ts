@@ -70,6 +70,21 @@ export interface WebSocketsOptions {
   writeHighWaterMark?: number;
   /** Buffered outgoing bytes below which waiting sends resume. @default 8192, or WEBSOCKETS_WRITE_LOW_WATER_MARK */
   writeLowWaterMark?: number;
+  /**
+   * Most bytes one connection may hold for sending: the socket's write buffer, this tick's batch and the sends
+   * waiting for them. A send that would pass it applies the `slowConsumer` policy; a single message larger than
+   * the bound is still sent when nothing else is waiting. `null` for no limit (not recommended: a peer that stops
+   * reading then makes the server keep everything sent to it).
+   * @default 1048576, or WEBSOCKETS_MAX_BUFFERED_AMOUNT (`off` for no limit)
+   */
+  maxBufferedAmount?: number | null;
+  /**
+   * What a send past `maxBufferedAmount` does. `'close'`: the waiting sends are dropped (they reject with
+   * `SlowConsumerError`) and the connection is closed with 1013, its socket destroyed within `closeTimeoutMs`.
+   * `'drop'`: that message is not sent; `send()` resolves `false` and the connection emits `'drop'`.
+   * @default 'close', or WEBSOCKETS_SLOW_CONSUMER
+   */
+  slowConsumer?: SlowConsumerPolicy;
   /** permessage-deflate settings, or `false` to turn it off. @default on, or WEBSOCKETS_COMPRESSION=off */
   compression?: CompressionOptions | boolean;
   /** Time allowed for the opening handshake, in ms; `null` for none. @default 10000, or WEBSOCKETS_OPEN_TIMEOUT_MS */
@@ -99,6 +114,9 @@ export interface WebSocketsOptions {
    */
   maxHandshakesPerSecondPerAddress?: number | null;
 }
+
+/** What a send past `maxBufferedAmount` does (see `WebSocketsOptions.slowConsumer`). */
+export type SlowConsumerPolicy = 'close' | 'drop';
 
 /** Limits on connections, enforced by a server before the upgrade; `null` is no limit. */
 export interface ConnectionLimits {
@@ -133,6 +151,9 @@ export interface ResolvedConfig {
   readonly readHighWaterMark: number;
   readonly writeHighWaterMark: number;
   readonly writeLowWaterMark: number;
+  /** `Number.MAX_SAFE_INTEGER` when there is no limit. */
+  readonly maxBufferedAmount: number;
+  readonly slowConsumer: SlowConsumerPolicy;
   readonly compression: ResolvedCompression | null;
   readonly openTimeoutMs: number | null;
   readonly pingIntervalMs: number | null;
@@ -216,6 +237,19 @@ export function isHeaderValue(value: string): boolean {
   return /^[\x20-\x7e]*$/.test(value);
 }
 
+const POLICIES: readonly SlowConsumerPolicy[] = ['close', 'drop'];
+
+function resolvePolicy(option: unknown, env: Environment): SlowConsumerPolicy {
+  if (option !== undefined) {
+    if (!POLICIES.includes(option as SlowConsumerPolicy)) throw invalid('slowConsumer', option, '"close" or "drop"', 'option');
+    return option as SlowConsumerPolicy;
+  }
+  const raw = env[SETTINGS.slowConsumer.env];
+  if (raw === undefined || raw === '') return SETTINGS.slowConsumer.default;
+  if (!POLICIES.includes(raw as SlowConsumerPolicy)) throw invalid('slowConsumer', raw, '"close" or "drop"', 'env');
+  return raw as SlowConsumerPolicy;
+}
+
 function resolveCompression(option: unknown, env: Environment): ResolvedCompression | null {
   if (option === false) return null;
   if (option === undefined) {
@@ -270,6 +304,15 @@ export function resolveConfig(options: WebSocketsOptions = {}, env: Environment 
       writeLowWaterMark,
     );
   }
+  const maxBufferedAmount =
+    resolveOptionalCount('maxBufferedAmount', options.maxBufferedAmount, env, 'bytes') ?? Number.MAX_SAFE_INTEGER;
+  if (maxBufferedAmount < writeHighWaterMark) {
+    throw new ConfigError(
+      `maxBufferedAmount (${maxBufferedAmount}) must not be under writeHighWaterMark (${writeHighWaterMark}) (${describeSetting('maxBufferedAmount')})`,
+      'maxBufferedAmount',
+      maxBufferedAmount,
+    );
+  }
   return Object.freeze({
     limits,
     serverHeader: resolveHeader('serverHeader', options.serverHeader, env),
@@ -277,6 +320,8 @@ export function resolveConfig(options: WebSocketsOptions = {}, env: Environment 
     readHighWaterMark: resolveInteger('readHighWaterMark', options.readHighWaterMark, env, 'bytes'),
     writeHighWaterMark,
     writeLowWaterMark,
+    maxBufferedAmount,
+    slowConsumer: resolvePolicy(options.slowConsumer, env),
     compression: resolveCompression(options.compression, env),
     openTimeoutMs: resolveTimeout('openTimeoutMs', options.openTimeoutMs, env),
     pingIntervalMs: resolveTimeout('pingIntervalMs', options.pingIntervalMs, env),

@@ -15,6 +15,7 @@
  * ├─ InvalidUtf8Error                 closeCode 1007
  * ├─ MessageTooBigError               closeCode 1009, limit, actual
  * ├─ TooManyFragmentsError            closeCode 1008, limit
+ * ├─ SlowConsumerError                closeCode 1013, limit (the peer does not read what is sent to it)
  * ├─ InvalidStateError                e.g. send() after close
  * ├─ ConnectionClosedError            code, reason
  * └─ ConfigError                      setting, value
@@ -28,6 +29,7 @@ const PROTOCOL_ERROR = 1002;
 const INVALID_DATA = 1007;
 const POLICY_VIOLATION = 1008;
 const MESSAGE_TOO_BIG = 1009;
+const TRY_AGAIN_LATER = 1013;
 
 export abstract class WebSocketsError extends Error {
   /** A stable identifier, e.g. `WS_ERR_MESSAGE_TOO_BIG`; safe to match on. */
@@ -234,6 +236,24 @@ export class TooManyFragmentsError extends WebSocketsError {
   readonly closeCode = POLICY_VIOLATION;
   constructor(readonly limit: number) {
     super(`message in more than ${limit} fragments (${describeSetting('maxFragments')})`);
+  }
+}
+
+/**
+ * A send would have put more than `maxBufferedAmount` bytes in wait for a peer that does not read them, under the
+ * `'close'` slow-consumer policy: the waiting sends are dropped (their promises reject with this error) and the
+ * connection is closed with 1013 (Try Again Later).
+ */
+export class SlowConsumerError extends WebSocketsError {
+  readonly code = 'WS_ERR_SLOW_CONSUMER';
+  readonly closeCode = TRY_AGAIN_LATER;
+  constructor(readonly limit: number) {
+    super(`more than ${limit} bytes waiting to be sent to a peer that does not read them (${describeSetting('maxBufferedAmount')})`);
+  }
+
+  /** The close reason on the wire (at most 123 bytes). */
+  static reason(limit: number): string {
+    return `send buffer over ${limit} bytes (${describeSetting('maxBufferedAmount')})`;
   }
 }
 

@@ -11,7 +11,7 @@ export const PACKAGE_VERSION = '0.1';
 export const DEFAULT_IDENTITY = `Node.js/${process.versions.node} nestjs-websockets/${PACKAGE_VERSION}`;
 
 /** How a setting's value is read from its environment variable. */
-export type SettingKind = 'bytes' | 'count' | 'ms' | 'header' | 'string' | 'path' | 'boolean' | 'window-bits' | 'mem-level';
+export type SettingKind = 'bytes' | 'count' | 'ms' | 'header' | 'string' | 'path' | 'boolean' | 'window-bits' | 'mem-level' | 'policy';
 
 export interface SettingSpec {
   /** The option name in `WebSocketsOptions` (and in the module's options). */
@@ -53,6 +53,11 @@ export const SETTINGS = {
     doc: 'Bytes received and not yet taken by the application above which reading stops (the socket is paused).' }),
   writeHighWaterMark: setting({ option: 'writeHighWaterMark', env: 'WEBSOCKETS_WRITE_HIGH_WATER_MARK', kind: 'bytes', default: 32_768,
     doc: 'Buffered outgoing bytes above which `send()` waits.' }),
+  // uWebSockets.js' maxBackpressure and Centrifugo's client queue limit are both 1 MiB.
+  maxBufferedAmount: setting({ option: 'maxBufferedAmount', env: 'WEBSOCKETS_MAX_BUFFERED_AMOUNT', kind: 'bytes', default: 1_048_576,
+    doc: 'Most bytes one connection may hold for sending (socket buffer, batch and waiting sends); past it the `slowConsumer` policy applies. `null` for no limit.' }),
+  slowConsumer: setting({ option: 'slowConsumer', env: 'WEBSOCKETS_SLOW_CONSUMER', kind: 'policy', default: 'close',
+    doc: '`close`: a send past `maxBufferedAmount` drops what waits and closes with 1013; `drop`: that message is not sent (`send()` resolves `false`).' }),
   writeLowWaterMark: setting({ option: 'writeLowWaterMark', env: 'WEBSOCKETS_WRITE_LOW_WATER_MARK', kind: 'bytes', default: 8_192,
     doc: 'Buffered outgoing bytes below which waiting `send()` calls resume.' }),
 

@@ -129,7 +129,11 @@ describe.each(NUMERIC)('$name', ({ name, unit, read }) => {
   it('accepts 1 and the largest safe integer, from the option and from the variable', () => {
     // The water marks are checked against each other; keep the other one compatible.
     const other: WebSocketsOptions =
-      name === 'writeLowWaterMark' ? { writeHighWaterMark: Number.MAX_SAFE_INTEGER } : name === 'writeHighWaterMark' ? { writeLowWaterMark: 1 } : {};
+      name === 'writeLowWaterMark'
+        ? { writeHighWaterMark: Number.MAX_SAFE_INTEGER, maxBufferedAmount: null }
+        : name === 'writeHighWaterMark'
+          ? { writeLowWaterMark: 1, maxBufferedAmount: null }
+          : {};
     for (const n of [1, Number.MAX_SAFE_INTEGER]) {
       expect(read(resolveConfig({ ...other, [name]: n }, {}))).toBe(n);
       expect(read(resolveConfig(other, { [env]: String(n) }))).toBe(n);

@@ -53,6 +53,7 @@ describe('README error table', () => {
       InvalidUtf8Error: new errors.InvalidUtf8Error('x'),
       MessageTooBigError: new errors.MessageTooBigError(2, 1),
       TooManyFragmentsError: new errors.TooManyFragmentsError(2),
+      SlowConsumerError: new errors.SlowConsumerError(2),
       InvalidStateError: new errors.InvalidStateError('x'),
       ConnectionClosedError: new errors.ConnectionClosedError(1000, ''),
       ConfigError: new errors.ConfigError('x', 'maxLineLength', 'x'),

@@ -8,6 +8,7 @@ import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, type WebSocketData } from '../node/websocket.js';
+import { PreparedMessage } from '../protocol/prepared-message.js';
 import type { WebSocketServer } from '../node/server.js';
 import type { BroadcastBus, BroadcastEnvelope } from './broadcast-bus.js';
 
@@ -185,7 +186,7 @@ export class WebSocketsGatewayServer {
   broadcast(data: WebSocketData, filter?: BroadcastFilter): Promise<void> {
     const payload = toPayload(data);
     if (filter === undefined) return this.#publish({ room: null, data: payload });
-    for (const client of this.clients) if (filter(client)) this.#sendTo(client, payload);
+    this.#server.broadcast(payload, { filter });
     return Promise.resolve();
   }
 
@@ -226,15 +227,18 @@ export class WebSocketsGatewayServer {
     this.#deliverLocally(envelope, EMPTY);
   }
 
+  /**
+   * Sends to this instance's targets, the frame built once for all of them. Each send applies the client's own bound
+   * and slow-consumer policy; a client that goes away while the broadcast waits only misses it (its send's promise is
+   * already handled, and nothing is logged per client: a busy room would log a line per departed member).
+   */
   #deliverLocally(envelope: BroadcastEnvelope, excluded: ReadonlySet<WebSocket>): void {
     const targets = envelope.room === null ? this.clients : (this.#rooms.get(envelope.room) ?? EMPTY);
-    for (const client of targets) if (!excluded.has(client)) this.#sendTo(client, envelope.data);
-  }
-
-  #sendTo(client: WebSocket, data: string | Buffer): void {
-    if (client.readyState !== WebSocket.OPEN) return;
-    // A client that goes away while the broadcast is queued only misses it.
-    client.send(data).catch((error: unknown) => this.#logger.debug(`broadcast not delivered to ${client.remoteAddress}: ${String(error)}`));
+    if (targets.size === 0) return;
+    const message = new PreparedMessage(envelope.data);
+    for (const client of targets) {
+      if (client.readyState === WebSocket.OPEN && !excluded.has(client)) void client.send(message);
+    }
   }
 
   #leaveAll(client: WebSocket): void {

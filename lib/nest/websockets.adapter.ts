@@ -37,6 +37,7 @@ import { WebSocketServer, type HandshakeDecision, type HandshakeInfo, type WebSo
 import { WebSocket } from '../node/websocket.js';
 import { InProcessBroadcastBus, type BroadcastBus } from './broadcast-bus.js';
 import { RedisBroadcastBus } from './redis-broadcast-bus.js';
+import { GatewayWebSocket, messageContext } from './exception-frames.js';
 import { WebSocketsGatewayServer } from './gateway-server.js';
 import { toHandshakeRequest, type WebSocketsHandshakeRequest } from './handshake-request.js';
 import { InvalidMessageError, checkParsedMessage, parseJsonMessage } from './message-parser.js';
@@ -102,12 +103,6 @@ interface ServerSettings {
   readonly policy: InvalidMessagePolicy;
 }
 
-/** The message being handled (for the `id` of exception frames sent by Nest's exception filter). */
-interface MessageContext {
-  readonly client: WebSocket;
-  readonly id: string | number;
-}
-
 /**
  * Messages of one client handled at the same time; the next one is read when one finishes. Reading stops, and the
  * node layer pauses the socket once `readHighWaterMark` bytes are waiting, so a client that floods requests without
@@ -121,15 +116,12 @@ const STATUS_FORBIDDEN = 403;
 const STATUS_INTERNAL_ERROR = 500;
 const STATUS_UPGRADE_REQUIRED = 426;
 
-/** Prefix of the frames Nest's `BaseWsExceptionFilter` sends: `JSON.stringify({ event: 'exception', data })`. */
-const EXCEPTION_FRAME_PREFIX = `{"event":${JSON.stringify(EXCEPTION_EVENT)},`;
-
 /** Keys of the module's options that are not node-layer server options. */
 const NEST_ONLY_KEYS = ['handshakeGuards', 'messageParser', 'invalidMessages', 'tls', 'broadcastBus', 'redisUrl', 'redisChannelPrefix', 'env', 'host', 'path', 'namespace'];
 
 type HttpLikeServer = http.Server | https.Server;
 
-/** The prototype's send, for the adapter's own replies (which carry their id already). */
+/** The plain send, for the adapter's own replies (which carry their id already). */
 const rawSend = WebSocket.prototype.send;
 
 /** An error's stack (or message) for the log; not `instanceof Error`, which fails for errors of another realm. */
@@ -173,9 +165,6 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   readonly #warned = new Set<string>();
   readonly #guardInstances = new Map<HandshakeGuard, Promise<CanActivate>>();
   readonly #patchedGateways = new WeakSet<object>();
-  readonly #messageContext = new AsyncLocalStorage<MessageContext>();
-  /** The `send` of every client (see `#guardSend`): one function per adapter, no closure per connection. */
-  readonly #guardedSend = guardedSend(this.#messageContext, this.#logger);
 
   /**
    * @param appOrHttpServer the Nest app (its HTTP server hosts gateways without a port, and its `WebSocketsModule`
@@ -242,14 +231,14 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
           port,
         );
       }
-      node = new WebSocketServer({ ...serverOptions, server: this.#httpServer });
+      node = new WebSocketServer({ ...serverOptions, server: this.#httpServer, WebSocket: GatewayWebSocket });
       secure = this.#httpServer instanceof https.Server;
       address = () => null;
     } else {
       const tls = gateway.tls === false ? null : (gateway.tls ?? resolved.tls);
       const host = gateway.host ?? resolved.host ?? undefined;
       const listener = this.#ownListener(port, host, tls, gatewayName);
-      node = new WebSocketServer({ ...serverOptions, server: listener.server });
+      node = new WebSocketServer({ ...serverOptions, server: listener.server, WebSocket: GatewayWebSocket });
       secure = listener.secure;
       address = () => {
         const value = listener.server.address();
@@ -286,7 +275,6 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   bindClientConnect(server: WebSocketsGatewayServer, callback: (client: WebSocket, request: WebSocketsHandshakeRequest) => void): void {
     server.webSocketServer.on('connection', (client: WebSocket, info: HandshakeInfo) => {
       this.#clientServer.set(client, server);
-      this.#guardSend(client);
       const request = (client.data as WebSocketsHandshakeRequest | undefined) ?? toHandshakeRequest(info);
       callback(client, request);
     });
@@ -573,7 +561,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       });
       await chain;
     };
-    return message.id === undefined ? run() : this.#messageContext.run({ client, id: message.id }, run);
+    return message.id === undefined ? run() : messageContext.run({ client, id: message.id }, run);
   }
 
   /** Sends one reply as JSON; a value that cannot be serialized becomes an exception frame. */
@@ -618,16 +606,6 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     return rawSend.call(client, text).then(undefined, (error: unknown) => {
       this.#logger.debug(`reply to ${client.remoteAddress} not delivered: ${String(error)}`);
     });
-  }
-
-  /**
-   * Wraps the client's `send` (an own property, the prototype is untouched) so that (1) the exception frames that
-   * Nest's `BaseWsExceptionFilter` sends for a message with an `id` carry that `id`, and (2) a send that the
-   * application does not await cannot crash the process with an unhandled rejection when the client is gone (the
-   * returned promise still rejects for those who await it).
-   */
-  #guardSend(client: WebSocket): void {
-    Object.defineProperty(client, 'send', { configurable: true, writable: true, value: this.#guardedSend });
   }
 
   // --- gateways -----------------------------------------------------------------------------------------------------
@@ -728,19 +706,6 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       }
     }
   }
-}
-
-/** A client's `send`: adds the `id` of the message being handled to Nest's exception frames, logs failed sends. */
-function guardedSend(storage: AsyncLocalStorage<MessageContext>, logger: Logger): WebSocket['send'] {
-  return function send(this: WebSocket, data: Parameters<WebSocket['send']>[0], options?: Parameters<WebSocket['send']>[1]): Promise<void> {
-    const context = storage.getStore();
-    if (context !== undefined && context.client === this && typeof data === 'string' && data.startsWith(EXCEPTION_FRAME_PREFIX) && data.endsWith('}')) {
-      data = `${data.slice(0, -1)},"id":${JSON.stringify(context.id)}}`;
-    }
-    const sent = rawSend.call(this, data, options);
-    sent.catch((error: unknown) => logger.debug(`send to ${this.remoteAddress} failed: ${String(error)}`));
-    return sent;
-  };
 }
 
 function guardName(guard: HandshakeGuard): string {

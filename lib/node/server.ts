@@ -32,7 +32,8 @@ import { selectSubprotocol } from '../protocol/subprotocols.js';
 import { Admission, isRefusal } from './admission.js';
 import { createDeflateCodec } from './deflate.js';
 import { UpgradeRouter, type UpgradeTarget } from './upgrade-router.js';
-import { WebSocket } from './websocket.js';
+import { PreparedMessage } from '../protocol/prepared-message.js';
+import { WebSocket, type SendOptions, type WebSocketInit } from './websocket.js';
 
 /** The handshake request as the hook sees it, with where it came from. */
 export interface HandshakeInfo extends HandshakeRequest {
@@ -83,6 +84,12 @@ export interface WebSocketServerOptions extends WebSocketsOptions {
   handshake?: (info: HandshakeInfo) => HandshakeDecision | Promise<HandshakeDecision>;
   /** The environment the settings fall back on. @default process.env (read once, here) */
   env?: Environment;
+  /**
+   * The class of the connections, a subclass of `WebSocket` (as the `WebSocket` option of ws's server): to add
+   * methods or change `send()` for every connection without a property or closure per connection.
+   * @default WebSocket
+   */
+  WebSocket?: new (init: WebSocketInit) => WebSocket;
 }
 
 const STATUS_NOT_FOUND = 404;
@@ -222,6 +229,27 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       return;
     }
     void this.#completeHandshake(socket, request, head, isSecure(socket));
+  }
+
+  /**
+   * Sends one message to every open connection (or those `filter` accepts), built once: the frame is serialized a
+   * single time and every connection writes the same bytes, unless it compresses the message (permessage-deflate
+   * with the message at or above `compression.threshold`), in which case it compresses its own copy. Each
+   * connection applies its own bound and slow-consumer policy; a connection that fails the send only misses it.
+   * @returns how many connections the message was handed to
+   */
+  broadcast(data: string | Buffer | PreparedMessage, options: { binary?: boolean; filter?: (ws: WebSocket) => boolean; volatile?: boolean } = {}): number {
+    const message = data instanceof PreparedMessage ? data : new PreparedMessage(data, options.binary);
+    const sendOptions: SendOptions = { volatile: options.volatile === true };
+    const filter = options.filter;
+    let count = 0;
+    for (const ws of this.#clients) {
+      if (ws.readyState !== WebSocket.OPEN || (filter !== undefined && !filter(ws))) continue;
+      // The promise is already handled; a connection that goes away only misses the message.
+      void ws.send(message, sendOptions);
+      count++;
+    }
+    return count;
   }
 
   /** Answers an upgrade that no server on this HTTP server owns (the router calls it): 404 with the Server header. */
@@ -387,7 +415,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         codec: deflate === null ? undefined : createDeflateCodec(deflate.params, this.config.compression!.memLevel),
         compressionThreshold: this.config.compression?.threshold,
       });
-      ws = new WebSocket({
+      ws = new (this.#options.WebSocket ?? WebSocket)({
         socket,
         connection,
         config: this.config,

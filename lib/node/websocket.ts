@@ -1,32 +1,46 @@
 /**
  * `WebSocket`: one open connection, server or client side, driving the sans-I/O `Connection` over a Node socket.
+ * This file is the facade; the parts live beside it: `IncomingMessages` (messages not yet taken, `for await`),
+ * `SendBuffer` (the batch, the water marks, the bound and the slow-consumer policy) and `KeepaliveQueue`.
  *
  * Reading follows the pull model of the core: socket chunks are handed to `Connection.receiveData()` (which only
- * buffers), and events are pulled one at a time with `nextEvent()` while the application keeps up. Messages go
- * synchronously to `'message'` listeners; otherwise they wait in a queue for `for await`. While the unparsed bytes
- * plus the queued messages are over `readHighWaterMark`, nothing more is parsed or inflated and the socket is paused,
- * so a peer cannot make this side hold more than the documented bound however fast it sends.
- *
- * Writing: everything `dataToSend()` returns within one tick joins one batch, written at the next tick in one system
- * call: small frames are copied together, payloads over 4 KiB are written as they are (never copied to prepend a
- * header). `send()` waits while `bufferedAmount` (which counts the batch) is over `writeHighWaterMark` and resumes
- * below `writeLowWaterMark`.
+ * buffers), and events are pulled one at a time with `nextEvent()` while the application keeps up, while the write
+ * side is not backed up, and while this turn's budget lasts. Messages go synchronously to `'message'` listeners;
+ * otherwise they wait for `for await`. While the unparsed bytes plus the waiting messages are over
+ * `readHighWaterMark`, nothing more is parsed or inflated and the socket is paused, so a peer cannot make this side
+ * hold more than the documented bound however fast it sends.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { ResolvedConfig } from '../config.js';
-import { ConnectionClosedError, InvalidStateError } from '../errors.js';
+import { ConnectionClosedError, InvalidStateError, SlowConsumerError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { Connection, SEND_EOF, State, type ConnectionEvent } from '../protocol/connection.js';
+import { Connection, State, type ConnectionEvent } from '../protocol/connection.js';
 import type { HandshakeRequest } from '../protocol/handshake.js';
-import { Fifo } from './fifo.js';
+import { PreparedMessage } from '../protocol/prepared-message.js';
+import { IncomingMessages } from './incoming-messages.js';
+import { KeepaliveQueue, type KeepaliveTarget } from './keepalive.js';
 import { headOf, requestOfHead } from './request-head.js';
+import { SendBuffer, type OutgoingMessage, type SendHost } from './send-buffer.js';
 
 /** What `send()` accepts: strings go as text, everything else as binary (unless `options.binary` says otherwise). */
 export type WebSocketData = string | Buffer | ArrayBuffer | ArrayBufferView;
+
+/** Options of `send()`. */
+export interface SendOptions {
+  /** Send a string as binary (`true`), or bytes as text (`false`: they must be UTF-8). Ignored for a `PreparedMessage`. */
+  binary?: boolean;
+  /**
+   * Drop the message (resolve `false`, emit `'drop'`) instead of waiting when more than `writeHighWaterMark` bytes
+   * are already buffered, whatever the slow-consumer policy: for updates that the next one replaces (positions,
+   * typing indicators), as socket.io's volatile emits.
+   */
+  volatile?: boolean;
+}
 
 /** `readyState` values, as in the browser's WebSocket. */
 export type ReadyState = 0 | 1 | 2 | 3;
@@ -53,14 +67,6 @@ export interface WebSocketInit {
   readonly onUnhandledError?: (error: Error, ws: WebSocket) => void;
 }
 
-interface PendingSend {
-  readonly payload: string | Buffer;
-  readonly text: boolean;
-  readonly size: number;
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
-}
-
 interface PendingPing {
   readonly payload: Buffer;
   readonly sentAt: number;
@@ -68,33 +74,36 @@ interface PendingPing {
   readonly reject: (error: Error) => void;
 }
 
-type Reader = (result: IteratorResult<string | Buffer>) => void;
-
-const RESOLVED: Promise<void> = Promise.resolve();
 /**
  * Events one connection may handle per turn of the event loop; the rest waits for the next turn (the socket is
  * paused meanwhile), so that a peer flooding tiny messages cannot hold the loop for the other connections. A 64 KiB
- * read of 16-byte messages is about 3 000 events; libuv hands one socket up to 32 such reads per turn.
+ * read of 16-byte messages is about 3 000 events, and libuv hands one socket up to 32 such reads per turn.
  */
 const EVENTS_PER_TURN = 256;
-/**
- * What a message waiting in the queue for `for await` costs besides its bytes (the Buffer or string object and its
- * slot), counted against `readHighWaterMark`: a flood of empty messages must fill the queue too.
- */
-const QUEUED_MESSAGE_OVERHEAD = 64;
-
 /** The keepalive ping's failure reason, as in Python websockets. */
 const KEEPALIVE_TIMEOUT_REASON = 'keepalive ping timeout';
 /** Random bytes in a ping that the application sends without data, so that its pong can be matched. */
 const PING_PAYLOAD_BYTES = 4;
+/** How long a connection closed for a slow consumer may take to flush its close frame when closeTimeoutMs is off. */
+const SLOW_CONSUMER_LINGER_MS = 1000;
+
+function ignore(): void {}
+
+/** A rejected promise that is already handled: nobody awaiting it cannot crash the process, awaiting it throws. */
+function rejected<T>(error: Error): Promise<T> {
+  const promise = Promise.reject(error);
+  promise.catch(ignore);
+  return promise;
+}
 
 /**
  * One WebSocket connection. Created by `WebSocketServer` (server side) and `connect()` (client side), never by hand.
  *
  * Events: `'message'` (data: string | Buffer, isBinary: boolean), `'close'` (code: number, reason: string),
- * `'error'` (error: Error), `'ping'` (data: Buffer), `'pong'` (data: Buffer).
+ * `'error'` (error: Error), `'ping'` (data: Buffer), `'pong'` (data: Buffer), `'drop'` (data: string | Buffer: a
+ * message not sent under the `'drop'` policy or as a volatile send).
  */
-export class WebSocket extends EventEmitter {
+export class WebSocket extends EventEmitter implements KeepaliveTarget {
   static readonly CONNECTING = State.CONNECTING;
   static readonly OPEN = State.OPEN;
   static readonly CLOSING = State.CLOSING;
@@ -124,28 +133,19 @@ export class WebSocket extends EventEmitter {
   readonly #config: Readonly<ResolvedConfig>;
   readonly #onUnhandledError: ((error: Error, ws: WebSocket) => void) | undefined;
 
-  // Reading
-  // The four lists below are made on first use (null until then): most connections never need them, and an empty
-  // array is 32 bytes that every idle connection would keep.
-  #queue: Array<string | Buffer> | null = null;
-  #queuedBytes = 0;
-  #readers: Reader[] | null = null;
-  #iterators = 0;
+  // Reading. The parts below are made on first use (null until then): most connections never need them, and every
+  // idle connection would keep them.
+  #incoming: IncomingMessages | null = null;
   #pumping = false;
   #pumpAgain = false;
   /** The turn's event budget is spent: parsing resumes at the next turn (setImmediate). */
   #yielded = false;
-  /** Reading stopped because the socket's write buffer went over writeHighWaterMark; resumes below the low mark. */
-  #writesBackedUp = false;
   #discardMessages = false;
   #maxReadBuffered = 0;
 
   // Writing
-  #pendingSends: Fifo<PendingSend> | null = null;
-  #pendingSendBytes = 0;
+  #sender: SendBuffer | null = null;
   #pings: PendingPing[] | null = null;
-  /** What this tick has sent, written at the next tick (see #flush); null when nothing is waiting. */
-  #batch: OutgoingBatch | null = null;
 
   // Lifecycle
   #socketClosed = false;
@@ -177,12 +177,14 @@ export class WebSocket extends EventEmitter {
     // The HTTP server may have set an idle timeout on the socket; the WebSocket has its own keepalive.
     socket.setTimeout?.(0);
     socket.setNoDelay?.(true);
+    // RFC 6455 has no use for TLS renegotiation, and each one costs the server a handshake's CPU.
+    (socket as Partial<TLSSocket>).disableRenegotiation?.();
     // Listeners shared by every connection (the socket points back at its WebSocket): an idle connection then
     // holds no closure of its own.
     (socket as unknown as SocketWithOwner)[OWNER] = this;
     socket.on('data', WebSocket.#onSocketData);
     socket.on('end', WebSocket.#onSocketEnd);
-    socket.on('error', ignore); // a reset or a TLS failure: 'close' follows and reports 1006; the peer's doing
+    socket.on('error', WebSocket.#onSocketError);
     socket.on('close', WebSocket.#onSocketClosed);
     this.on('newListener', WebSocket.#onNewListener);
 
@@ -203,12 +205,20 @@ export class WebSocket extends EventEmitter {
     this[OWNER].#onEnd();
   };
 
+  /**
+   * A reset, a TLS failure or a renegotiation attempt (ERR_TLS_SESSION_ATTACK): the socket is finished, whatever
+   * Node would otherwise do with it. 'close' follows and reports 1006; the peer's doing, so nothing is reported.
+   */
+  static readonly #onSocketError = function (this: SocketWithOwner): void {
+    this.destroy();
+  };
+
   static readonly #onSocketClosed = function (this: SocketWithOwner): void {
     this[OWNER].#onSocketClose();
   };
 
   static readonly #onNewListener = function (this: WebSocket, event: string | symbol): void {
-    if (event === 'message' && this.#queue !== null && this.#queue.length > 0 && this.#iterators === 0) {
+    if (event === 'message' && this.#incoming !== null && this.#incoming.length > 0 && this.#incoming.iterators === 0) {
       setImmediate(() => this.#drainQueueToListeners());
     }
   };
@@ -229,17 +239,17 @@ export class WebSocket extends EventEmitter {
     return state === State.CLOSED ? State.CLOSING : (state as ReadyState);
   }
 
-  /** Outgoing bytes not yet handed to the kernel: the socket's write buffer plus sends waiting for it to drain. */
+  /** Outgoing bytes not yet handed to the kernel: the socket's write buffer, this tick's batch and waiting sends. */
   get bufferedAmount(): number {
-    return this.#unwritten() + this.#pendingSendBytes;
+    return this.#sender === null ? this.#socket.writableLength : this.#sender.bufferedAmount;
   }
 
   /**
    * Incoming bytes held for this connection and not yet taken by the application: the socket's read buffer, the
-   * bytes the parser has not consumed, and the messages queued for `for await`.
+   * bytes the parser has not consumed, and the messages waiting for `for await`.
    */
   get readBufferedAmount(): number {
-    return this.#socket.readableLength + this.#conn.bufferedAmount + this.#queuedBytes;
+    return this.#socket.readableLength + this.#conn.bufferedAmount + this.#queuedBytes();
   }
 
   /** The largest `readBufferedAmount` seen so far (sampled after every read): what the memory bound is checked on. */
@@ -254,50 +264,56 @@ export class WebSocket extends EventEmitter {
 
   /**
    * Sends a message. Strings go as text unless `binary: true`; Buffers, ArrayBuffers and views as binary unless
-   * `binary: false` (then they must be UTF-8). Waits while `bufferedAmount` is over `writeHighWaterMark`, until it
-   * falls under `writeLowWaterMark`; messages keep their order.
-   * @returns a promise that resolves once the message has been written to the socket
-   * @throws InvalidStateError (rejection) when the connection is not OPEN
+   * `binary: false` (then they must be UTF-8); a `PreparedMessage` as it was prepared (a broadcast builds its frame
+   * once). Waits while `bufferedAmount` is over `writeHighWaterMark`, until it falls under `writeLowWaterMark`;
+   * messages keep their order. A send that would put more than `maxBufferedAmount` bytes in wait applies the
+   * `slowConsumer` policy.
+   *
+   * The promise is already handled: a send nobody awaits never becomes an unhandled rejection (as with `ws`, where
+   * a failed send goes to an optional callback). Await it to learn what happened.
+   * @returns resolves `true` once the message is written to the socket, `false` when it was dropped (`'drop'`
+   *   policy, or `volatile`)
+   * @throws (rejection) InvalidStateError or ConnectionClosedError when the connection is not OPEN or closes before
+   *   the message is written; SlowConsumerError under the `'close'` policy; TypeError for data of another type
    */
-  send(data: WebSocketData, options: { binary?: boolean } = {}): Promise<void> {
-    if (this.readyState !== State.OPEN) return Promise.reject(this.#notOpen('send'));
-    let payload: string | Buffer;
-    if (typeof data === 'string') payload = data;
-    else if (Buffer.isBuffer(data)) payload = data;
-    else if (data instanceof ArrayBuffer) payload = Buffer.from(data);
-    else if (ArrayBuffer.isView(data)) payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    else return Promise.reject(new TypeError('send() takes a string, a Buffer, an ArrayBuffer or an ArrayBufferView'));
-    const text = options.binary === undefined ? typeof payload === 'string' : !options.binary;
-    const size = typeof payload === 'string' ? payload.length : payload.length;
-    if ((this.#pendingSends !== null && this.#pendingSends.length > 0) || this.bufferedAmount > this.#config.writeHighWaterMark) {
-      return new Promise((resolve, reject) => {
-        (this.#pendingSends ??= new Fifo()).push({ payload, text, size, resolve, reject });
-        this.#pendingSendBytes += size;
-      });
+  send(data: WebSocketData | PreparedMessage, options: SendOptions = {}): Promise<boolean> {
+    if (this.readyState !== State.OPEN) return rejected(this.#notOpen('send'));
+    let message: OutgoingMessage;
+    let text: boolean;
+    if (data instanceof PreparedMessage) {
+      message = data;
+      text = data.text;
+    } else {
+      if (typeof data === 'string' || Buffer.isBuffer(data)) message = data;
+      else if (data instanceof ArrayBuffer) message = Buffer.from(data);
+      else if (ArrayBuffer.isView(data)) message = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      else return rejected(new TypeError('send() takes a string, a Buffer, an ArrayBuffer, an ArrayBufferView or a PreparedMessage'));
+      text = options.binary === undefined ? typeof message === 'string' : !options.binary;
     }
-    return this.#sendNow(payload, text);
+    return this.#out().send(message, text, options.volatile === true);
   }
 
   /**
    * Sends a ping and resolves with the round-trip time in ms once the matching pong arrives (a pong also
-   * acknowledges every earlier ping, RFC 6455 §5.5.3).
+   * acknowledges every earlier ping, RFC 6455 §5.5.3). The promise is already handled, as with `send()`.
    * @param data up to 125 bytes; 4 random bytes when omitted
-   * @throws InvalidStateError (rejection) when the connection is not OPEN
+   * @throws (rejection) InvalidStateError when the connection is not OPEN; RangeError for more than 125 bytes
    */
   ping(data?: Buffer): Promise<number> {
-    if (this.readyState !== State.OPEN) return Promise.reject(this.#notOpen('ping'));
+    if (this.readyState !== State.OPEN) return rejected(this.#notOpen('ping'));
     const payload = data ?? randomBytes(PING_PAYLOAD_BYTES);
     if (this.#pings !== null && this.#pings.some((ping) => ping.payload.equals(payload))) {
-      return Promise.reject(new InvalidStateError('a ping with the same data is already waiting for its pong'));
+      return rejected(new InvalidStateError('a ping with the same data is already waiting for its pong'));
     }
     try {
       this.#conn.sendPing(payload);
     } catch (error) {
-      return Promise.reject(error as Error);
+      return rejected(error as Error);
     }
     const promise = new Promise<number>((resolve, reject) => {
       (this.#pings ??= []).push({ payload, sentAt: performance.now(), resolve, reject });
     });
+    promise.catch(ignore);
     this.#flush();
     return promise;
   }
@@ -308,26 +324,20 @@ export class WebSocket extends EventEmitter {
    * if the peer does not answer within `closeTimeoutMs`. Calling it again, or after the close, just waits.
    * @param code 1000 by default; 1000-1003, 1007-1014 or 3000-4999
    * @param reason at most 123 bytes of UTF-8
+   * @throws (rejection, already handled) RangeError for a code or reason that cannot be sent
    */
   close(code: number = CloseCode.NORMAL_CLOSURE, reason = ''): Promise<void> {
     if (this.readyState === State.OPEN) {
-      this.#flushPendingSends(true);
+      this.#sender?.flushWaiting(true);
       try {
         this.#conn.sendClose(code, reason);
       } catch (error) {
-        return Promise.reject(error as Error);
+        return rejected(error as Error);
       }
       this.#stopReading();
       this.#flush();
     }
-    if (this.#closed === undefined) {
-      this.#closed = this.#socketClosed
-        ? Promise.resolve()
-        : new Promise((resolve) => {
-            this.#resolveClosed = resolve;
-          });
-    }
-    return this.#closed;
+    return this.#whenClosed();
   }
 
   /** Destroys the socket at once, without a closing handshake; `'close'` reports 1006. */
@@ -338,31 +348,7 @@ export class WebSocket extends EventEmitter {
 
   /** Incoming messages, in order; ends when the connection closes (or `close()` is called). */
   [Symbol.asyncIterator](): AsyncIterator<string | Buffer> {
-    this.#iterators++;
-    let done = false;
-    const finish = (): IteratorResult<string | Buffer> => {
-      if (!done) {
-        done = true;
-        this.#iterators--;
-      }
-      return { done: true, value: undefined };
-    };
-    return {
-      next: (): Promise<IteratorResult<string | Buffer>> => {
-        if (done) return Promise.resolve({ done: true, value: undefined });
-        const message = this.#queue?.shift();
-        if (message !== undefined) {
-          this.#queuedBytes -= message.length + QUEUED_MESSAGE_OVERHEAD;
-          this.#pump();
-          return Promise.resolve({ done: false, value: message });
-        }
-        if (this.#socketClosed || this.#discardMessages) return Promise.resolve(finish());
-        return new Promise<IteratorResult<string | Buffer>>((resolve) => {
-          (this.#readers ??= []).push((result) => resolve(result.done === true ? finish() : result));
-        });
-      },
-      return: (): Promise<IteratorResult<string | Buffer>> => Promise.resolve(finish()),
-    };
+    return this.#messages().iterator();
   }
 
   /** EventEmitter calls this when an async listener rejects (captureRejections): same as a throwing listener. */
@@ -371,12 +357,61 @@ export class WebSocket extends EventEmitter {
     else this.#reportError(toError(error));
   }
 
+  /** @internal Called by the keepalive queue once `pingIntervalMs` has elapsed since the last schedule. */
+  keepaliveDue(): void {
+    this.#keepalivePing();
+  }
+
+  #whenClosed(): Promise<void> {
+    this.#closed ??= this.#socketClosed
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          this.#resolveClosed = resolve;
+        });
+    return this.#closed;
+  }
+
+  /** The send buffer, made on the first send (an idle connection that never sends has none). */
+  #out(): SendBuffer {
+    return (this.#sender ??= new SendBuffer(this.#socket, this.#conn, this.#config, this.#sendHost()));
+  }
+
+  #sendHost(): SendHost {
+    return {
+      notOpen: (operation) => this.#notOpen(operation),
+      closedError: () => this.#closedError(),
+      written: () => {
+        if (this.#sender!.wasBackedUp && !this.#sender!.backedUp()) this.#pump();
+      },
+      slowConsumer: (error) => this.#closeSlowConsumer(error),
+      dropped: (message) => this.#emitSafely('drop', message instanceof PreparedMessage ? message.payload : message),
+    };
+  }
+
+  /** Takes what the core queued into the batch, and arms the close timer once a close frame is on its way. */
+  #flush(): Promise<boolean> {
+    const done = this.#out().flush();
+    if (!this.#closeTimerArmed && this.#conn.closeExpected()) this.#armCloseTimer(this.#config.closeTimeoutMs);
+    return done;
+  }
+
   // --- reading -------------------------------------------------------------------------------------------------
+
+  #messages(): IncomingMessages {
+    return (this.#incoming ??= new IncomingMessages(
+      () => this.#pump(),
+      () => this.#socketClosed || this.#discardMessages,
+    ));
+  }
+
+  #queuedBytes(): number {
+    return this.#incoming === null ? 0 : this.#incoming.bytes;
+  }
 
   #onData(chunk: Buffer): void {
     this.#conn.receiveData(chunk);
     // One socket read often holds many frames: the replies that listeners send while its events are dispatched
-    // (and the pongs and close frames of the core) join one batch, written at the next tick (see #flush).
+    // (and the pongs and close frames of the core) join one batch, written at the next tick.
     this.#pump();
   }
 
@@ -401,7 +436,7 @@ export class WebSocket extends EventEmitter {
         this.#pumpAgain = false;
         // Pongs and close frames are answers the core writes by itself: while the peer does not read them, nothing
         // more is parsed, or a ping flood would queue pongs without bound.
-        while (!this.#socketClosed && this.#queuedBytes <= this.#config.readHighWaterMark && !this.#checkWritesBackedUp()) {
+        while (!this.#socketClosed && this.#queuedBytes() <= this.#config.readHighWaterMark && !this.#writesBackedUp()) {
           if (budget === 0) {
             this.#yielded = true;
             setImmediate(WebSocket.#resumeTurn, this);
@@ -427,15 +462,8 @@ export class WebSocket extends EventEmitter {
     ws.#pump();
   }
 
-  /** Whether the socket's write buffer is over writeHighWaterMark, with hysteresis down to writeLowWaterMark. */
-  #checkWritesBackedUp(): boolean {
-    const unwritten = this.#socket.writableLength;
-    if (this.#writesBackedUp) {
-      if (unwritten < this.#config.writeLowWaterMark) this.#writesBackedUp = false;
-    } else if (unwritten > this.#config.writeHighWaterMark) {
-      this.#writesBackedUp = true;
-    }
-    return this.#writesBackedUp;
+  #writesBackedUp(): boolean {
+    return this.#sender !== null && this.#sender.backedUp();
   }
 
   #dispatch(event: ConnectionEvent): void {
@@ -474,22 +502,16 @@ export class WebSocket extends EventEmitter {
         this.#handlerFailed(error);
         return;
       }
-      if (this.#iterators === 0) return;
+      if (this.#incoming === null || this.#incoming.iterators === 0) return;
     }
-    const reader = this.#readers?.shift();
-    if (reader !== undefined) {
-      reader({ done: false, value: data });
-      return;
-    }
-    (this.#queue ??= []).push(data);
-    this.#queuedBytes += data.length + QUEUED_MESSAGE_OVERHEAD;
+    this.#messages().put(data);
   }
 
   #drainQueueToListeners(): void {
-    while (this.#iterators === 0 && this.listenerCount('message') > 0) {
-      const message = this.#queue?.shift();
+    const incoming = this.#incoming;
+    while (incoming !== null && incoming.iterators === 0 && this.listenerCount('message') > 0) {
+      const message = incoming.shift();
       if (message === undefined) break;
-      this.#queuedBytes -= message.length + QUEUED_MESSAGE_OVERHEAD;
       try {
         this.emit('message', message, typeof message !== 'string');
       } catch (error) {
@@ -501,16 +523,17 @@ export class WebSocket extends EventEmitter {
   }
 
   /**
-   * Pauses the socket while unparsed plus queued bytes are over `readHighWaterMark`, while the write side is backed
+   * Pauses the socket while unparsed plus waiting bytes are over `readHighWaterMark`, while the write side is backed
    * up and while the turn's budget is spent; resumes otherwise.
    */
   #updateFlow(): void {
     if (this.#socketClosed) return;
     const held = this.readBufferedAmount;
     if (held > this.#maxReadBuffered) this.#maxReadBuffered = held;
-    const backlog = this.#conn.bufferedAmount + this.#queuedBytes;
+    const backlog = this.#conn.bufferedAmount + this.#queuedBytes();
+    const writesBackedUp = this.#sender !== null && this.#sender.wasBackedUp;
     // isPaused() rather than a flag of our own: the server pauses the socket while the handshake hook runs.
-    if (backlog > this.#config.readHighWaterMark || this.#writesBackedUp || this.#yielded) {
+    if (backlog > this.#config.readHighWaterMark || writesBackedUp || this.#yielded) {
       if (!this.#socket.isPaused()) this.#socket.pause();
     } else if (this.#socket.isPaused()) {
       this.#socket.resume();
@@ -520,125 +543,8 @@ export class WebSocket extends EventEmitter {
   /** After close() or a failure: unread messages are dropped, readers end, and reading no longer waits on them. */
   #stopReading(): void {
     this.#discardMessages = true;
-    this.#queue = null;
-    this.#queuedBytes = 0;
-    this.#endReaders();
-  }
-
-  /** Ends every pending `for await` read. */
-  #endReaders(): void {
-    const readers = this.#readers;
-    this.#readers = null;
-    if (readers !== null) for (const reader of readers) reader({ done: true, value: undefined });
-  }
-
-  // --- writing -------------------------------------------------------------------------------------------------
-
-  #sendNow(payload: string | Buffer, text: boolean): Promise<void> {
-    try {
-      if (text) this.#conn.sendText(payload);
-      else this.#conn.sendBinary(typeof payload === 'string' ? Buffer.from(payload) : payload);
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
-    return this.#flush();
-  }
-
-  /**
-   * Takes everything the core has queued into this tick's batch, written at the next tick: the replies to all the
-   * messages of one socket read (whether listeners answer at once or after an await, as Nest handlers do) leave in
-   * one system call. Resolves once the batch has been handed to the kernel; every send of one tick shares that
-   * promise. The end of the stream (SEND_EOF) writes the batch at once and ends the socket.
-   */
-  #flush(): Promise<void> {
-    const chunks = this.#conn.dataToSend();
-    let done: Promise<void> = RESOLVED;
-    if (chunks.length > 0) {
-      const socket = this.#socket;
-      if (socket.destroyed || socket.writableEnded) {
-        done = Promise.reject(this.#closedError());
-        done.catch(ignore);
-      } else {
-        let eof = false;
-        let batch = this.#batch;
-        for (let i = 0; i < chunks.length; i++) {
-          const chunk = chunks[i]!;
-          if (chunk === SEND_EOF) {
-            eof = true;
-            continue;
-          }
-          if (batch === null) {
-            batch = this.#batch = new OutgoingBatch();
-            process.nextTick(WebSocket.#writeBatch, this);
-          }
-          batch.add(chunk);
-        }
-        if (batch !== null) done = batch.promise();
-        if (eof) {
-          WebSocket.#writeBatch(this);
-          socket.end();
-        }
-      }
-    }
-    if (!this.#closeTimerArmed && this.#conn.closeExpected()) this.#armCloseTimer();
-    return done;
-  }
-
-  /**
-   * Writes this tick's batch: runs of small chunks (frame headers, small payloads) copied into one buffer, large
-   * payloads as they are, all inside one cork so that Node makes one `writev`. Before, every header and payload was a
-   * `socket.write()` of its own: with 10 small messages per read, Node's writable machinery for 20 chunks cost more
-   * than the copy of 380 bytes (32 B echo, full bench runs: 2.7 -> 2.1 µs of server CPU per message).
-   */
-  static #writeBatch(ws: WebSocket): void {
-    const batch = ws.#batch;
-    if (batch === null) return;
-    ws.#batch = null;
-    const socket = ws.#socket;
-    if (socket.destroyed || socket.writableEnded) {
-      batch.settle(ws.#closedError());
-      return;
-    }
-    const pieces = batch.pieces();
-    const last = pieces.length - 1;
-    socket.cork();
-    for (let i = 0; i < last; i++) socket.write(pieces[i]!);
-    socket.write(pieces[last]!, (error) => {
-      batch.settle(error ? ws.#closedError() : null);
-      ws.#onWritten();
-    });
-    socket.uncork();
-  }
-
-  /** Outgoing bytes not yet handed to the kernel: the socket's buffer and this tick's batch. */
-  #unwritten(): number {
-    return this.#socket.writableLength + (this.#batch === null ? 0 : this.#batch.bytes);
-  }
-
-  /** A write completed: let waiting sends go once the buffer is under the low water mark, and reading resume. */
-  #onWritten(): void {
-    if (this.#pendingSends !== null && this.#pendingSends.length > 0 && this.#unwritten() < this.#config.writeLowWaterMark) {
-      this.#flushPendingSends(false);
-    }
-    if (this.#writesBackedUp && !this.#checkWritesBackedUp()) this.#pump();
-  }
-
-  /** Sends waiting messages in order until the buffer is over the high water mark again (or all of them). */
-  #flushPendingSends(all: boolean): void {
-    const pending = this.#pendingSends;
-    while (pending !== null && pending.length > 0) {
-      if (this.#conn.state !== State.OPEN || this.#socket.destroyed) {
-        // One error for all of them: building one (and its stack trace) per waiting send cost 5 µs each.
-        const error = this.#notOpen('send');
-        for (const send of pending.drain()) send.reject(error);
-        this.#pendingSendBytes = 0;
-        return;
-      }
-      if (!all && this.#unwritten() > this.#config.writeHighWaterMark) break;
-      const next = pending.shift()!;
-      this.#pendingSendBytes -= next.size;
-      this.#sendNow(next.payload, next.text).then(next.resolve, next.reject);
-    }
+    this.#incoming?.clear();
+    this.#incoming?.endReaders();
   }
 
   // --- keepalive and pings -------------------------------------------------------------------------------------
@@ -659,11 +565,6 @@ export class WebSocket extends EventEmitter {
     KeepaliveQueue.for(interval).schedule(this);
   }
 
-  /** @internal Called by the keepalive queue once `pingIntervalMs` has elapsed since the last schedule. */
-  static keepaliveDue(ws: WebSocket): void {
-    ws.#keepalivePing();
-  }
-
   /**
    * Python websockets' keepalive: after `pingIntervalMs`, ping, and wait up to `pingTimeoutMs` for the pong; the next
    * ping is scheduled only once the pong has come back, so a slow peer never has several keepalive pings pending.
@@ -677,9 +578,7 @@ export class WebSocket extends EventEmitter {
         this.#pongTimer = undefined;
         if (!this.#socketClosed) this.#scheduleKeepalive();
       },
-      () => {
-        // The connection closed while waiting: nothing to do.
-      },
+      ignore, // the connection closed while waiting: nothing to do
     );
     if (timeout !== null) {
       this.#pongTimer = setTimeout(() => {
@@ -695,12 +594,25 @@ export class WebSocket extends EventEmitter {
 
   // --- closing -------------------------------------------------------------------------------------------------
 
-  #armCloseTimer(): void {
-    const timeout = this.#config.closeTimeoutMs;
+  #armCloseTimer(timeoutMs: number | null): void {
     this.#closeTimerArmed = true;
-    if (timeout === null) return;
-    this.#closeTimer = setTimeout(() => this.#socket.destroy(), timeout);
+    if (timeoutMs === null) return;
+    this.#closeTimer = setTimeout(() => this.#socket.destroy(), timeoutMs);
     this.#closeTimer.unref();
+  }
+
+  /**
+   * The `'close'` policy: what waited is already dropped; send 1013 behind what the socket still holds, stop
+   * reading, and destroy the socket within `closeTimeoutMs` (1 s when it is off) even if the peer never reads again.
+   */
+  #closeSlowConsumer(error: SlowConsumerError): void {
+    if (this.#conn.state !== State.OPEN) return;
+    this.#conn.sendClose(CloseCode.TRY_AGAIN_LATER, SlowConsumerError.reason(error.limit));
+    this.#stopReading();
+    if (!this.#closeTimerArmed) this.#armCloseTimer(this.#config.closeTimeoutMs ?? SLOW_CONSUMER_LINGER_MS);
+    this.#flush();
+    // The peer's doing: only listeners of this connection hear about it.
+    if (this.listenerCount('error') > 0) this.#emitSafely('error', error);
   }
 
   #onSocketClose(): void {
@@ -713,17 +625,15 @@ export class WebSocket extends EventEmitter {
     if (this.#conn.state !== State.CLOSED) this.#conn.receiveEof();
     this.#closeCode = this.#conn.closeCode;
     this.#closeReason = this.#conn.closeReason;
-    this.#endReaders();
-    // Emptied in place: a #flushPendingSends loop running further up the stack holds the same array.
+    this.#incoming?.endReaders();
+    // Emptied in place: a loop further up the stack may hold the same array.
     const pings = this.#pings?.splice(0) ?? [];
-    const sends = this.#pendingSends?.drain() ?? [];
     // The error (and its stack trace) only when someone waits for it: most connections have nothing pending.
-    if (pings.length > 0 || sends.length > 0) {
+    if (pings.length > 0 || (this.#sender !== null && this.#sender.bufferedAmount > this.#socket.writableLength)) {
       const closed = this.#closedError();
       for (const ping of pings) ping.reject(closed);
-      for (const send of sends) send.reject(closed);
+      this.#sender?.rejectWaiting(closed);
     }
-    this.#pendingSendBytes = 0;
     this.#checkFailure();
     this.#emitSafely('close', this.#closeCode, this.#closeReason);
     this.#resolveClosed?.();
@@ -779,147 +689,8 @@ export class WebSocket extends EventEmitter {
   }
 }
 
-/** Chunks up to this size are copied together rather than written one by one (see OutgoingBatch.pieces). */
-const COALESCE_MAX_CHUNK = 4096;
-/** The largest buffer that small chunks are copied into; past it a new one starts. */
-const COALESCE_MAX_RUN = 65_536;
-
-/** The chunks sent within one tick, and the promise that their senders wait on. */
-class OutgoingBatch {
-  readonly chunks: Buffer[] = [];
-  bytes = 0;
-  #promise: Promise<void> | undefined;
-  #resolve: (() => void) | undefined;
-  #reject: ((error: Error) => void) | undefined;
-  #settled: Error | null | undefined;
-
-  add(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.bytes += chunk.length;
-  }
-
-  /** Resolves (or rejects) when the batch is written; made on first use, shared by every send of the tick. */
-  promise(): Promise<void> {
-    if (this.#promise === undefined) {
-      if (this.#settled !== undefined) {
-        this.#promise = this.#settled === null ? RESOLVED : Promise.reject(this.#settled);
-      } else {
-        this.#promise = new Promise<void>((resolve, reject) => {
-          this.#resolve = resolve;
-          this.#reject = reject;
-        });
-      }
-      // Internal flushes (pongs, close frames, keepalive pings) drop the promise; a write failing because the peer
-      // reset must not become an unhandled rejection (a crash).
-      this.#promise.catch(ignore);
-    }
-    return this.#promise;
-  }
-
-  settle(error: Error | null): void {
-    this.#settled = error;
-    if (error === null) this.#resolve?.();
-    else this.#reject?.(error);
-  }
-
-  /** The buffers to write: each run of small chunks joined into one, large chunks as they are. */
-  pieces(): Buffer[] {
-    const chunks = this.chunks;
-    if (chunks.length === 1) return chunks;
-    const pieces: Buffer[] = [];
-    let runStart = 0;
-    let runBytes = 0;
-    const endRun = (end: number): void => {
-      if (end - runStart === 1) pieces.push(chunks[runStart]!);
-      else if (end > runStart) pieces.push(Buffer.concat(chunks.slice(runStart, end), runBytes));
-      runBytes = 0;
-    };
-    for (let i = 0; i < chunks.length; i++) {
-      const length = chunks[i]!.length;
-      if (length > COALESCE_MAX_CHUNK) {
-        endRun(i);
-        pieces.push(chunks[i]!);
-        runStart = i + 1;
-      } else {
-        if (runBytes + length > COALESCE_MAX_RUN) {
-          endRun(i);
-          runStart = i;
-        }
-        runBytes += length;
-      }
-    }
-    endRun(chunks.length);
-    return pieces;
-  }
-}
-
 const OWNER: unique symbol = Symbol('websocket');
 type SocketWithOwner = Duplex & { [OWNER]: WebSocket };
-
-function ignore(): void {}
-
-/**
- * The keepalive pings of every connection with the same `pingIntervalMs`, on one timer instead of one per
- * connection. Connections are kept in the order they were scheduled, which is the order they fall due (same
- * interval), so the timer is armed for the first one and each firing pings those whose interval has elapsed.
- */
-class KeepaliveQueue {
-  static readonly #queues = new Map<number, KeepaliveQueue>();
-  readonly #interval: number;
-  /** Connection -> when its ping is due (performance.now() ms); Map order is scheduling order. */
-  readonly #due = new Map<WebSocket, number>();
-  #timer: NodeJS.Timeout | undefined;
-
-  private constructor(interval: number) {
-    this.#interval = interval;
-  }
-
-  static for(interval: number): KeepaliveQueue {
-    let queue = KeepaliveQueue.#queues.get(interval);
-    if (queue === undefined) {
-      queue = new KeepaliveQueue(interval);
-      KeepaliveQueue.#queues.set(interval, queue);
-    }
-    return queue;
-  }
-
-  /** Pings `ws` once the interval has elapsed from now (replacing an earlier schedule). */
-  schedule(ws: WebSocket): void {
-    this.#due.delete(ws);
-    const due = performance.now() + this.#interval;
-    this.#due.set(ws, due);
-    if (this.#timer === undefined) this.#arm(due);
-  }
-
-  cancel(ws: WebSocket): void {
-    if (!this.#due.delete(ws) || this.#due.size > 0 || this.#timer === undefined) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
-  #arm(due: number): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#fire(), Math.max(1, Math.ceil(due - performance.now())));
-    this.#timer.unref();
-  }
-
-  #fire(): void {
-    this.#timer = undefined;
-    const now = performance.now();
-    for (const [ws, due] of this.#due) {
-      if (due > now) {
-        this.#arm(due);
-        return;
-      }
-      this.#due.delete(ws);
-      try {
-        WebSocket.keepaliveDue(ws);
-      } catch {
-        // A ping that cannot be sent (the socket is going away) concerns that connection only.
-      }
-    }
-  }
-}
 
 function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));

@@ -20,6 +20,7 @@ import { FrameParser } from './frame-parser.js';
 import { closePayload, encodeFrame } from './frame-writer.js';
 import { MASK_KEY_LENGTH, defaultMaskSource } from './mask.js';
 import { MessageBuffer } from './message-buffer.js';
+import type { PreparedMessage } from './prepared-message.js';
 import { Utf8Validator, decodeUtf8 } from './utf8.js';
 
 /** Connection states (RFC 6455 §4, §7). A `Connection` starts OPEN: the opening handshake is handled elsewhere. */
@@ -217,6 +218,21 @@ export class Connection {
   sendBinary(data: Buffer): void {
     this.ensureOpen('send a binary message');
     this.sendMessage(Opcode.BINARY, data);
+  }
+
+  /**
+   * Queues a message prepared once for many connections. A server writes the shared frame as it is (no copy, no
+   * header of its own) unless this connection compresses the message; a client frames it itself (it masks).
+   * @throws InvalidStateError unless the connection is OPEN
+   */
+  sendPrepared(message: PreparedMessage): void {
+    this.ensureOpen('send a message');
+    const payload = message.payload;
+    if (this.maskKey !== null || (this.codec !== null && payload.length >= this.compressionThreshold)) {
+      this.sendMessage(message.opcode, payload);
+      return;
+    }
+    (this.outgoing ??= []).push(message.frame);
   }
 
   /**

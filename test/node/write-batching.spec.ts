@@ -103,7 +103,7 @@ describe('write batching', () => {
     const second = ws.send(Buffer.alloc(30_000, 1));
     // Not written yet: the batch goes at the next tick, and bufferedAmount says so (backpressure sees it).
     expect(ws.bufferedAmount).toBeGreaterThanOrEqual(1 + 30_000);
-    await expect(Promise.all([first, second])).resolves.toEqual([undefined, undefined]);
+    await expect(Promise.all([first, second])).resolves.toEqual([true, true]);
     const [data] = await nextWsMessage(client);
     expect(data.toString()).toBe('a');
   });
