@@ -125,7 +125,21 @@ const STATUS_UPGRADE_REQUIRED = 426;
 const EXCEPTION_FRAME_PREFIX = `{"event":${JSON.stringify(EXCEPTION_EVENT)},`;
 
 /** Keys of the module's options that are not node-layer server options. */
-const NEST_ONLY_KEYS = ['handshakeGuards', 'messageParser', 'invalidMessages', 'tls', 'broadcastBus', 'redisUrl', 'redisChannelPrefix', 'env', 'host', 'path', 'namespace'];
+const NEST_ONLY_KEYS = [
+  'handshakeGuards',
+  'messageParser',
+  'invalidMessages',
+  'maxJsonDepth',
+  'maxRoomsPerClient',
+  'tls',
+  'broadcastBus',
+  'redisUrl',
+  'redisChannelPrefix',
+  'env',
+  'host',
+  'path',
+  'namespace',
+];
 
 type HttpLikeServer = http.Server | https.Server;
 
