@@ -37,8 +37,14 @@ export interface ParsedMessage {
 
 /**
  * Turns one incoming message into `{ event, data, id? }`. Throw (any error) to refuse the message: the
- * `invalidMessages` policy applies and the error's message is what the client is told. The default parser takes
- * JSON text (and binary frames holding UTF-8 JSON): `{ "event": string, "data"?: any, "id"?: string | number }`.
+ * `invalidMessages` policy applies and the error's message is what the client is told, with the `id` that the error
+ * carries (`new InvalidMessageError(reason, id)`), else the top-level `"id"` of the message read as JSON text, best
+ * effort. The default parser takes JSON text (and binary frames holding UTF-8 JSON):
+ * `{ "event": string, "data"?: any, "id"?: string | number }`, no deeper than `maxJsonDepth`.
+ *
+ * A custom parser runs on every message a client sends, before any guard: it must bound its own work. Refuse input
+ * nested or sized beyond what the application needs before building objects from it (`maxJsonDepth` applies only
+ * to the default parser; `exceedsJsonDepth()` is its check), and never recurse once per level of the input.
  */
 export type MessageParser = (data: string | Buffer, isBinary: boolean) => ParsedMessage;
 

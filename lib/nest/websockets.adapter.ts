@@ -31,7 +31,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isObservable, lastValueFrom, type Observable } from 'rxjs';
-import { ConfigError } from '../errors.js';
+import { resolveGatewayLimits } from '../config.js';
+import { ConfigError, MessageTooDeepError, WebSocketsError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { WebSocketServer, type HandshakeDecision, type HandshakeInfo, type WebSocketServerOptions } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
@@ -39,7 +40,7 @@ import { InProcessBroadcastBus, type BroadcastBus } from './broadcast-bus.js';
 import { RedisBroadcastBus } from './redis-broadcast-bus.js';
 import { WebSocketsGatewayServer } from './gateway-server.js';
 import { toHandshakeRequest, type WebSocketsHandshakeRequest } from './handshake-request.js';
-import { InvalidMessageError, checkParsedMessage, parseJsonMessage } from './message-parser.js';
+import { InvalidMessageError, checkParsedMessage, createJsonMessageParser, parseJsonMessage, readTopLevelId } from './message-parser.js';
 import { EXCEPTION_EVENT, SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
 import { checkGatewayOptions, resolveWebSocketsOptions } from './websockets-options.js';
 import type {
@@ -87,6 +88,8 @@ interface ClientState {
    */
   readonly bindings: Array<{ readonly handlers: readonly WsMessageHandler[]; readonly transform: (data: unknown) => Observable<unknown> }>;
   readonly parser: MessageParser;
+  /** Whether `parser` is the application's (`messageParser`) rather than the default JSON parser. */
+  readonly customParser: boolean;
   readonly policy: InvalidMessagePolicy;
   /** The client's messages, pulled one at a time. */
   readonly messages: AsyncIterator<string | Buffer>;
@@ -99,8 +102,12 @@ interface ClientState {
 /** Per server: the settings its messages follow. */
 interface ServerSettings {
   readonly parser: MessageParser;
+  readonly customParser: boolean;
   readonly policy: InvalidMessagePolicy;
 }
+
+/** The settings of a client whose server is unknown: the defaults. */
+const DEFAULT_SETTINGS: ServerSettings = { parser: parseJsonMessage, customParser: false, policy: 'exception' };
 
 /** The message being handled (for the `id` of exception frames sent by Nest's exception filter). */
 interface MessageContext {
@@ -123,6 +130,8 @@ const STATUS_UPGRADE_REQUIRED = 426;
 
 /** Prefix of the frames Nest's `BaseWsExceptionFilter` sends: `JSON.stringify({ event: 'exception', data })`. */
 const EXCEPTION_FRAME_PREFIX = `{"event":${JSON.stringify(EXCEPTION_EVENT)},`;
+/** What clients are told of an error that is not theirs to know (Nest's words for an unknown exception). */
+const INTERNAL_ERROR_MESSAGE = 'Internal server error';
 
 /** Keys of the module's options that are not node-layer server options. */
 const NEST_ONLY_KEYS = [
@@ -156,6 +165,22 @@ function errorText(error: unknown): string {
 function messageOf(error: unknown): string {
   const message = (typeof error === 'object' && error !== null ? error : {}) as { message?: unknown };
   return typeof message.message === 'string' ? message.message : String(error);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The `id` of a message that its parser refused: the one the error carries (`InvalidMessageError`,
+ * `MessageTooDeepError`), else the top-level `"id"` of the raw message read as JSON text, best effort.
+ */
+function refusedMessageId(error: unknown, raw: string | Buffer): string | number | undefined {
+  if (error instanceof InvalidMessageError || error instanceof MessageTooDeepError) return error.id;
+  if (typeof raw === 'string') return readTopLevelId(raw);
+  try {
+    return readTopLevelId(utf8.decode(raw));
+  } catch {
+    return undefined;
+  }
 }
 
 /** An `http.Server` or an `https.Server` (which is a `tls.Server`, not an `http.Server`). */
@@ -278,6 +303,14 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
 
     this.#bus ??=
       resolved.raw.broadcastBus ?? (resolved.redisUrl !== null ? new RedisBroadcastBus({ url: resolved.redisUrl, channelPrefix: resolved.redisChannelPrefix }) : new InProcessBroadcastBus());
+    // The gateway's limits win over the module's, which win over the environment.
+    const limits = resolveGatewayLimits(
+      {
+        maxJsonDepth: gateway.maxJsonDepth ?? resolved.raw.maxJsonDepth,
+        maxRoomsPerClient: gateway.maxRoomsPerClient !== undefined ? gateway.maxRoomsPerClient : resolved.raw.maxRoomsPerClient,
+      },
+      resolved.env,
+    );
     gatewayServer = new WebSocketsGatewayServer({
       server: node,
       port,
@@ -287,8 +320,10 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       logger: this.#logger,
       address,
     });
+    const customParser = gateway.messageParser ?? resolved.raw.messageParser;
     this.#settings.set(gatewayServer, {
-      parser: gateway.messageParser ?? resolved.raw.messageParser ?? parseJsonMessage,
+      parser: customParser ?? createJsonMessageParser({ maxDepth: limits.maxJsonDepth }),
+      customParser: customParser !== undefined,
       policy: gateway.invalidMessages ?? resolved.raw.invalidMessages ?? 'exception',
     });
     this.#servers.add(gatewayServer);
@@ -327,8 +362,16 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     let state = this.#clients.get(client);
     if (state === undefined) {
       const server = this.#clientServer.get(client);
-      const settings = (server !== undefined ? this.#settings.get(server) : undefined) ?? { parser: parseJsonMessage, policy: 'exception' as const };
-      state = { bindings: [], parser: settings.parser, policy: settings.policy, messages: client[Symbol.asyncIterator](), inFlight: 0, waiting: false };
+      const settings = (server !== undefined ? this.#settings.get(server) : undefined) ?? DEFAULT_SETTINGS;
+      state = {
+        bindings: [],
+        parser: settings.parser,
+        customParser: settings.customParser,
+        policy: settings.policy,
+        messages: client[Symbol.asyncIterator](),
+        inFlight: 0,
+        waiting: false,
+      };
       this.#clients.set(client, state);
       this.#pull(client, state);
     }
@@ -529,11 +572,12 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     try {
       message = checkParsedMessage(state.parser(raw, typeof raw !== 'string'));
     } catch (error) {
-      if (!(error instanceof InvalidMessageError) && state.parser !== parseJsonMessage) {
+      if (!(error instanceof InvalidMessageError) && !(error instanceof WebSocketsError) && state.customParser) {
         // A custom parser that throws something else may be an application bug: leave a trace.
         this.#logger.warn(`messageParser threw: ${errorText(error)}`);
       }
-      await this.#invalid(client, state.policy, messageOf(error), error instanceof InvalidMessageError ? error.id : undefined);
+      const code = error instanceof WebSocketsError ? error.code : undefined;
+      await this.#invalid(client, state.policy, messageOf(error), refusedMessageId(error, raw), code);
       return;
     }
     // Most events have one handler: its run is awaited alone, without an array and Promise.all per message.
@@ -554,38 +598,52 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     await (more === undefined ? first : Promise.all(more));
   }
 
-  /** Runs one handler and sends what it produces, in order, each send waiting for the client's backpressure. */
+  /**
+   * Runs one handler and sends what it produces, in order, each send waiting for the client's backpressure. Nest's
+   * exception filter answers what the handler throws; what still gets here is a failure of the pipeline itself (the
+   * filter throwing, say `RangeError: Maximum call stack size exceeded` while it serializes a deeply nested cause),
+   * which is logged and answered with an exception frame, never with silence.
+   */
   #runHandler(client: WebSocket, handler: WsMessageHandler, transform: (data: unknown) => Observable<unknown>, message: ParsedMessage): Promise<void> {
     const run = async (): Promise<void> => {
       const { event, id } = message;
-      let result: unknown;
-      if (handler.isAckHandledManually) {
-        // `@Ack()` gets a function that sends the reply (with the message's id) whenever the handler calls it.
-        const ack = (data: unknown): void => void this.#reply(client, { event, data, ...(id === undefined ? {} : { id }) });
-        result = handler.callback(message.data, ack);
-      } else {
-        result = handler.callback(message.data, event);
-      }
-      const values = transform(result);
       // Observables may emit many values: send each in order, awaiting the socket, before taking the next.
       let chain = Promise.resolve();
-      await new Promise<void>((resolve) => {
-        values.subscribe({
-          next: (value) => {
-            if (value === undefined || handler.isAckHandledManually) return;
-            const reply: Reply = isWsResponse(value)
-              ? { event: value.event, data: value.data, ...(id === undefined ? {} : { id }) }
-              : { event, data: value, ...(id === undefined ? {} : { id }) };
-            chain = chain.then(() => this.#reply(client, reply));
-          },
-          error: (error: unknown) => {
-            this.#logger.error(`handler of ${JSON.stringify(event)} failed: ${errorText(error)}`);
-            resolve();
-          },
-          complete: () => resolve(),
+      let failure: { readonly error: unknown } | undefined;
+      try {
+        let result: unknown;
+        if (handler.isAckHandledManually) {
+          // `@Ack()` gets a function that sends the reply (with the message's id) whenever the handler calls it.
+          const ack = (data: unknown): void => void this.#reply(client, { event, data, ...(id === undefined ? {} : { id }) });
+          result = handler.callback(message.data, ack);
+        } else {
+          result = handler.callback(message.data, event);
+        }
+        const values = transform(result);
+        await new Promise<void>((resolve) => {
+          values.subscribe({
+            next: (value) => {
+              if (value === undefined || handler.isAckHandledManually) return;
+              const reply: Reply = isWsResponse(value)
+                ? { event: value.event, data: value.data, ...(id === undefined ? {} : { id }) }
+                : { event, data: value, ...(id === undefined ? {} : { id }) };
+              chain = chain.then(() => this.#reply(client, reply));
+            },
+            error: (error: unknown) => {
+              failure = { error };
+              resolve();
+            },
+            complete: () => resolve(),
+          });
         });
-      });
+      } catch (error) {
+        failure = { error };
+      }
       await chain;
+      if (failure !== undefined) {
+        this.#logger.error(`handler of ${JSON.stringify(event)} failed: ${errorText(failure.error)}`);
+        await this.#send(client, JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, id)));
+      }
     };
     return message.id === undefined ? run() : this.#messageContext.run({ client, id: message.id }, run);
   }
@@ -597,21 +655,17 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       text = JSON.stringify(reply);
     } catch (error) {
       this.#logger.error(`reply to ${JSON.stringify(reply.event)} cannot be serialized as JSON: ${errorText(error)}`);
-      text = JSON.stringify(this.#exceptionFrame('Internal server error', reply.id));
+      text = JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, reply.id));
     }
     return this.#send(client, text);
   }
 
-  #exceptionFrame(message: string, id: string | number | undefined): Reply {
-    return { event: EXCEPTION_EVENT, data: { status: 'error', message }, ...(id === undefined ? {} : { id }) };
-  }
-
   /** Applies the `invalidMessages` policy. */
-  async #invalid(client: WebSocket, policy: InvalidMessagePolicy, reason: string, id: string | number | undefined): Promise<void> {
+  async #invalid(client: WebSocket, policy: InvalidMessagePolicy, reason: string, id: string | number | undefined, code?: string): Promise<void> {
     this.#logger.debug(`invalid message from ${client.remoteAddress}: ${reason}`);
     switch (policy) {
       case 'exception':
-        await this.#send(client, JSON.stringify(this.#exceptionFrame(reason, id)));
+        await this.#send(client, JSON.stringify(exceptionFrame(reason, id, code)));
         return;
       case 'ignore':
         return;
@@ -742,6 +796,15 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       }
     }
   }
+}
+
+/**
+ * An exception frame: `{ "event": "exception", "data": { "status": "error", "message": ... }, "id"?: ... }`, with the
+ * error's `code` in `data` for the package's own errors (`WS_ERR_MESSAGE_TOO_DEEP`, `WS_ERR_ROOM_LIMIT`).
+ */
+function exceptionFrame(message: string, id: string | number | undefined, code?: string): Reply {
+  const data = code === undefined ? { status: 'error', message } : { status: 'error', code, message };
+  return { event: EXCEPTION_EVENT, data, ...(id === undefined ? {} : { id }) };
 }
 
 /** A client's `send`: adds the `id` of the message being handled to Nest's exception frames, logs failed sends. */
