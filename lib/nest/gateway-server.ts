@@ -3,10 +3,14 @@
  * `WebSocketServer` (one port and path) and adds rooms and broadcast. A broadcast goes to this instance's clients at
  * once and over a `BroadcastBus` channel named after the port and path, so that a shared bus reaches the clients of
  * every other instance of the app. Room membership stays local: only the messages cross the bus.
+ *
+ * A client is in at most `maxRoomsPerClient` rooms (`join()` throws `RoomLimitError` above it), so that a client
+ * cannot grow the membership tables without bound.
  */
 import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { RoomLimitError } from '../errors.js';
 import { WebSocket, type WebSocketData } from '../node/websocket.js';
 import type { WebSocketServer } from '../node/server.js';
 import type { BroadcastBus, BroadcastEnvelope } from './broadcast-bus.js';
@@ -64,6 +68,8 @@ export class WebSocketsGatewayServer {
   readonly #membership = new WeakMap<WebSocket, Set<string>>();
   readonly #unsubscribe: Promise<() => Promise<void>>;
   readonly #address: () => AddressInfo | null;
+  readonly #maxRoomsPerClient: number | null;
+  readonly #onRoomLimit: ((error: RoomLimitError) => void) | undefined;
   #closing: Promise<void> | undefined;
 
   /** @internal Made by `WebSocketsAdapter.create()`. */
@@ -75,6 +81,10 @@ export class WebSocketsGatewayServer {
     bus: BroadcastBus;
     logger: Logger;
     address: () => AddressInfo | null;
+    /** Most rooms one client can be in, `null` for no limit. */
+    maxRoomsPerClient: number | null;
+    /** Told of each `RoomLimitError` before it is thrown (the adapter turns it into the request's exception frame). */
+    onRoomLimit?: (error: RoomLimitError) => void;
   }) {
     this.#server = init.server;
     this.port = init.port;
@@ -83,6 +93,8 @@ export class WebSocketsGatewayServer {
     this.#bus = init.bus;
     this.#logger = init.logger;
     this.#address = init.address;
+    this.#maxRoomsPerClient = init.maxRoomsPerClient;
+    this.#onRoomLimit = init.onRoomLimit;
     this.channel = `ws:${init.port}:${init.path ?? '*'}`;
     this.#unsubscribe = this.#bus.subscribe(this.channel, (envelope) => this.#deliver(envelope));
     this.#unsubscribe.catch((error: unknown) => this.#logger.error(`cannot subscribe to broadcast channel ${this.channel}`, String(error)));
@@ -103,16 +115,33 @@ export class WebSocketsGatewayServer {
     return this.#address();
   }
 
-  /** Adds `client` to `room` (creating the room). A client leaves all its rooms when it disconnects. */
+  /** Most rooms one client can be in (`maxRoomsPerClient`), or `null` for no limit. */
+  get maxRoomsPerClient(): number | null {
+    return this.#maxRoomsPerClient;
+  }
+
+  /**
+   * Adds `client` to `room` (creating the room). A client leaves all its rooms when it disconnects. Joining a room
+   * the client is already in changes nothing. Thrown inside a message handler, the error reaches the client as an
+   * exception frame that names the limit when the request has an `id` or the gateway uses `WebSocketsExceptionFilter`
+   * (else Nest's "Internal server error").
+   * @throws RoomLimitError when the client is already in `maxRoomsPerClient` rooms
+   */
   join(client: WebSocket, room: string): void {
     if (client.readyState !== WebSocket.OPEN && client.readyState !== WebSocket.CONNECTING) return;
+    let rooms = this.#membership.get(client);
+    if (rooms?.has(room) === true) return;
+    if (this.#maxRoomsPerClient !== null && (rooms?.size ?? 0) >= this.#maxRoomsPerClient) {
+      const error = new RoomLimitError(this.#maxRoomsPerClient, room);
+      this.#onRoomLimit?.(error);
+      throw error;
+    }
     let members = this.#rooms.get(room);
     if (members === undefined) {
       members = new Set();
       this.#rooms.set(room, members);
     }
     members.add(client);
-    let rooms = this.#membership.get(client);
     if (rooms === undefined) {
       rooms = new Set();
       this.#membership.set(client, rooms);

@@ -32,7 +32,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isObservable, lastValueFrom, type Observable } from 'rxjs';
 import { resolveGatewayLimits } from '../config.js';
-import { ConfigError, MessageTooDeepError, WebSocketsError } from '../errors.js';
+import { ConfigError, MessageTooDeepError, RoomLimitError, WebSocketsError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { WebSocketServer, type HandshakeDecision, type HandshakeInfo, type WebSocketServerOptions } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
@@ -113,6 +113,11 @@ const DEFAULT_SETTINGS: ServerSettings = { parser: parseJsonMessage, customParse
 interface MessageContext {
   readonly client: WebSocket;
   readonly id: string | number;
+  /**
+   * A package limit that the handler ran into (`RoomLimitError` from `join()`): Nest's exception filter knows it only
+   * as an unknown error ("Internal server error"), so the frame it sends is replaced by one that names the limit.
+   */
+  limitError: WebSocketsError | undefined;
 }
 
 /**
@@ -132,6 +137,8 @@ const STATUS_UPGRADE_REQUIRED = 426;
 const EXCEPTION_FRAME_PREFIX = `{"event":${JSON.stringify(EXCEPTION_EVENT)},`;
 /** What clients are told of an error that is not theirs to know (Nest's words for an unknown exception). */
 const INTERNAL_ERROR_MESSAGE = 'Internal server error';
+/** Prefix of the frame `BaseWsExceptionFilter` sends for an exception that is not a `WsException`. */
+const UNKNOWN_EXCEPTION_FRAME_PREFIX = `${EXCEPTION_FRAME_PREFIX}"data":{"status":"error","message":${JSON.stringify(INTERNAL_ERROR_MESSAGE)}`;
 
 /** Keys of the module's options that are not node-layer server options. */
 const NEST_ONLY_KEYS = [
@@ -215,6 +222,11 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   readonly #messageContext = new AsyncLocalStorage<MessageContext>();
   /** The `send` of every client (see `#guardSend`): one function per adapter, no closure per connection. */
   readonly #guardedSend = guardedSend(this.#messageContext, this.#logger);
+  /** Records a room limit hit while a message is handled, for its exception frame (see `MessageContext`). */
+  readonly #onRoomLimit = (error: RoomLimitError): void => {
+    const context = this.#messageContext.getStore();
+    if (context !== undefined) context.limitError = error;
+  };
 
   /**
    * @param appOrHttpServer the Nest app (its HTTP server hosts gateways without a port, and its `WebSocketsModule`
@@ -319,6 +331,8 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       bus: this.#bus,
       logger: this.#logger,
       address,
+      maxRoomsPerClient: limits.maxRoomsPerClient,
+      onRoomLimit: this.#onRoomLimit,
     });
     const customParser = gateway.messageParser ?? resolved.raw.messageParser;
     this.#settings.set(gatewayServer, {
@@ -645,7 +659,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
         await this.#send(client, JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, id)));
       }
     };
-    return message.id === undefined ? run() : this.#messageContext.run({ client, id: message.id }, run);
+    return message.id === undefined ? run() : this.#messageContext.run({ client, id: message.id, limitError: undefined }, run);
   }
 
   /** Sends one reply as JSON; a value that cannot be serialized becomes an exception frame. */
@@ -807,12 +821,20 @@ function exceptionFrame(message: string, id: string | number | undefined, code?:
   return { event: EXCEPTION_EVENT, data, ...(id === undefined ? {} : { id }) };
 }
 
-/** A client's `send`: adds the `id` of the message being handled to Nest's exception frames, logs failed sends. */
+/**
+ * A client's `send`: adds the `id` of the message being handled to Nest's exception frames (and names the package
+ * limit behind an "Internal server error", see `MessageContext`), logs failed sends.
+ */
 function guardedSend(storage: AsyncLocalStorage<MessageContext>, logger: Logger): WebSocket['send'] {
   return function send(this: WebSocket, data: Parameters<WebSocket['send']>[0], options?: Parameters<WebSocket['send']>[1]): Promise<void> {
     const context = storage.getStore();
     if (context !== undefined && context.client === this && typeof data === 'string' && data.startsWith(EXCEPTION_FRAME_PREFIX) && data.endsWith('}')) {
-      data = `${data.slice(0, -1)},"id":${JSON.stringify(context.id)}}`;
+      const limitError = context.limitError;
+      context.limitError = undefined;
+      data =
+        limitError !== undefined && data.startsWith(UNKNOWN_EXCEPTION_FRAME_PREFIX)
+          ? JSON.stringify(exceptionFrame(limitError.message, context.id, limitError.code))
+          : `${data.slice(0, -1)},"id":${JSON.stringify(context.id)}}`;
     }
     const sent = rawSend.call(this, data, options);
     sent.catch((error: unknown) => logger.debug(`send to ${this.remoteAddress} failed: ${String(error)}`));
