@@ -5,7 +5,9 @@
  * every other instance of the app. Room membership stays local: only the messages cross the bus.
  *
  * A client is in at most `maxRoomsPerClient` rooms (`join()` throws `RoomLimitError` above it), so that a client
- * cannot grow the membership tables without bound.
+ * cannot grow the membership tables without bound. A broadcast that a client misses because its connection closed
+ * while the message waited is only counted: one debug line sums them up per `DROP_REPORT_INTERVAL_MS`, where a line
+ * per message would let one dying member of a busy room flood the log.
  */
 import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
@@ -42,6 +44,12 @@ export interface WebSocketsRoom extends WebSocketsBroadcast {
 
 const EMPTY: ReadonlySet<WebSocket> = new Set();
 
+/** Broadcasts not delivered because their client went away are summed up in one debug line per this interval. */
+const DROP_REPORT_INTERVAL_MS = 1000;
+
+/** The prototype's send: a broadcast counts its own failures, without the adapter's per-send debug line. */
+const rawSend = WebSocket.prototype.send;
+
 /** Turns what `send()` accepts into what the bus carries (a string or a Buffer). */
 function toPayload(data: WebSocketData): string | Buffer {
   if (typeof data === 'string' || Buffer.isBuffer(data)) return data;
@@ -70,6 +78,11 @@ export class WebSocketsGatewayServer {
   readonly #address: () => AddressInfo | null;
   readonly #maxRoomsPerClient: number | null;
   readonly #onRoomLimit: ((error: RoomLimitError) => void) | undefined;
+  /** Broadcast messages not delivered since the last report, the clients they were for, and the last reason. */
+  #dropped = 0;
+  readonly #droppedClients = new Set<WebSocket>();
+  #dropReason = '';
+  #dropReport: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
 
   /** @internal Made by `WebSocketsAdapter.create()`. */
@@ -235,6 +248,7 @@ export class WebSocketsGatewayServer {
         const unsubscribe = await this.#unsubscribe.catch(() => undefined);
         await unsubscribe?.();
         this.#rooms.clear();
+        this.#reportDrops();
       }
     })();
     return this.#closing;
@@ -263,7 +277,27 @@ export class WebSocketsGatewayServer {
   #sendTo(client: WebSocket, data: string | Buffer): void {
     if (client.readyState !== WebSocket.OPEN) return;
     // A client that goes away while the broadcast is queued only misses it.
-    client.send(data).catch((error: unknown) => this.#logger.debug(`broadcast not delivered to ${client.remoteAddress}: ${String(error)}`));
+    rawSend.call(client, data).catch((error: unknown) => this.#countDrop(client, error));
+  }
+
+  #countDrop(client: WebSocket, error: unknown): void {
+    this.#dropped++;
+    this.#droppedClients.add(client);
+    this.#dropReason = String(error);
+    this.#dropReport ??= setTimeout(() => this.#reportDrops(), DROP_REPORT_INTERVAL_MS).unref();
+  }
+
+  /** One debug line for the broadcasts dropped since the last one. */
+  #reportDrops(): void {
+    clearTimeout(this.#dropReport);
+    this.#dropReport = undefined;
+    if (this.#dropped === 0) return;
+    this.#logger.debug(
+      `${this.#dropped} broadcast message(s) on ${this.channel} not delivered to ${this.#droppedClients.size} client(s) ` +
+        `whose connection closed before the message was sent (last: ${this.#dropReason})`,
+    );
+    this.#dropped = 0;
+    this.#droppedClients.clear();
   }
 
   #leaveAll(client: WebSocket): void {

@@ -1,15 +1,18 @@
 /**
- * The gateway server's rooms under hostile use, over real sockets: a client cannot join more than
- * `maxRoomsPerClient` rooms (an exception frame that names the limit, with the request's `id`).
+ * The gateway server's rooms and broadcast under hostile use, over real sockets: a client cannot join more than
+ * `maxRoomsPerClient` rooms (an exception frame that names the limit, with the request's `id`), and broadcasts
+ * dropped for clients that went away are summed up in the log instead of costing a debug line each.
  */
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { UseFilters, type INestApplication, type Type } from '@nestjs/common';
+import { UseFilters, type INestApplication, type LoggerService, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
+import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, RoomLimitError } from '../../lib/errors.js';
-import type { WebSocket } from '../../lib/node/websocket.js';
+import { WebSocket } from '../../lib/node/websocket.js';
 import {
   WebSocketsAdapter,
   WebSocketsExceptionFilter,
@@ -18,7 +21,8 @@ import {
   type WebSocketsGatewayServer,
   type WebSocketsModuleOptions,
 } from '../../lib/nest/index.js';
-import { closePeers, connectPeer, type Peer } from './ws-peer.js';
+import { closePeers, connectPeer, WAIT_MS, type Peer } from './ws-peer.js';
+import { withTimeout } from '../support/net.js';
 
 const LIMIT_MESSAGE = (limit: number): string =>
   `cannot join more than the limit of ${limit} rooms per client (option maxRoomsPerClient, env WEBSOCKETS_MAX_ROOMS_PER_CLIENT)`;
@@ -65,14 +69,34 @@ class SmallRoomsGateway {
   }
 }
 
+/** Every line the app logs, as `level: message`. */
+class CapturingLogger implements LoggerService {
+  readonly lines: string[] = [];
+  log(message: unknown): void {
+    this.lines.push(`log: ${String(message)}`);
+  }
+  error(message: unknown): void {
+    this.lines.push(`error: ${String(message)}`);
+  }
+  warn(message: unknown): void {
+    this.lines.push(`warn: ${String(message)}`);
+  }
+  debug(message: unknown): void {
+    this.lines.push(`debug: ${String(message)}`);
+  }
+  verbose(message: unknown): void {
+    this.lines.push(`verbose: ${String(message)}`);
+  }
+}
+
 let app: INestApplication | undefined;
 
-async function start(gateways: Type[], options: WebSocketsModuleOptions = {}): Promise<string> {
+async function start(gateways: Type[], options: WebSocketsModuleOptions = {}, logger: LoggerService | false = false): Promise<string> {
   const moduleRef = await Test.createTestingModule({
     imports: [WebSocketsModule.forRoot({ env: {}, ...options })],
     providers: gateways,
   }).compile();
-  app = moduleRef.createNestApplication({ logger: false });
+  app = moduleRef.createNestApplication({ logger });
   app.useWebSocketAdapter(new WebSocketsAdapter(app));
   await app.listen(0, '127.0.0.1');
   return `ws://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
@@ -156,5 +180,54 @@ describe('rooms per client (maxRoomsPerClient)', () => {
       ),
     );
     await expect(start([RoomsGateway], { maxRoomsPerClient: -1 })).rejects.toThrow(/^option maxRoomsPerClient must be a positive integer/);
+  });
+});
+
+describe('broadcasts dropped for clients that went away', () => {
+  it('a broadcast backlog to 4 clients that then drop is summed up in one debug line', async () => {
+    const logger = new CapturingLogger();
+    const url = await start([RoomsGateway], { compression: false }, logger);
+    const gateway = app!.get(RoomsGateway);
+    const peers = await Promise.all([1, 2, 3, 4].map(() => connectPeer(`${url}/rooms`, { perMessageDeflate: false })));
+    for (const peer of peers) {
+      peer.send({ event: 'join', data: 'busy', id: 1 });
+      expect(await peer.next()).toEqual({ event: 'join', data: 'busy', id: 1 });
+      peer.ws.pause();
+    }
+    const clients = gateway.clients;
+    expect(clients).toHaveLength(4);
+    // Fill each client's socket until its sends wait (over writeHighWaterMark), then queue 50 more.
+    const payload = Buffer.alloc(65_536, 1);
+    await withTimeout(
+      (async () => {
+        while (clients.some((client) => client.bufferedAmount <= 32_768)) {
+          await gateway.server.to('busy').send(payload);
+          await nextTurn();
+        }
+      })(),
+      WAIT_MS * 2,
+      'the clients backing up',
+    );
+    const QUEUED = 50;
+    for (let i = 0; i < QUEUED; i++) await gateway.server.to('busy').send(payload);
+    const before = logger.lines.length;
+    const closed = clients.map((client) => once(client, 'close'));
+    for (const peer of peers) peer.ws.terminate();
+    await withTimeout(Promise.all(closed), WAIT_MS, 'the server seeing the clients go');
+    const drops = (): string[] => logger.lines.slice(before).filter((line) => /not delivered|failed/.test(line));
+    await withTimeout(
+      (async () => {
+        while (drops().length === 0) await sleep(50);
+      })(),
+      WAIT_MS,
+      'the summary line',
+    );
+    // Give stragglers a chance to show: there must be none.
+    await sleep(100);
+    expect(drops()).toHaveLength(1);
+    const [line] = drops();
+    const match = /^debug: (\d+) broadcast message\(s\) on ws:0:\/rooms not delivered to 4 client\(s\) whose connection closed/.exec(line!);
+    expect(match).not.toBeNull();
+    expect(Number(match![1])).toBeGreaterThanOrEqual(4 * QUEUED);
   });
 });
