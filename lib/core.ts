@@ -1,5 +1,5 @@
 /** What every entry point shares: configuration, settings and the error classes. */
-export { resolveConfig, isHeaderValue } from './config.js';
+export { resolveConfig, resolveGatewayLimits, isHeaderValue } from './config.js';
 export type {
   WebSocketsOptions,
   CompressionOptions,
@@ -8,6 +8,7 @@ export type {
   Limits,
   ConnectionLimits,
   Environment,
+  GatewayLimits,
 } from './config.js';
 export { SETTINGS, DEFAULT_IDENTITY, PACKAGE_VERSION, describeSetting } from './settings.js';
 export type { SettingName, SettingSpec } from './settings.js';

@@ -18,7 +18,9 @@
  * ├─ SlowConsumerError                closeCode 1013, limit (the peer does not read what is sent to it)
  * ├─ InvalidStateError                e.g. send() after close
  * ├─ ConnectionClosedError            code, reason
- * └─ ConfigError                      setting, value
+ * ├─ ConfigError                      setting, value
+ * ├─ MessageTooDeepError              limit, id (a gateway's message: an exception frame)
+ * └─ RoomLimitError                   limit, room (a gateway's join: an exception frame)
  *
  * Messages name the limit, its value and how to change it; what goes on the wire is short.
  */
@@ -282,5 +284,37 @@ export class ConfigError extends WebSocketsError {
     readonly value: unknown,
   ) {
     super(message);
+  }
+}
+
+/**
+ * A gateway's message nests arrays and objects deeper than `maxJsonDepth`; the default parser refuses it before
+ * `JSON.parse`, and the client gets an exception frame with the message's `id` when it could be read.
+ */
+export class MessageTooDeepError extends WebSocketsError {
+  readonly code = 'WS_ERR_MESSAGE_TOO_DEEP';
+  constructor(
+    /** The limit in force, in levels (the message itself is level 1). */
+    readonly limit: number,
+    /** The message's `id`, read from its top level, when there was one. */
+    readonly id?: string | number,
+  ) {
+    super(`JSON nested deeper than the limit of ${limit} levels (${describeSetting('maxJsonDepth')})`);
+  }
+}
+
+/**
+ * `join()` would put a client in more rooms than `maxRoomsPerClient`. Thrown inside a message handler, it reaches
+ * the client as an exception frame with this message (and the request's `id`).
+ */
+export class RoomLimitError extends WebSocketsError {
+  readonly code = 'WS_ERR_ROOM_LIMIT';
+  constructor(
+    /** The limit in force, in rooms. */
+    readonly limit: number,
+    /** The room that was refused. */
+    readonly room: string,
+  ) {
+    super(`cannot join more than the limit of ${limit} rooms per client (${describeSetting('maxRoomsPerClient')})`);
   }
 }

@@ -94,6 +94,17 @@ export const SETTINGS = {
     kind: 'count', default: null,
     doc: 'New connections accepted per second from one client address (a burst of this many, refilled evenly); `null` for no limit.' }),
 
+  // --- Nest gateways: what one message or one client may cost -------------------------------------------------
+  // 64 levels is System.Text.Json's default MaxDepth: far deeper than application messages nest, and shallow enough
+  // that nothing recursive after the parser (ValidationPipe, class-transformer, JSON.stringify of a reply or of an
+  // exception's cause) can overflow the stack. The message's own object is level 1.
+  maxJsonDepth: setting({ option: 'maxJsonDepth', env: 'WEBSOCKETS_MAX_JSON_DEPTH', kind: 'count', default: 64,
+    doc: 'Deepest nesting of arrays and objects the default message parser accepts (the message is level 1); deeper gets an exception frame.' }),
+  // 128 is Centrifugo's default channel limit per client (socket.io has none): at about 313 B of membership per room,
+  // at most 40 KiB per client, a few times an idle connection, where 300 000 joins cost 90 MiB without a limit.
+  maxRoomsPerClient: setting({ option: 'maxRoomsPerClient', env: 'WEBSOCKETS_MAX_ROOMS_PER_CLIENT', kind: 'count', default: 128,
+    doc: 'Most rooms one client of a gateway can be in; `join()` above it throws `RoomLimitError` (an exception frame); `null` for no limit.' }),
+
   // --- Deployment (used by the Node server and the Nest module) -------------------------------------------------
   host: setting({ option: 'host', env: 'WEBSOCKETS_HOST', kind: 'string', default: null,
     doc: 'Bind address of servers on their own port (Node\'s default: all interfaces).' }),

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
+import { runJsonDepthBench } from '../bench/json-depth.js';
 import { renderProtocolTable, runProtocolBench, type ProtocolRow } from '../bench/protocol.js';
 import { renderMarkdown, renderSvg, type RunResult, type Sample, type WorkloadResult } from '../bench/report.js';
 import { measure } from '../bench/run.js';
@@ -218,5 +219,16 @@ describe('bench/report.ts', () => {
     expect(svg).toContain('>echo 32 B, Node server / ws</text>');
     // The background and one bar: the handshake goal has no ws sample here, so no bar.
     expect(names.filter((name) => name === 'rect')).toHaveLength(2);
+  });
+});
+
+describe('bench/json-depth.ts', () => {
+  it('times the default parser against JSON.parse and refuses the attack with its id', () => {
+    const rows = runJsonDepthBench({ rounds: 1, roundMs: 1, depth: 1000 });
+    expect(rows.map((row) => row.label)).toEqual(['32 B echo', '1 KiB object', '16 KiB object', '64 KiB object', '64 KiB string', 'attack, 1000 deep']);
+    for (const row of rows) {
+      expect(row.jsonParseUs).toBeGreaterThan(0);
+      expect(row.parserUs).toBeGreaterThan(0);
+    }
   });
 });

@@ -57,6 +57,8 @@ describe('README error table', () => {
       InvalidStateError: new errors.InvalidStateError('x'),
       ConnectionClosedError: new errors.ConnectionClosedError(1000, ''),
       ConfigError: new errors.ConfigError('x', 'maxLineLength', 'x'),
+      MessageTooDeepError: new errors.MessageTooDeepError(64, 1),
+      RoomLimitError: new errors.RoomLimitError(128, 'lobby'),
       RedisClientMissingError: new errors.RedisClientMissingError(),
       RedisUnavailableError: new errors.RedisUnavailableError('redis://127.0.0.1:1', 'refused'),
     };

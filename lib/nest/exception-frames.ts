@@ -2,10 +2,12 @@
  * Nest's exception filter (`BaseWsExceptionFilter`) answers a failed handler with `client.send(JSON.stringify({
  * event: 'exception', data }))` and is never told the message's `id`, so a client could not tell which request
  * failed. The adapter runs each handler of a message with an `id` inside `messageContext`, and its connections are
- * `GatewayWebSocket`s, whose `send()` adds that `id` to the exception frames the filter sends. This is the one place
+ * `GatewayWebSocket`s, whose `send()` adds that `id` to the exception frames the filter sends (and names the package
+ * limit behind an "Internal server error", see `MessageContext`). This is the one place
  * that changes what a client's `send()` does, and it costs no closure or property per connection.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { WebSocketsError } from '../errors.js';
 import type { PreparedMessage } from '../protocol/prepared-message.js';
 import { WebSocket, type SendOptions, type WebSocketData } from '../node/websocket.js';
 import { EXCEPTION_EVENT } from './websockets.constants.js';
@@ -14,6 +16,27 @@ import { EXCEPTION_EVENT } from './websockets.constants.js';
 export interface MessageContext {
   readonly client: WebSocket;
   readonly id: string | number;
+  /**
+   * A package limit that the handler ran into (`RoomLimitError` from `join()`): Nest's exception filter knows it only
+   * as an unknown error ("Internal server error"), so the frame it sends is replaced by one that names the limit.
+   */
+  limitError: WebSocketsError | undefined;
+}
+
+/** A reply frame as it goes on the wire. */
+export interface ExceptionFrame {
+  readonly event: string;
+  readonly data: { readonly status: 'error'; readonly code?: string; readonly message: string };
+  readonly id?: string | number;
+}
+
+/**
+ * An exception frame: `{ "event": "exception", "data": { "status": "error", "message": ... }, "id"?: ... }`, with the
+ * error's `code` in `data` for the package's own errors (`WS_ERR_MESSAGE_TOO_DEEP`, `WS_ERR_ROOM_LIMIT`).
+ */
+export function exceptionFrame(message: string, id: string | number | undefined, code?: string): ExceptionFrame {
+  const data = code === undefined ? { status: 'error' as const, message } : { status: 'error' as const, code, message };
+  return { event: EXCEPTION_EVENT, data, ...(id === undefined ? {} : { id }) };
 }
 
 /** Set by the adapter around the handlers of a message that has an `id`. */
@@ -21,13 +44,22 @@ export const messageContext = new AsyncLocalStorage<MessageContext>();
 
 /** The start of every frame Nest's exception filter sends. */
 const EXCEPTION_FRAME_PREFIX = `{"event":${JSON.stringify(EXCEPTION_EVENT)},`;
+/** The start of the frame it sends for an exception that is not a `WsException` (Nest's words). */
+const UNKNOWN_EXCEPTION_FRAME_PREFIX = `${EXCEPTION_FRAME_PREFIX}"data":{"status":"error","message":"Internal server error"`;
 
 /** The connections of gateways: a `WebSocket` whose `send()` puts the handled message's `id` on exception frames. */
 export class GatewayWebSocket extends WebSocket {
   override send(data: WebSocketData | PreparedMessage, options?: SendOptions): Promise<boolean> {
     if (typeof data === 'string' && data.startsWith(EXCEPTION_FRAME_PREFIX) && data.endsWith('}')) {
       const context = messageContext.getStore();
-      if (context !== undefined && context.client === this) data = `${data.slice(0, -1)},"id":${JSON.stringify(context.id)}}`;
+      if (context !== undefined && context.client === this) {
+        const limitError = context.limitError;
+        context.limitError = undefined;
+        data =
+          limitError !== undefined && data.startsWith(UNKNOWN_EXCEPTION_FRAME_PREFIX)
+            ? JSON.stringify(exceptionFrame(limitError.message, context.id, limitError.code))
+            : `${data.slice(0, -1)},"id":${JSON.stringify(context.id)}}`;
+      }
     }
     return super.send(data, options);
   }

@@ -3,10 +3,16 @@
  * `WebSocketServer` (one port and path) and adds rooms and broadcast. A broadcast goes to this instance's clients at
  * once and over a `BroadcastBus` channel named after the port and path, so that a shared bus reaches the clients of
  * every other instance of the app. Room membership stays local: only the messages cross the bus.
+ *
+ * A client is in at most `maxRoomsPerClient` rooms (`join()` throws `RoomLimitError` above it), so that a client
+ * cannot grow the membership tables without bound. A broadcast that a client misses because its connection closed
+ * while the message waited is only counted: one debug line sums them up per `DROP_REPORT_INTERVAL_MS`, where a line
+ * per message would let one dying member of a busy room flood the log.
  */
 import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { RoomLimitError } from '../errors.js';
 import { WebSocket, type WebSocketData } from '../node/websocket.js';
 import { PreparedMessage } from '../protocol/prepared-message.js';
 import type { WebSocketServer } from '../node/server.js';
@@ -39,6 +45,9 @@ export interface WebSocketsRoom extends WebSocketsBroadcast {
 
 const EMPTY: ReadonlySet<WebSocket> = new Set();
 
+/** Broadcasts not delivered because their client went away are summed up in one debug line per this interval. */
+const DROP_REPORT_INTERVAL_MS = 1000;
+
 /** Turns what `send()` accepts into what the bus carries (a string or a Buffer). */
 function toPayload(data: WebSocketData): string | Buffer {
   if (typeof data === 'string' || Buffer.isBuffer(data)) return data;
@@ -65,6 +74,13 @@ export class WebSocketsGatewayServer {
   readonly #membership = new WeakMap<WebSocket, Set<string>>();
   readonly #unsubscribe: Promise<() => Promise<void>>;
   readonly #address: () => AddressInfo | null;
+  readonly #maxRoomsPerClient: number | null;
+  readonly #onRoomLimit: ((error: RoomLimitError) => void) | undefined;
+  /** Broadcast messages not delivered since the last report, the clients they were for, and the last reason. */
+  #dropped = 0;
+  readonly #droppedClients = new Set<WebSocket>();
+  #dropReason = '';
+  #dropReport: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
 
   /** @internal Made by `WebSocketsAdapter.create()`. */
@@ -76,6 +92,10 @@ export class WebSocketsGatewayServer {
     bus: BroadcastBus;
     logger: Logger;
     address: () => AddressInfo | null;
+    /** Most rooms one client can be in, `null` for no limit. */
+    maxRoomsPerClient: number | null;
+    /** Told of each `RoomLimitError` before it is thrown (the adapter turns it into the request's exception frame). */
+    onRoomLimit?: (error: RoomLimitError) => void;
   }) {
     this.#server = init.server;
     this.port = init.port;
@@ -84,6 +104,8 @@ export class WebSocketsGatewayServer {
     this.#bus = init.bus;
     this.#logger = init.logger;
     this.#address = init.address;
+    this.#maxRoomsPerClient = init.maxRoomsPerClient;
+    this.#onRoomLimit = init.onRoomLimit;
     this.channel = `ws:${init.port}:${init.path ?? '*'}`;
     this.#unsubscribe = this.#bus.subscribe(this.channel, (envelope) => this.#deliver(envelope));
     this.#unsubscribe.catch((error: unknown) => this.#logger.error(`cannot subscribe to broadcast channel ${this.channel}`, String(error)));
@@ -104,16 +126,33 @@ export class WebSocketsGatewayServer {
     return this.#address();
   }
 
-  /** Adds `client` to `room` (creating the room). A client leaves all its rooms when it disconnects. */
+  /** Most rooms one client can be in (`maxRoomsPerClient`), or `null` for no limit. */
+  get maxRoomsPerClient(): number | null {
+    return this.#maxRoomsPerClient;
+  }
+
+  /**
+   * Adds `client` to `room` (creating the room). A client leaves all its rooms when it disconnects. Joining a room
+   * the client is already in changes nothing. Thrown inside a message handler, the error reaches the client as an
+   * exception frame that names the limit when the request has an `id` or the gateway uses `WebSocketsExceptionFilter`
+   * (else Nest's "Internal server error").
+   * @throws RoomLimitError when the client is already in `maxRoomsPerClient` rooms
+   */
   join(client: WebSocket, room: string): void {
     if (client.readyState !== WebSocket.OPEN && client.readyState !== WebSocket.CONNECTING) return;
+    let rooms = this.#membership.get(client);
+    if (rooms?.has(room) === true) return;
+    if (this.#maxRoomsPerClient !== null && (rooms?.size ?? 0) >= this.#maxRoomsPerClient) {
+      const error = new RoomLimitError(this.#maxRoomsPerClient, room);
+      this.#onRoomLimit?.(error);
+      throw error;
+    }
     let members = this.#rooms.get(room);
     if (members === undefined) {
       members = new Set();
       this.#rooms.set(room, members);
     }
     members.add(client);
-    let rooms = this.#membership.get(client);
     if (rooms === undefined) {
       rooms = new Set();
       this.#membership.set(client, rooms);
@@ -207,6 +246,7 @@ export class WebSocketsGatewayServer {
         const unsubscribe = await this.#unsubscribe.catch(() => undefined);
         await unsubscribe?.();
         this.#rooms.clear();
+        this.#reportDrops();
       }
     })();
     return this.#closing;
@@ -229,16 +269,38 @@ export class WebSocketsGatewayServer {
 
   /**
    * Sends to this instance's targets, the frame built once for all of them. Each send applies the client's own bound
-   * and slow-consumer policy; a client that goes away while the broadcast waits only misses it (its send's promise is
-   * already handled, and nothing is logged per client: a busy room would log a line per departed member).
+   * and slow-consumer policy; a client that goes away while the broadcast waits only misses it, counted in one debug
+   * line per second (a line per departed member would flood the log of a busy room).
    */
   #deliverLocally(envelope: BroadcastEnvelope, excluded: ReadonlySet<WebSocket>): void {
     const targets = envelope.room === null ? this.clients : (this.#rooms.get(envelope.room) ?? EMPTY);
     if (targets.size === 0) return;
     const message = new PreparedMessage(envelope.data);
     for (const client of targets) {
-      if (client.readyState === WebSocket.OPEN && !excluded.has(client)) void client.send(message);
+      if (client.readyState === WebSocket.OPEN && !excluded.has(client)) {
+        client.send(message).then(undefined, (error: unknown) => this.#countDrop(client, error));
+      }
     }
+  }
+
+  #countDrop(client: WebSocket, error: unknown): void {
+    this.#dropped++;
+    this.#droppedClients.add(client);
+    this.#dropReason = String(error);
+    this.#dropReport ??= setTimeout(() => this.#reportDrops(), DROP_REPORT_INTERVAL_MS).unref();
+  }
+
+  /** One debug line for the broadcasts dropped since the last one. */
+  #reportDrops(): void {
+    clearTimeout(this.#dropReport);
+    this.#dropReport = undefined;
+    if (this.#dropped === 0) return;
+    this.#logger.debug(
+      `${this.#dropped} broadcast message(s) on ${this.channel} not delivered to ${this.#droppedClients.size} client(s) ` +
+        `whose connection closed before the message was sent (last: ${this.#dropReason})`,
+    );
+    this.#dropped = 0;
+    this.#droppedClients.clear();
   }
 
   #leaveAll(client: WebSocket): void {

@@ -21,7 +21,15 @@ export { RedisBroadcastBus, RedisClientMissingError, RedisUnavailableError, REDI
 export type { RedisBroadcastBusOptions } from './redis-broadcast-bus.js';
 export { WebSocketsExceptionFilter } from './websockets-exception.filter.js';
 export type { WebSocketsHandshakeRequest } from './handshake-request.js';
-export { parseJsonMessage, checkParsedMessage, InvalidMessageError } from './message-parser.js';
+export {
+  parseJsonMessage,
+  createJsonMessageParser,
+  checkParsedMessage,
+  exceedsJsonDepth,
+  readTopLevelId,
+  InvalidMessageError,
+} from './message-parser.js';
+export type { JsonMessageParserOptions } from './message-parser.js';
 export { websocketsHttpsOptions, resolveTlsOptions } from './tls-options.js';
 export type { HttpsOptions } from './tls-options.js';
 export { resolveWebSocketsOptions, MODULE_OPTION_NAMES, GATEWAY_OPTION_NAMES } from './websockets-options.js';

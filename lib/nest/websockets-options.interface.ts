@@ -6,7 +6,7 @@
  */
 import type { CanActivate, Type } from '@nestjs/common';
 import type { TlsOptions } from 'node:tls';
-import type { Environment, ResolvedConfig, WebSocketsOptions } from '../config.js';
+import type { Environment, GatewayLimits, ResolvedConfig, WebSocketsOptions } from '../config.js';
 import type { BroadcastBus } from './broadcast-bus.js';
 
 /**
@@ -37,8 +37,14 @@ export interface ParsedMessage {
 
 /**
  * Turns one incoming message into `{ event, data, id? }`. Throw (any error) to refuse the message: the
- * `invalidMessages` policy applies and the error's message is what the client is told. The default parser takes
- * JSON text (and binary frames holding UTF-8 JSON): `{ "event": string, "data"?: any, "id"?: string | number }`.
+ * `invalidMessages` policy applies and the error's message is what the client is told, with the `id` that the error
+ * carries (`new InvalidMessageError(reason, id)`), else the top-level `"id"` of the message read as JSON text, best
+ * effort. The default parser takes JSON text (and binary frames holding UTF-8 JSON):
+ * `{ "event": string, "data"?: any, "id"?: string | number }`, no deeper than `maxJsonDepth`.
+ *
+ * A custom parser runs on every message a client sends, before any guard: it must bound its own work. Refuse input
+ * nested or sized beyond what the application needs before building objects from it (`maxJsonDepth` applies only
+ * to the default parser; `exceedsJsonDepth()` is its check), and never recurse once per level of the input.
  */
 export type MessageParser = (data: string | Buffer, isBinary: boolean) => ParsedMessage;
 
@@ -68,6 +74,19 @@ export interface WebSocketsServerOptions extends WebSocketsOptions {
   messageParser?: MessageParser;
   /** Policy for messages the parser refuses and events no handler takes. @default 'exception' */
   invalidMessages?: InvalidMessagePolicy;
+  /**
+   * Deepest nesting of arrays and objects the default parser accepts, the message's own object being level 1. A
+   * deeper message is refused before `JSON.parse` (the `invalidMessages` policy: by default an exception frame with
+   * code `WS_ERR_MESSAGE_TOO_DEEP` and the message's `id`). A custom `messageParser` does its own bounding.
+   * @default 64, or WEBSOCKETS_MAX_JSON_DEPTH
+   */
+  maxJsonDepth?: number;
+  /**
+   * Most rooms one client can be in at once; `join()` beyond it throws `RoomLimitError` (inside a handler, an
+   * exception frame with code `WS_ERR_ROOM_LIMIT` and the request's `id`). `null` for no limit.
+   * @default 128, or WEBSOCKETS_MAX_ROOMS_PER_CLIENT (`off` for no limit)
+   */
+  maxRoomsPerClient?: number | null;
 }
 
 /** Options of `WebSocketsModule.forRoot()` / `forRootAsync()` (and of `new WebSocketsAdapter(app, options)`). */
@@ -124,6 +143,8 @@ export interface ResolvedWebSocketsOptions {
   readonly raw: Readonly<WebSocketsModuleOptions>;
   /** Limits, compression and timeouts resolved against the environment and the defaults (`resolveConfig()`). */
   readonly config: Readonly<ResolvedConfig>;
+  /** The module's `maxJsonDepth` and `maxRoomsPerClient`, resolved the same way (a gateway's own options win). */
+  readonly gatewayLimits: Readonly<GatewayLimits>;
   /** Bind address of gateways on their own port, or `null` for Node's default (all interfaces). */
   readonly host: string | null;
   /** The TLS options with the key, certificate and CA read from the environment's files, or `null` for none. */

@@ -5,7 +5,7 @@
  * names the option, the value and the fix.
  */
 import { ConfigError } from '../errors.js';
-import { SETTINGS, resolveConfig, type Environment } from '../config.js';
+import { SETTINGS, resolveConfig, resolveGatewayLimits, type Environment } from '../config.js';
 import { SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
 import { resolveTlsOptions } from './tls-options.js';
 import { checkRedisUrl } from './redis-broadcast-bus.js';
@@ -19,7 +19,10 @@ import type {
 /** Option names of `WebSocketsOptions` (from the settings table, so they cannot drift). */
 const CORE_OPTIONS: readonly string[] = [
   ...new Set(Object.values(SETTINGS).map((spec) => spec.option).filter((name) => !name.includes('.'))),
-].filter((name) => !['serverMaxWindowBits', 'clientMaxWindowBits', 'memLevel', 'compressionThreshold', 'redisUrl', 'redisChannelPrefix'].includes(name));
+].filter(
+  (name) =>
+    !['serverMaxWindowBits', 'clientMaxWindowBits', 'memLevel', 'compressionThreshold', 'redisUrl', 'redisChannelPrefix', 'maxJsonDepth', 'maxRoomsPerClient'].includes(name),
+);
 
 const SERVER_OPTIONS: readonly string[] = [
   ...CORE_OPTIONS,
@@ -29,6 +32,8 @@ const SERVER_OPTIONS: readonly string[] = [
   'handshakeGuards',
   'messageParser',
   'invalidMessages',
+  'maxJsonDepth',
+  'maxRoomsPerClient',
 ];
 
 /** Every option the module accepts. */
@@ -150,12 +155,13 @@ export function resolveWebSocketsOptions(raw: WebSocketsModuleOptions | undefine
     throw optionError(where, 'broadcastBus', broadcastBus, 'an object with publish() and subscribe() (a BroadcastBus)');
   }
   const config = resolveConfig(raw, effectiveEnv);
+  const gatewayLimits = resolveGatewayLimits(raw, effectiveEnv);
   const envHost = effectiveEnv[SETTINGS.host.env];
   const host = raw.host !== undefined ? raw.host : envHost !== undefined && envHost !== '' ? envHost : null;
   const tls = resolveTlsOptions(raw.tls, effectiveEnv);
   const redisUrl = resolveRedisUrl(where, raw.redisUrl, effectiveEnv);
   const redisChannelPrefix = resolveRedisChannelPrefix(where, raw.redisChannelPrefix, effectiveEnv);
-  return Object.freeze({ raw: Object.freeze({ ...raw }), config, host, tls, redisUrl, redisChannelPrefix, env: effectiveEnv });
+  return Object.freeze({ raw: Object.freeze({ ...raw }), config, gatewayLimits, host, tls, redisUrl, redisChannelPrefix, env: effectiveEnv });
 }
 
 /** The option (any string, '' for none), else the variable (empty or unset: the default). */

@@ -26,21 +26,21 @@ import {
 import { ModuleRef, ModulesContainer } from '@nestjs/core';
 import { WsException } from '@nestjs/websockets';
 import { GATEWAY_METADATA, GATEWAY_OPTIONS, PORT_METADATA } from '@nestjs/websockets/constants.js';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isObservable, lastValueFrom, type Observable } from 'rxjs';
-import { ConfigError } from '../errors.js';
+import { resolveGatewayLimits } from '../config.js';
+import { ConfigError, MessageTooDeepError, RoomLimitError, WebSocketsError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { WebSocketServer, type HandshakeDecision, type HandshakeInfo, type WebSocketServerOptions } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
 import { InProcessBroadcastBus, type BroadcastBus } from './broadcast-bus.js';
 import { RedisBroadcastBus } from './redis-broadcast-bus.js';
-import { GatewayWebSocket, messageContext } from './exception-frames.js';
+import { GatewayWebSocket, exceptionFrame, messageContext } from './exception-frames.js';
 import { WebSocketsGatewayServer } from './gateway-server.js';
 import { toHandshakeRequest, type WebSocketsHandshakeRequest } from './handshake-request.js';
-import { InvalidMessageError, checkParsedMessage, parseJsonMessage } from './message-parser.js';
+import { InvalidMessageError, checkParsedMessage, createJsonMessageParser, parseJsonMessage, readTopLevelId } from './message-parser.js';
 import { EXCEPTION_EVENT, SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
 import { checkGatewayOptions, resolveWebSocketsOptions } from './websockets-options.js';
 import type {
@@ -88,6 +88,8 @@ interface ClientState {
    */
   readonly bindings: Array<{ readonly handlers: readonly WsMessageHandler[]; readonly transform: (data: unknown) => Observable<unknown> }>;
   readonly parser: MessageParser;
+  /** Whether `parser` is the application's (`messageParser`) rather than the default JSON parser. */
+  readonly customParser: boolean;
   readonly policy: InvalidMessagePolicy;
   /** The client's messages, pulled one at a time. */
   readonly messages: AsyncIterator<string | Buffer>;
@@ -100,8 +102,12 @@ interface ClientState {
 /** Per server: the settings its messages follow. */
 interface ServerSettings {
   readonly parser: MessageParser;
+  readonly customParser: boolean;
   readonly policy: InvalidMessagePolicy;
 }
+
+/** The settings of a client whose server is unknown: the defaults. */
+const DEFAULT_SETTINGS: ServerSettings = { parser: parseJsonMessage, customParser: false, policy: 'exception' };
 
 /**
  * Messages of one client handled at the same time; the next one is read when one finishes. Reading stops, and the
@@ -116,8 +122,25 @@ const STATUS_FORBIDDEN = 403;
 const STATUS_INTERNAL_ERROR = 500;
 const STATUS_UPGRADE_REQUIRED = 426;
 
+/** What clients are told of an error that is not theirs to know (Nest's words for an unknown exception). */
+const INTERNAL_ERROR_MESSAGE = 'Internal server error';
+
 /** Keys of the module's options that are not node-layer server options. */
-const NEST_ONLY_KEYS = ['handshakeGuards', 'messageParser', 'invalidMessages', 'tls', 'broadcastBus', 'redisUrl', 'redisChannelPrefix', 'env', 'host', 'path', 'namespace'];
+const NEST_ONLY_KEYS = [
+  'handshakeGuards',
+  'messageParser',
+  'invalidMessages',
+  'maxJsonDepth',
+  'maxRoomsPerClient',
+  'tls',
+  'broadcastBus',
+  'redisUrl',
+  'redisChannelPrefix',
+  'env',
+  'host',
+  'path',
+  'namespace',
+];
 
 type HttpLikeServer = http.Server | https.Server;
 
@@ -134,6 +157,22 @@ function errorText(error: unknown): string {
 function messageOf(error: unknown): string {
   const message = (typeof error === 'object' && error !== null ? error : {}) as { message?: unknown };
   return typeof message.message === 'string' ? message.message : String(error);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The `id` of a message that its parser refused: the one the error carries (`InvalidMessageError`,
+ * `MessageTooDeepError`), else the top-level `"id"` of the raw message read as JSON text, best effort.
+ */
+function refusedMessageId(error: unknown, raw: string | Buffer): string | number | undefined {
+  if (error instanceof InvalidMessageError || error instanceof MessageTooDeepError) return error.id;
+  if (typeof raw === 'string') return readTopLevelId(raw);
+  try {
+    return readTopLevelId(utf8.decode(raw));
+  } catch {
+    return undefined;
+  }
 }
 
 /** An `http.Server` or an `https.Server` (which is a `tls.Server`, not an `http.Server`). */
@@ -165,6 +204,11 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   readonly #warned = new Set<string>();
   readonly #guardInstances = new Map<HandshakeGuard, Promise<CanActivate>>();
   readonly #patchedGateways = new WeakSet<object>();
+  /** Records a room limit hit while a message is handled, for its exception frame (see `MessageContext`). */
+  readonly #onRoomLimit = (error: RoomLimitError): void => {
+    const context = messageContext.getStore();
+    if (context !== undefined) context.limitError = error;
+  };
 
   /**
    * @param appOrHttpServer the Nest app (its HTTP server hosts gateways without a port, and its `WebSocketsModule`
@@ -253,6 +297,14 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
 
     this.#bus ??=
       resolved.raw.broadcastBus ?? (resolved.redisUrl !== null ? new RedisBroadcastBus({ url: resolved.redisUrl, channelPrefix: resolved.redisChannelPrefix }) : new InProcessBroadcastBus());
+    // The gateway's limits win over the module's, which win over the environment.
+    const limits = resolveGatewayLimits(
+      {
+        maxJsonDepth: gateway.maxJsonDepth ?? resolved.raw.maxJsonDepth,
+        maxRoomsPerClient: gateway.maxRoomsPerClient !== undefined ? gateway.maxRoomsPerClient : resolved.raw.maxRoomsPerClient,
+      },
+      resolved.env,
+    );
     gatewayServer = new WebSocketsGatewayServer({
       server: node,
       port,
@@ -261,9 +313,13 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       bus: this.#bus,
       logger: this.#logger,
       address,
+      maxRoomsPerClient: limits.maxRoomsPerClient,
+      onRoomLimit: this.#onRoomLimit,
     });
+    const customParser = gateway.messageParser ?? resolved.raw.messageParser;
     this.#settings.set(gatewayServer, {
-      parser: gateway.messageParser ?? resolved.raw.messageParser ?? parseJsonMessage,
+      parser: customParser ?? createJsonMessageParser({ maxDepth: limits.maxJsonDepth }),
+      customParser: customParser !== undefined,
       policy: gateway.invalidMessages ?? resolved.raw.invalidMessages ?? 'exception',
     });
     this.#servers.add(gatewayServer);
@@ -301,8 +357,16 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     let state = this.#clients.get(client);
     if (state === undefined) {
       const server = this.#clientServer.get(client);
-      const settings = (server !== undefined ? this.#settings.get(server) : undefined) ?? { parser: parseJsonMessage, policy: 'exception' as const };
-      state = { bindings: [], parser: settings.parser, policy: settings.policy, messages: client[Symbol.asyncIterator](), inFlight: 0, waiting: false };
+      const settings = (server !== undefined ? this.#settings.get(server) : undefined) ?? DEFAULT_SETTINGS;
+      state = {
+        bindings: [],
+        parser: settings.parser,
+        customParser: settings.customParser,
+        policy: settings.policy,
+        messages: client[Symbol.asyncIterator](),
+        inFlight: 0,
+        waiting: false,
+      };
       this.#clients.set(client, state);
       this.#pull(client, state);
     }
@@ -503,11 +567,12 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     try {
       message = checkParsedMessage(state.parser(raw, typeof raw !== 'string'));
     } catch (error) {
-      if (!(error instanceof InvalidMessageError) && state.parser !== parseJsonMessage) {
+      if (!(error instanceof InvalidMessageError) && !(error instanceof WebSocketsError) && state.customParser) {
         // A custom parser that throws something else may be an application bug: leave a trace.
         this.#logger.warn(`messageParser threw: ${errorText(error)}`);
       }
-      await this.#invalid(client, state.policy, messageOf(error), error instanceof InvalidMessageError ? error.id : undefined);
+      const code = error instanceof WebSocketsError ? error.code : undefined;
+      await this.#invalid(client, state.policy, messageOf(error), refusedMessageId(error, raw), code);
       return;
     }
     // Most events have one handler: its run is awaited alone, without an array and Promise.all per message.
@@ -528,40 +593,54 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     await (more === undefined ? first : Promise.all(more));
   }
 
-  /** Runs one handler and sends what it produces, in order, each send waiting for the client's backpressure. */
+  /**
+   * Runs one handler and sends what it produces, in order, each send waiting for the client's backpressure. Nest's
+   * exception filter answers what the handler throws; what still gets here is a failure of the pipeline itself (the
+   * filter throwing, say `RangeError: Maximum call stack size exceeded` while it serializes a deeply nested cause),
+   * which is logged and answered with an exception frame, never with silence.
+   */
   #runHandler(client: WebSocket, handler: WsMessageHandler, transform: (data: unknown) => Observable<unknown>, message: ParsedMessage): Promise<void> {
     const run = async (): Promise<void> => {
       const { event, id } = message;
-      let result: unknown;
-      if (handler.isAckHandledManually) {
-        // `@Ack()` gets a function that sends the reply (with the message's id) whenever the handler calls it.
-        const ack = (data: unknown): void => void this.#reply(client, { event, data, ...(id === undefined ? {} : { id }) });
-        result = handler.callback(message.data, ack);
-      } else {
-        result = handler.callback(message.data, event);
-      }
-      const values = transform(result);
       // Observables may emit many values: send each in order, awaiting the socket, before taking the next.
       let chain = Promise.resolve();
-      await new Promise<void>((resolve) => {
-        values.subscribe({
-          next: (value) => {
-            if (value === undefined || handler.isAckHandledManually) return;
-            const reply: Reply = isWsResponse(value)
-              ? { event: value.event, data: value.data, ...(id === undefined ? {} : { id }) }
-              : { event, data: value, ...(id === undefined ? {} : { id }) };
-            chain = chain.then(() => this.#reply(client, reply));
-          },
-          error: (error: unknown) => {
-            this.#logger.error(`handler of ${JSON.stringify(event)} failed: ${errorText(error)}`);
-            resolve();
-          },
-          complete: () => resolve(),
+      let failure: { readonly error: unknown } | undefined;
+      try {
+        let result: unknown;
+        if (handler.isAckHandledManually) {
+          // `@Ack()` gets a function that sends the reply (with the message's id) whenever the handler calls it.
+          const ack = (data: unknown): void => void this.#reply(client, { event, data, ...(id === undefined ? {} : { id }) });
+          result = handler.callback(message.data, ack);
+        } else {
+          result = handler.callback(message.data, event);
+        }
+        const values = transform(result);
+        await new Promise<void>((resolve) => {
+          values.subscribe({
+            next: (value) => {
+              if (value === undefined || handler.isAckHandledManually) return;
+              const reply: Reply = isWsResponse(value)
+                ? { event: value.event, data: value.data, ...(id === undefined ? {} : { id }) }
+                : { event, data: value, ...(id === undefined ? {} : { id }) };
+              chain = chain.then(() => this.#reply(client, reply));
+            },
+            error: (error: unknown) => {
+              failure = { error };
+              resolve();
+            },
+            complete: () => resolve(),
+          });
         });
-      });
+      } catch (error) {
+        failure = { error };
+      }
       await chain;
+      if (failure !== undefined) {
+        this.#logger.error(`handler of ${JSON.stringify(event)} failed: ${errorText(failure.error)}`);
+        await this.#send(client, JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, id)));
+      }
     };
-    return message.id === undefined ? run() : messageContext.run({ client, id: message.id }, run);
+    return message.id === undefined ? run() : messageContext.run({ client, id: message.id, limitError: undefined }, run);
   }
 
   /** Sends one reply as JSON; a value that cannot be serialized becomes an exception frame. */
@@ -571,21 +650,17 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       text = JSON.stringify(reply);
     } catch (error) {
       this.#logger.error(`reply to ${JSON.stringify(reply.event)} cannot be serialized as JSON: ${errorText(error)}`);
-      text = JSON.stringify(this.#exceptionFrame('Internal server error', reply.id));
+      text = JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, reply.id));
     }
     return this.#send(client, text);
   }
 
-  #exceptionFrame(message: string, id: string | number | undefined): Reply {
-    return { event: EXCEPTION_EVENT, data: { status: 'error', message }, ...(id === undefined ? {} : { id }) };
-  }
-
   /** Applies the `invalidMessages` policy. */
-  async #invalid(client: WebSocket, policy: InvalidMessagePolicy, reason: string, id: string | number | undefined): Promise<void> {
+  async #invalid(client: WebSocket, policy: InvalidMessagePolicy, reason: string, id: string | number | undefined, code?: string): Promise<void> {
     this.#logger.debug(`invalid message from ${client.remoteAddress}: ${reason}`);
     switch (policy) {
       case 'exception':
-        await this.#send(client, JSON.stringify(this.#exceptionFrame(reason, id)));
+        await this.#send(client, JSON.stringify(exceptionFrame(reason, id, code)));
         return;
       case 'ignore':
         return;
