@@ -8,6 +8,11 @@ export type {
   Limits,
   ConnectionLimits,
   Environment,
+  BackoffOptions,
+  ResolvedBackoff,
+  ProxyOptions,
+  ProxyUrl,
+  ProxyScheme,
 } from './config.js';
 export { SETTINGS, DEFAULT_IDENTITY, PACKAGE_VERSION, describeSetting } from './settings.js';
 export type { SettingName, SettingSpec } from './settings.js';
