@@ -282,6 +282,25 @@ describe('proxies that misbehave', () => {
     }
   });
 
+  it('sends the CONNECT request with Host, User-Agent and Basic credentials, and says when they are refused', async () => {
+    let request = '';
+    const refusing = await fakeProxy((socket, received) => {
+      request = received.toString('latin1');
+      socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n');
+    });
+    const error = await rejection(
+      connect('wss://[::1]:8443/', { env: {}, userAgentHeader: 'probe/1', proxy: `http://us%65r:p%40ss@127.0.0.1:${refusing.port}` }),
+    );
+    expect(request).toBe(
+      `CONNECT [::1]:8443 HTTP/1.1\r\nHost: [::1]:8443\r\nUser-Agent: probe/1\r\nProxy-Authorization: Basic ${Buffer.from('user:p@ss').toString('base64')}\r\n\r\n`,
+    );
+    expect(error.message).toBe(
+      `proxy http://127.0.0.1:${refusing.port} refused to open a tunnel to [::1]:8443: HTTP 407 Proxy Authentication Required ` +
+        '(the proxy refused the user name and password of the proxy URL)',
+    );
+    expect(error.message).not.toContain('p@ss');
+  });
+
   it('refuses a tunnel whose proxy sends bytes before the TLS handshake of wss', async () => {
     const eager = await fakeProxy((socket) => socket.write('HTTP/1.1 200 OK\r\n\r\nhello'));
     const error = await rejection(connect('wss://127.0.0.1:9/', { env: {}, proxy: `http://127.0.0.1:${eager.port}` }));
