@@ -17,12 +17,10 @@ import net from 'node:net';
  *   or the chmod error (the server is closed first)
  */
 export async function listenOnSocketPath(server: net.Server, path: string, permissions: number | null): Promise<void> {
-  try {
-    await listenOnce(server, path, permissions);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !(await removeStaleSocket(path))) throw error;
-    await listenOnce(server, path, permissions);
-  }
+  // Checked before listening rather than after an EADDRINUSE: the server's 'error' listeners would report a failure
+  // that is then recovered from.
+  await removeStaleSocket(path);
+  await listenOnce(server, path, permissions);
 }
 
 /**

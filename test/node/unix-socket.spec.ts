@@ -98,8 +98,12 @@ describe('our server on a Unix socket', () => {
     expect(lstatSync(file).isSocket()).toBe(true);
     const server = await unixServer(file);
     const second = new WebSocketServer({ ...QUIET, socketPath: file });
+    const reported: Error[] = [];
+    second.on('error', (error: Error) => reported.push(error));
     await expect(second.listen()).rejects.toMatchObject({ code: 'EADDRINUSE' });
     await second.close();
+    // The server's 'error' listeners hear of the failure too, as for a TCP port; the stale file above caused none.
+    expect(reported.map((error) => (error as NodeJS.ErrnoException).code)).toEqual(['EADDRINUSE']);
     const ws = await harness.connect(`ws+unix:${file}`);
     expect(await ask(ws, 'still')).toBe('/ localhost still');
     await server.close();
