@@ -13,7 +13,7 @@ import type { Server as HttpsServer } from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { resolveConfig, resolveSocketPermissions, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config.js';
+import { resolveConfig, resolveSocketPath, resolveSocketPermissions, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config.js';
 import { ConnectionLimitError, HandshakeError, InvalidStateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection } from '../protocol/connection.js';
@@ -167,7 +167,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       if (options.port !== undefined && options.socketPath !== undefined) {
         throw new InvalidStateError('give either port or socketPath, not both');
       }
-      this.#socketPath = options.socketPath;
+      // The option only: WEBSOCKETS_SOCKET_PATH is for the apps that read it (the sample), not for every server.
+      this.#socketPath = resolveSocketPath(options.socketPath, {}) ?? undefined;
       this.#host = options.host ?? (env.WEBSOCKETS_HOST || undefined);
       const openTimeoutMs = this.config.openTimeoutMs;
       this.#listener =

@@ -88,6 +88,7 @@ describe('our server on a Unix socket', () => {
     );
     expect(() => new WebSocketServer({ socketPath: socketPath(), socketPermissions: 0o1777, env: {} })).toThrow(ConfigError);
     expect(() => new WebSocketServer({ socketPath: socketPath(), port: 0, env: {} })).toThrow('give either port or socketPath, not both');
+    expect(() => new WebSocketServer({ socketPath: '', env: {} })).toThrow('option socketPath must be a file path');
   });
 
   it('replaces a stale socket file, refuses a live one with EADDRINUSE, and removes its file on close', async () => {
