@@ -130,6 +130,20 @@ describe('reconnect() against a real server', () => {
     expect(retries.slice(1).map((r) => r.delayMs)).toEqual([300, 450]);
   });
 
+  it('reconnects at once after a connection that lasted longer than backoffMinDelayMs', async () => {
+    const { server, port } = await serverOn(0, () => undefined);
+    // Well over backoffMinDelayMs (40 ms): the connection counts as one that worked.
+    server.on('connection', (ws: WebSocket) => setTimeout(() => void ws.close(1001, 'restarting'), 200));
+    const retries: RetryEvent[] = [];
+    let yielded = 0;
+    for await (const ws of reconnect(`ws://127.0.0.1:${port}/`, { ...FAST, onRetry: (event) => retries.push(event) })) {
+      const [code] = await next<[number]>(ws, 'close');
+      expect(code).toBe(1001);
+      if (++yielded === 3) break;
+    }
+    expect(retries).toEqual([]);
+  });
+
   it('closes the current connection with 1000 on break, and ends a wait at once on abort', async () => {
     const { server, port } = await serverOn(0, () => undefined);
     const codes: number[] = [];
