@@ -4,9 +4,9 @@
  * tests can pass a literal environment and two servers can have different limits.
  */
 import { ConfigError } from './errors.js';
-import { SETTINGS, describeSetting, type SettingName } from './settings.js';
+import { PROXY_VARIABLES, SETTINGS, describeSetting, type SettingName } from './settings.js';
 
-export { SETTINGS, DEFAULT_IDENTITY, PACKAGE_VERSION, describeSetting } from './settings.js';
+export { SETTINGS, DEFAULT_IDENTITY, PACKAGE_VERSION, PROXY_VARIABLES, describeSetting } from './settings.js';
 export type { SettingName, SettingSpec } from './settings.js';
 
 /** The environment as the caller passes it (usually `process.env`). */
@@ -174,7 +174,14 @@ function invalid(name: SettingName, value: unknown, expected: string, from: 'opt
 /** A positive safe integer from an option, else the environment (strictly `/^\d+$/`), else the default. */
 function resolveInteger(name: SettingName, option: unknown, env: Environment, unit: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const spec = SETTINGS[name];
-  const expected = min === 1 && max === Number.MAX_SAFE_INTEGER ? `a positive integer (${unit})` : `an integer from ${min} to ${max} (${unit})`;
+  const expected =
+    max !== Number.MAX_SAFE_INTEGER
+      ? `an integer from ${min} to ${max} (${unit})`
+      : min === 1
+        ? `a positive integer (${unit})`
+        : min === 0
+          ? `a non-negative integer (${unit})`
+          : `an integer of at least ${min} (${unit})`;
   if (option !== undefined) {
     if (typeof option !== 'number' || !Number.isSafeInteger(option) || option < min || option > max) {
       throw invalid(name, option, expected, 'option');
@@ -360,4 +367,263 @@ export function resolveGatewayLimits(
     maxJsonDepth: resolveInteger('maxJsonDepth', options.maxJsonDepth, env, 'levels of nesting'),
     maxRoomsPerClient: resolveOptionalCount('maxRoomsPerClient', options.maxRoomsPerClient, env, 'rooms'),
   });
+}
+
+// --- Client: redirects, reconnection and proxies ------------------------------------------------------------------
+
+/**
+ * Most redirects `connect()` follows: the option, else WEBSOCKETS_MAX_REDIRECTS, else 10. 0 follows none.
+ * @throws ConfigError for a negative or fractional number
+ */
+export function resolveMaxRedirects(option: unknown, env: Environment): number {
+  return resolveInteger('maxRedirects', option, env, 'redirects', 0);
+}
+
+/** The backoff of `reconnect()`, in ms (the options' unit); the variables are in seconds, as in Python websockets. */
+export interface BackoffOptions {
+  /** The first retry waits a random time from 0 up to this, in ms. @default 5000, or WEBSOCKETS_BACKOFF_INITIAL_DELAY (s) */
+  backoffInitialDelayMs?: number;
+  /** The second retry waits this, in ms (more than 0). @default 3100, or WEBSOCKETS_BACKOFF_MIN_DELAY (s) */
+  backoffMinDelayMs?: number;
+  /** Each later delay is the previous one times this (at least 1). @default 1.618, or WEBSOCKETS_BACKOFF_FACTOR */
+  backoffFactor?: number;
+  /** Longest delay, `Retry-After` included, in ms. @default 90000, or WEBSOCKETS_BACKOFF_MAX_DELAY (s) */
+  backoffMaxDelayMs?: number;
+}
+
+/** Resolved backoff, in ms. */
+export interface ResolvedBackoff {
+  readonly initialDelayMs: number;
+  readonly minDelayMs: number;
+  readonly factor: number;
+  readonly maxDelayMs: number;
+}
+
+// Seconds with an optional decimal part, as Python's float() would take them, but nothing else ("5s", "1e3", "-1").
+const DECIMAL = /^\d+(?:\.\d+)?$/;
+
+/** A delay in ms from an option (a non-negative safe integer, at least `min`), else its variable in seconds. */
+function resolveDelayMs(name: SettingName, option: unknown, env: Environment, min: number): number {
+  const spec = SETTINGS[name];
+  const expected = min === 0 ? 'a non-negative integer (milliseconds)' : `an integer of at least ${min} (milliseconds)`;
+  if (option !== undefined) {
+    if (typeof option !== 'number' || !Number.isSafeInteger(option) || option < min) throw invalid(name, option, expected, 'option');
+    return option;
+  }
+  const raw = spec.env === null ? undefined : env[spec.env];
+  if (raw !== undefined && raw !== '') {
+    const ms = Math.round(Number(raw) * 1000);
+    if (!DECIMAL.test(raw) || !Number.isSafeInteger(ms) || ms < min) {
+      throw invalid(name, raw, `a number of seconds (e.g. 3.1)${min > 0 ? ' above 0' : ''}`, 'env');
+    }
+    return ms;
+  }
+  return spec.default as number;
+}
+
+/**
+ * The backoff of `reconnect()`: each value from its option (ms), else its variable (seconds, decimals allowed),
+ * else Python websockets' default (5 s, 3.1 s, x1.618, 90 s).
+ * @throws ConfigError for a value that is not a number, a factor below 1, a minimum delay of 0, or a maximum delay
+ *   below the minimum delay
+ */
+export function resolveBackoff(options: BackoffOptions, env: Environment): Readonly<ResolvedBackoff> {
+  const initialDelayMs = resolveDelayMs('backoffInitialDelayMs', options.backoffInitialDelayMs, env, 0);
+  // A minimum of 0 would make every delay 0: a client that hammers the server in a loop.
+  const minDelayMs = resolveDelayMs('backoffMinDelayMs', options.backoffMinDelayMs, env, 1);
+  const maxDelayMs = resolveDelayMs('backoffMaxDelayMs', options.backoffMaxDelayMs, env, 1);
+  let factor: number = SETTINGS.backoffFactor.default;
+  const rawFactor = env[SETTINGS.backoffFactor.env];
+  if (options.backoffFactor !== undefined) {
+    const option: unknown = options.backoffFactor;
+    if (typeof option !== 'number' || !Number.isFinite(option) || option < 1) throw invalid('backoffFactor', option, 'a number of at least 1', 'option');
+    factor = option;
+  } else if (rawFactor !== undefined && rawFactor !== '') {
+    if (!DECIMAL.test(rawFactor) || Number(rawFactor) < 1) throw invalid('backoffFactor', rawFactor, 'a number of at least 1 (e.g. 1.618)', 'env');
+    factor = Number(rawFactor);
+  }
+  if (maxDelayMs < minDelayMs) {
+    throw new ConfigError(
+      `backoffMaxDelayMs (${maxDelayMs} ms) must not be below backoffMinDelayMs (${minDelayMs} ms) ` +
+        `(${describeSetting('backoffMaxDelayMs')}; ${describeSetting('backoffMinDelayMs')})`,
+      'backoffMaxDelayMs',
+      maxDelayMs,
+    );
+  }
+  return Object.freeze({ initialDelayMs, minDelayMs, factor, maxDelayMs });
+}
+
+/** The proxy schemes the client speaks. */
+export type ProxyScheme = 'http' | 'https' | 'socks5' | 'socks5h';
+
+/** A proxy URL, parsed and checked. */
+export interface ProxyUrl {
+  readonly scheme: ProxyScheme;
+  /** Host name or IP, without the brackets of an IPv6 literal. */
+  readonly host: string;
+  /** The URL's port, else 80 (http), 443 (https) or 1080 (SOCKS). */
+  readonly port: number;
+  /** The URL's user name and password, percent-decoded; `null` when it has none. */
+  readonly credentials: { readonly username: string; readonly password: string } | null;
+  /** The URL without its credentials, for messages: `socks5h://127.0.0.1:1080`. */
+  readonly href: string;
+}
+
+/** Where the environment's proxy for one scheme comes from. */
+export interface ProxyVariable {
+  /** The variable as found (`https_proxy` or `HTTPS_PROXY`). */
+  readonly name: string;
+  readonly value: string;
+}
+
+/** The proxy configuration of a client, before a URL picks from it. */
+export type ResolvedProxy =
+  /** `proxy: null`: always connect directly. */
+  | { readonly mode: 'none' }
+  /** An explicit `proxy`: used for every URL, loopback included, `noProxy` ignored. */
+  | { readonly mode: 'fixed'; readonly proxy: ProxyUrl }
+  /** The environment: one variable per scheme (or none), and the hosts that bypass it. */
+  | {
+      readonly mode: 'environment';
+      readonly ws: ProxyVariable | null;
+      readonly wss: ProxyVariable | null;
+      /** Entries of `noProxy` / NO_PROXY, split at commas and whitespace. */
+      readonly noProxy: readonly string[];
+    };
+
+/** What the client's proxy settings can be. */
+export interface ProxyOptions {
+  /**
+   * The proxy: a URL (`http://user:password@proxy:3128`, `socks5h://proxy:1080`), `null` for none, or absent to
+   * follow the environment.
+   */
+  proxy?: string | URL | null;
+  /** Hosts that bypass the environment's proxy, as NO_PROXY lists them (a string, or its entries). */
+  noProxy?: string | readonly string[] | null;
+}
+
+const PROXY_DEFAULT_PORTS: Readonly<Record<ProxyScheme, number>> = { http: 80, https: 443, socks5: 1080, socks5h: 1080 };
+const PROXY_URL_HINT = 'a proxy URL: http://, https://, socks5:// or socks5h://[user:password@]host[:port]';
+
+/**
+ * Parses and checks a proxy URL. A value without a scheme (`proxy.example:3128`) is taken as `http://`, as curl and
+ * Go do.
+ * @param where what to name in the message: `option proxy`, or the variable it came from (`HTTPS_PROXY`)
+ * @throws ConfigError for an unsupported scheme, a missing host, a path, query or fragment, or bad percent-encoding
+ */
+export function parseProxyUrl(value: string | URL, where: string): ProxyUrl {
+  const text = String(value).trim();
+  const fail = (why: string): ConfigError =>
+    new ConfigError(`${where} must be ${PROXY_URL_HINT}; got ${JSON.stringify(redactUrl(text))} (${why})`, 'proxy', redactUrl(text));
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`);
+  } catch {
+    throw fail('not a URL');
+  }
+  const scheme = url.protocol.slice(0, -1);
+  if (!(scheme in PROXY_DEFAULT_PORTS)) throw fail(`scheme ${scheme} is not supported`);
+  const host = url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (host === '') throw fail('no host');
+  if ((url.pathname !== '' && url.pathname !== '/') || url.search !== '' || url.hash !== '') throw fail('a proxy URL has no path, query or fragment');
+  const port = url.port === '' ? PROXY_DEFAULT_PORTS[scheme as ProxyScheme] : Number(url.port);
+  let credentials: ProxyUrl['credentials'] = null;
+  if (url.username !== '' || url.password !== '') {
+    try {
+      credentials = Object.freeze({ username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) });
+    } catch {
+      throw fail('bad percent-encoding in the credentials');
+    }
+  }
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  return Object.freeze({ scheme: scheme as ProxyScheme, host, port, credentials, href: `${scheme}://${shownHost}:${port}` });
+}
+
+/** A URL with its password replaced, for messages. */
+function redactUrl(text: string): string {
+  return text.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+}
+
+/** The first set variable of `names`; lower case wins, and an empty lower-case variable hides the upper-case one. */
+function proxyVariable(names: readonly string[], env: Environment): ProxyVariable | null {
+  for (const upper of names) {
+    const lower = upper.toLowerCase();
+    const lowerValue = env[lower];
+    if (lowerValue !== undefined) {
+      if (lowerValue.trim() !== '') return { name: lower, value: lowerValue };
+      continue;
+    }
+    // CGI puts a request's `Proxy:` header in HTTP_PROXY (httpoxy, CVE-2016-5385): under CGI, only http_proxy counts.
+    if (upper === 'HTTP_PROXY' && env.REQUEST_METHOD !== undefined) continue;
+    const upperValue = env[upper];
+    if (upperValue !== undefined && upperValue.trim() !== '') return { name: upper, value: upperValue };
+  }
+  return null;
+}
+
+/**
+ * The client's proxy settings: `proxy: null` turns proxies off; an explicit `proxy` is used for every URL; otherwise
+ * the environment applies: WSS_PROXY or WS_PROXY, then HTTPS_PROXY, then (ws only) HTTP_PROXY, then ALL_PROXY, each
+ * also in lower case (which wins), with `noProxy` / NO_PROXY. A variable's URL is checked when a connection uses it,
+ * so a bad HTTP_PROXY does not break a wss:// client that never reads it.
+ * @throws ConfigError for an invalid explicit `proxy` or `noProxy`
+ */
+export function resolveProxy(options: ProxyOptions, env: Environment): ResolvedProxy {
+  if (options.proxy === null) return Object.freeze({ mode: 'none' });
+  if (options.proxy !== undefined) {
+    if (typeof options.proxy !== 'string' && !(options.proxy instanceof URL)) {
+      throw new ConfigError(`option proxy must be ${PROXY_URL_HINT}, or null for none; got ${String(options.proxy)}`, 'proxy', options.proxy);
+    }
+    return Object.freeze({ mode: 'fixed', proxy: parseProxyUrl(options.proxy, 'option proxy') });
+  }
+  let list: string;
+  const option: unknown = options.noProxy;
+  if (option !== undefined && option !== null) {
+    if (typeof option === 'string') list = option;
+    else if (Array.isArray(option) && option.every((entry) => typeof entry === 'string')) list = option.join(',');
+    else throw invalid('noProxy', option, 'a comma-separated string or an array of host names', 'option');
+  } else {
+    list = env.no_proxy ?? env.NO_PROXY ?? '';
+  }
+  return Object.freeze({
+    mode: 'environment',
+    ws: proxyVariable(PROXY_VARIABLES.ws, env),
+    wss: proxyVariable(PROXY_VARIABLES.wss, env),
+    noProxy: Object.freeze(list.split(/[\s,]+/).filter((entry) => entry !== '')),
+  });
+}
+
+// --- Unix domain sockets --------------------------------------------------------------------------------------------
+
+/**
+ * The Unix socket path to listen on: the option, else WEBSOCKETS_SOCKET_PATH, else `null` (a TCP port). The sample
+ * app and the echo server call it with `process.env`; `WebSocketServer` takes the option only, so that a variable
+ * meant for one server does not move every server of the process.
+ * @throws ConfigError for an option that is not a non-empty string
+ */
+export function resolveSocketPath(option: unknown, env: Environment): string | null {
+  if (option !== undefined && option !== null) {
+    if (typeof option !== 'string' || option === '') throw invalid('socketPath', option, 'a file path', 'option');
+    return option;
+  }
+  const raw = env[SETTINGS.socketPath.env];
+  return raw === undefined || raw === '' ? null : raw;
+}
+
+/**
+ * Permissions of a Unix socket file: the option (`0o660`), else WEBSOCKETS_SOCKET_PERMISSIONS in octal (`660` or
+ * `0660`), else `null` (what the umask gives).
+ * @throws ConfigError for a value outside 0-0o777 or a variable that is not three octal digits
+ */
+export function resolveSocketPermissions(option: unknown, env: Environment): number | null {
+  if (option !== undefined && option !== null) {
+    if (typeof option !== 'number' || !Number.isInteger(option) || option < 0 || option > 0o777) {
+      throw invalid('socketPermissions', option, 'permission bits from 0 to 0o777 (e.g. 0o660)', 'option');
+    }
+    return option;
+  }
+  const raw = env[SETTINGS.socketPermissions.env];
+  if (raw === undefined || raw === '') return null;
+  if (!/^0?[0-7]{3}$/.test(raw)) throw invalid('socketPermissions', raw, 'three octal digits (e.g. 660)', 'env');
+  return parseInt(raw, 8);
 }

@@ -9,6 +9,11 @@ export type {
   ConnectionLimits,
   Environment,
   GatewayLimits,
+  BackoffOptions,
+  ResolvedBackoff,
+  ProxyOptions,
+  ProxyUrl,
+  ProxyScheme,
 } from './config.js';
 export { SETTINGS, DEFAULT_IDENTITY, PACKAGE_VERSION, describeSetting } from './settings.js';
 export type { SettingName, SettingSpec } from './settings.js';

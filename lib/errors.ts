@@ -7,10 +7,12 @@
  * │  ├─ HandshakeLimitError           setting, limit, actual: 414 / 431 on a server; thrown on a client
  * │  ├─ InvalidHeaderError            name, value
  * │  ├─ InvalidStatusError            status, headers, body (client: the server did not answer 101)
+ * │  ├─ IncompleteResponseError       (client: the connection ended before the whole handshake response came)
  * │  ├─ OriginNotAllowedError         origin (403)
  * │  ├─ ConnectionLimitError          setting, limit, retryAfterSeconds (503 with Retry-After, before the upgrade)
  * │  ├─ OpenTimeoutError              timeoutMs (client: the opening handshake took too long)
- * │  └─ RedirectError                 location (client: too many, insecure or invalid redirects)
+ * │  ├─ RedirectError                 location (client: too many, insecure or invalid redirects)
+ * │  └─ ProxyError                    proxy, status, reason, body (client: the proxy refused or answered nonsense)
  * ├─ ProtocolError                    closeCode 1002
  * ├─ InvalidUtf8Error                 closeCode 1007
  * ├─ MessageTooBigError               closeCode 1009, limit, actual
@@ -182,6 +184,14 @@ export class InvalidStatusError extends HandshakeError {
   }
 }
 
+/**
+ * Client side: the connection ended before the handshake response was complete (the server, or a proxy, closed it
+ * without answering, or in the middle of a refusal's body). `reconnect()` treats it as a network error.
+ */
+export class IncompleteResponseError extends HandshakeError {
+  override readonly code = 'WS_ERR_INCOMPLETE_RESPONSE';
+}
+
 /** Client side: the opening handshake, redirects included, did not finish within `openTimeoutMs`. */
 export class OpenTimeoutError extends HandshakeError {
   override readonly code = 'WS_ERR_OPEN_TIMEOUT';
@@ -202,6 +212,49 @@ export class RedirectError extends HandshakeError {
     readonly location: string | undefined,
   ) {
     super(message);
+  }
+}
+
+/** What a `ProxyError` knows about the proxy and its answer. */
+export interface ProxyErrorDetails {
+  /** The proxy's URL without its credentials, e.g. `http://127.0.0.1:3128`. */
+  readonly proxy: string;
+  /**
+   * The proxy's answer: the HTTP status of an `http`/`https` proxy's response to CONNECT, or the reply code of a
+   * SOCKS5 proxy (RFC 1928 §6: 1 general failure ... 5 connection refused ... 8 address type not supported).
+   * Absent when the answer could not be read (garbage, a limit, the connection ended).
+   */
+  readonly status?: number;
+  /** The proxy's own words: the reason phrase of the HTTP status, or the meaning of the SOCKS reply code. */
+  readonly reason?: string;
+  /** The headers of an HTTP proxy's refusal (e.g. `Proxy-Authenticate`, `Retry-After`). */
+  readonly responseHeaders?: ReadonlyArray<readonly [string, string]>;
+  /** The body of an HTTP proxy's refusal (at most `maxBodySize` bytes). */
+  readonly body?: Buffer;
+}
+
+/**
+ * Client side: the proxy refused to open the tunnel (an HTTP status other than 2xx, a SOCKS5 reply other than
+ * success, credentials refused), or answered something that is not a valid response under the handshake limits
+ * (the limit is named in the message and the `HandshakeLimitError` is the `cause`). Failing to reach the proxy at
+ * all is Node's own error (`ECONNREFUSED` ...), as for a server.
+ */
+export class ProxyError extends HandshakeError {
+  override readonly code = 'WS_ERR_PROXY';
+  readonly proxy: string;
+  readonly status: number | undefined;
+  readonly reason: string | undefined;
+  readonly responseHeaders: ReadonlyArray<readonly [string, string]>;
+  readonly body: Buffer;
+  constructor(message: string, details: ProxyErrorDetails, options?: { cause?: unknown }) {
+    // 502 Bad Gateway for a gateway that relays this failure, unless the proxy answered with an HTTP status.
+    const httpStatus = details.status !== undefined && details.responseHeaders !== undefined ? details.status : 502;
+    super(message, httpStatus, {}, options);
+    this.proxy = details.proxy;
+    this.status = details.status;
+    this.reason = details.reason;
+    this.responseHeaders = details.responseHeaders ?? [];
+    this.body = details.body ?? Buffer.alloc(0);
   }
 }
 

@@ -11,7 +11,28 @@ export const PACKAGE_VERSION = '0.1';
 export const DEFAULT_IDENTITY = `Node.js/${process.versions.node} nestjs-websockets/${PACKAGE_VERSION}`;
 
 /** How a setting's value is read from its environment variable. */
-export type SettingKind = 'bytes' | 'count' | 'ms' | 'header' | 'string' | 'path' | 'boolean' | 'window-bits' | 'mem-level' | 'policy';
+export type SettingKind =
+  | 'bytes'
+  | 'count'
+  | 'ms'
+  | 'header'
+  | 'string'
+  | 'path'
+  | 'boolean'
+  | 'window-bits'
+  | 'mem-level'
+  /** An option in ms whose variable is in seconds (decimals allowed), as Python websockets reads it. */
+  | 'seconds'
+  /** A decimal number of at least 1. */
+  | 'factor'
+  /** A proxy URL; its variables are the `*_PROXY` family (see `PROXY_VARIABLES`). */
+  | 'proxy'
+  /** A comma-separated list of hosts, domains, IPs, CIDR ranges and `host:port`, or `*`. */
+  | 'host-list'
+  /** File permissions: a number in an option (`0o660`), octal digits in the variable (`660`). */
+  | 'mode'
+  /** One of a fixed set of words (`close`, `drop`). */
+  | 'policy';
 
 export interface SettingSpec {
   /** The option name in `WebSocketsOptions` (and in the module's options). */
@@ -104,6 +125,24 @@ export const SETTINGS = {
   // at most 40 KiB per client, a few times an idle connection, where 300 000 joins cost 90 MiB without a limit.
   maxRoomsPerClient: setting({ option: 'maxRoomsPerClient', env: 'WEBSOCKETS_MAX_ROOMS_PER_CLIENT', kind: 'count', default: 128,
     doc: 'Most rooms one client of a gateway can be in; `join()` above it throws `RoomLimitError` (an exception frame); `null` for no limit.' }),
+  // --- Client: proxies, redirects and reconnection --------------------------------------------------------------
+  // The proxy variables are the de facto standard of curl, Go and Python rather than WEBSOCKETS_* names, so that a
+  // machine's existing proxy configuration applies; lower case wins over upper case (see PROXY_VARIABLES).
+  proxy: setting({ option: 'proxy', env: 'WSS_PROXY / WS_PROXY / HTTPS_PROXY / HTTP_PROXY / ALL_PROXY', kind: 'proxy', default: null,
+    doc: 'Proxy of the client: `http://`, `https://`, `socks5://` or `socks5h://`, credentials in the URL; `null` connects directly. The variables (lower case too) apply by scheme, see [Proxies](#proxies).' }),
+  noProxy: setting({ option: 'noProxy', env: 'NO_PROXY', kind: 'host-list', default: null,
+    doc: 'Hosts that bypass the proxy of the environment: names (subdomains included), IPs, CIDR ranges, `host:port`, or `*`. Loopback always does.' }),
+  maxRedirects: setting({ option: 'maxRedirects', env: 'WEBSOCKETS_MAX_REDIRECTS', kind: 'count', default: 10,
+    doc: 'Most redirects the client follows (0: none).' }),
+  // Python websockets' backoff (src/websockets/client.py): its variables are in seconds, so they are here too.
+  backoffInitialDelayMs: setting({ option: 'backoffInitialDelayMs', env: 'WEBSOCKETS_BACKOFF_INITIAL_DELAY', kind: 'seconds', default: 5_000,
+    doc: '`reconnect()`: the first retry waits a random time up to this, in ms (the variable is in seconds: `5`).' }),
+  backoffMinDelayMs: setting({ option: 'backoffMinDelayMs', env: 'WEBSOCKETS_BACKOFF_MIN_DELAY', kind: 'seconds', default: 3_100,
+    doc: '`reconnect()`: delay of the second retry, in ms (the variable is in seconds: `3.1`).' }),
+  backoffFactor: setting({ option: 'backoffFactor', env: 'WEBSOCKETS_BACKOFF_FACTOR', kind: 'factor', default: 1.618,
+    doc: '`reconnect()`: each later delay is the previous one times this (at least 1).' }),
+  backoffMaxDelayMs: setting({ option: 'backoffMaxDelayMs', env: 'WEBSOCKETS_BACKOFF_MAX_DELAY', kind: 'seconds', default: 90_000,
+    doc: '`reconnect()`: longest delay between attempts, `Retry-After` included, in ms (the variable is in seconds: `90`).' }),
 
   // --- Deployment (used by the Node server and the Nest module) -------------------------------------------------
   host: setting({ option: 'host', env: 'WEBSOCKETS_HOST', kind: 'string', default: null,
@@ -114,6 +153,10 @@ export const SETTINGS = {
     doc: 'Path of the PEM private key of `WEBSOCKETS_TLS_CERT`.' }),
   tlsCa: setting({ option: 'tls.ca', env: 'WEBSOCKETS_TLS_CA', kind: 'path', default: null,
     doc: 'Path of PEM CA certificates to trust (clients) or to verify client certificates (servers).' }),
+  socketPath: setting({ option: 'socketPath', env: 'WEBSOCKETS_SOCKET_PATH', kind: 'path', default: null,
+    doc: 'Unix domain socket to listen on instead of a TCP port (the variable is read by the sample app and `npm run echo`).' }),
+  socketPermissions: setting({ option: 'socketPermissions', env: 'WEBSOCKETS_SOCKET_PERMISSIONS', kind: 'mode', default: null,
+    doc: 'Permissions of that socket file (octal, e.g. `660`: connecting needs write permission); none: what the umask gives.' }),
   redisUrl: setting({ option: 'redisUrl', env: 'WEBSOCKETS_REDIS_URL', kind: 'string', default: null,
     doc: 'Redis URL of the broadcast bus for rooms across instances; none means in-process only.' }),
   redisChannelPrefix: setting({ option: 'redisChannelPrefix', env: 'WEBSOCKETS_REDIS_CHANNEL_PREFIX', kind: 'string', default: 'nestjs-websockets:',
@@ -121,6 +164,16 @@ export const SETTINGS = {
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
+
+/**
+ * Where the client looks for a proxy, in order, by the scheme of the URL it connects to. `ws://` prefers the proxy
+ * for HTTPS over the one for HTTP (RFC 6455 §4.1 advises it: an HTTPS proxy tunnels with CONNECT), as Python
+ * websockets does; `ALL_PROXY` (curl's) comes last. Each name is also read in lower case, which wins when set.
+ */
+export const PROXY_VARIABLES = {
+  ws: ['WS_PROXY', 'HTTPS_PROXY', 'HTTP_PROXY', 'ALL_PROXY'],
+  wss: ['WSS_PROXY', 'HTTPS_PROXY', 'ALL_PROXY'],
+} as const;
 
 /** How a setting is named in messages: `option maxLineLength, env WEBSOCKETS_MAX_LINE_LENGTH`. */
 export function describeSetting(name: SettingName): string {

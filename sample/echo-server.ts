@@ -1,11 +1,13 @@
 /**
  * `npm run echo`: a plain echo server on the Node layer (no Nest), for benchmarks and interop tests.
  *
- * Listens on 127.0.0.1 at `$PORT` (0 or unset picks a free port), prints one JSON line
- * `{"ready":true,"port":N,"pid":N}` once it listens, echoes text as text and binary as binary with the library's
- * defaults (1 MiB messages, permessage-deflate accepted when offered, `WEBSOCKETS_*` variables honoured), and stops
- * cleanly on SIGTERM and SIGINT (close 1001 to every client, then exit 0).
+ * Listens on 127.0.0.1 at `$PORT` (0 or unset picks a free port), or on the Unix socket `$WEBSOCKETS_SOCKET_PATH`
+ * (with `$WEBSOCKETS_SOCKET_PERMISSIONS`, e.g. 660), prints one JSON line `{"ready":true,"port":N,"pid":N}` (or
+ * `{"ready":true,"socketPath":"...","pid":N}`) once it listens, echoes text as text and binary as binary with the
+ * library's defaults (1 MiB messages, permessage-deflate accepted when offered, `WEBSOCKETS_*` variables honoured),
+ * and stops cleanly on SIGTERM and SIGINT (close 1001 to every client, then exit 0).
  */
+import { resolveSocketPath } from '../lib/config.js';
 import { WebSocketServer } from '../lib/node/server.js';
 
 const HOST = '127.0.0.1';
@@ -22,7 +24,10 @@ function portFromEnv(raw: string | undefined): number {
 }
 
 async function main(): Promise<void> {
-  const server = new WebSocketServer({ host: HOST, port: portFromEnv(process.env.PORT) });
+  const socketPath = resolveSocketPath(undefined, process.env);
+  const server = new WebSocketServer(
+    socketPath === null ? { host: HOST, port: portFromEnv(process.env.PORT) } : { socketPath },
+  );
   server.on('connection', (ws) => {
     ws.on('message', (data: string | Buffer, isBinary: boolean) => {
       // A send that fails because the peer went away is not the echo server's problem.
@@ -33,7 +38,8 @@ async function main(): Promise<void> {
   server.on('error', (error: Error) => process.stderr.write(`echo server: ${error.message}\n`));
 
   const address = await server.listen();
-  process.stdout.write(`${JSON.stringify({ ready: true, port: address.port, pid: process.pid })}\n`);
+  const where = typeof address === 'string' ? { socketPath: address } : { port: address.port };
+  process.stdout.write(`${JSON.stringify({ ready: true, ...where, pid: process.pid })}\n`);
 
   let stopping = false;
   const stop = (): void => {

@@ -1,11 +1,16 @@
 /**
- * `npm start`: builds and runs the sample on $PORT (default 3000). With WEBSOCKETS_TLS_CERT and WEBSOCKETS_TLS_KEY
- * (file paths) it serves https and wss; SIGTERM closes every WebSocket with 1001 before the process exits.
+ * `npm start`: builds and runs the sample on $PORT (default 3000), or on the Unix socket WEBSOCKETS_SOCKET_PATH
+ * (with WEBSOCKETS_SOCKET_PERMISSIONS, e.g. 660), behind a reverse proxy on the same machine. With
+ * WEBSOCKETS_TLS_CERT and WEBSOCKETS_TLS_KEY (file paths) it serves https and wss; SIGTERM closes every WebSocket
+ * with 1001 before the process exits.
  */
 import 'reflect-metadata';
+import { chmodSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { resolveSocketPath, resolveSocketPermissions } from '../lib/config.js';
 import { WebSocketsAdapter, WebSocketsModule } from '../lib/nest/index.js';
+import { removeStaleSocket } from '../lib/node/unix-socket.js';
 import { AppModule } from './app.module.js';
 
 /** The port when $PORT is not set. */
@@ -14,6 +19,8 @@ const MAX_PORT = 65_535;
 
 async function bootstrap(): Promise<void> {
   // .env is already in process.env: ConfigModule.forRoot() loaded it when AppModule was imported.
+  const socketPath = resolveSocketPath(undefined, process.env);
+  const socketPermissions = resolveSocketPermissions(undefined, process.env);
   const raw = process.env.PORT;
   const port = raw === undefined || raw === '' ? DEFAULT_PORT : Number(raw);
   if (!/^\d*$/.test(raw ?? '') || port > MAX_PORT) {
@@ -25,8 +32,21 @@ async function bootstrap(): Promise<void> {
   app.useWebSocketAdapter(new WebSocketsAdapter(app));
   // SIGTERM / SIGINT run app.close(): clients get 1001 (going away), then the process exits.
   app.enableShutdownHooks();
-  await app.listen(port);
   const scheme = httpsOptions === undefined ? 'http' : 'https';
+  if (socketPath !== null) {
+    // A socket file left by a process that died would make listen() fail with EADDRINUSE; a live one still does.
+    await removeStaleSocket(socketPath);
+    await app.listen(socketPath);
+    try {
+      if (socketPermissions !== null) chmodSync(socketPath, socketPermissions);
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+    new Logger('Sample').log(`chat page and WebSocket (/ws) on the Unix socket ${socketPath}: ${scheme === 'https' ? 'wss' : 'ws'}+unix:${socketPath}:/ws`);
+    return;
+  }
+  await app.listen(port);
   new Logger('Sample').log(`chat page at ${scheme}://localhost:${port}/, WebSocket at ${scheme === 'https' ? 'wss' : 'ws'}://localhost:${port}/ws`);
 }
 

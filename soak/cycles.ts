@@ -54,7 +54,7 @@ server.on('error', (error: Error) => {
   console.error(error);
   process.exitCode = 1;
 });
-const { port } = await server.listen();
+const { port } = (await server.listen()) as net.AddressInfo;
 const url = `ws://127.0.0.1:${port}/`;
 
 async function rawReset(bytes: string | Buffer): Promise<void> {

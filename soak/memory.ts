@@ -46,7 +46,7 @@ server.on('connection', (ws: WebSocket) => {
   serverSide.push(ws);
   ws.on('error', () => undefined);
 });
-const { port } = await server.listen();
+const { port } = (await server.listen()) as net.AddressInfo;
 const sockets: net.Socket[] = [];
 
 const base = measure();

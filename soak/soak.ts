@@ -93,7 +93,7 @@ server.on('connection', (ws: WebSocket) => {
   }
   ws.on('message', (data: string | Buffer, isBinary: boolean) => void ws.send(data, { binary: isBinary }).catch(() => undefined));
 });
-const { port } = await server.listen();
+const { port } = (await server.listen()) as net.AddressInfo;
 const url = `ws://127.0.0.1:${port}/`;
 
 // --- well-behaved clients --------------------------------------------------------------------------------------

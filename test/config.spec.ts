@@ -5,7 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { resolveConfig, type ResolvedConfig, type WebSocketsOptions } from '../lib/config.js';
+import {
+  resolveConfig,
+  resolveMaxRedirects,
+  resolveSocketPath,
+  resolveSocketPermissions,
+  type ResolvedConfig,
+  type WebSocketsOptions,
+} from '../lib/config.js';
 import { ConfigError } from '../lib/errors.js';
 import { DEFAULT_IDENTITY, PACKAGE_VERSION, SETTINGS, type SettingName } from '../lib/settings.js';
 
@@ -316,5 +323,28 @@ describe('the result', () => {
       if (saved === undefined) delete process.env.WEBSOCKETS_MAX_LINE_LENGTH;
       else process.env.WEBSOCKETS_MAX_LINE_LENGTH = saved;
     }
+  });
+});
+
+describe('client and Unix socket settings', () => {
+  it('resolve maxRedirects from the option, then WEBSOCKETS_MAX_REDIRECTS, then 10; 0 is allowed, a negative is not', () => {
+    expect(resolveMaxRedirects(undefined, {})).toBe(10);
+    expect(resolveMaxRedirects(undefined, { WEBSOCKETS_MAX_REDIRECTS: '0' })).toBe(0);
+    expect(resolveMaxRedirects(3, { WEBSOCKETS_MAX_REDIRECTS: '0' })).toBe(3);
+    expect(() => resolveMaxRedirects(-1, {})).toThrow(
+      'option maxRedirects must be a non-negative integer (redirects); got -1 (option maxRedirects, env WEBSOCKETS_MAX_REDIRECTS)',
+    );
+  });
+
+  it('resolve the socket path (option, then WEBSOCKETS_SOCKET_PATH) and its permissions (octal in the variable)', () => {
+    expect(resolveSocketPath(undefined, {})).toBeNull();
+    expect(resolveSocketPath(undefined, { WEBSOCKETS_SOCKET_PATH: '/run/a.sock' })).toBe('/run/a.sock');
+    expect(resolveSocketPath('/run/b.sock', { WEBSOCKETS_SOCKET_PATH: '/run/a.sock' })).toBe('/run/b.sock');
+    expect(() => resolveSocketPath('', {})).toThrow('option socketPath must be a file path');
+    expect(resolveSocketPermissions(undefined, {})).toBeNull();
+    expect(resolveSocketPermissions(undefined, { WEBSOCKETS_SOCKET_PERMISSIONS: '0660' })).toBe(0o660);
+    expect(resolveSocketPermissions(0o600, { WEBSOCKETS_SOCKET_PERMISSIONS: '660' })).toBe(0o600);
+    expect(() => resolveSocketPermissions(undefined, { WEBSOCKETS_SOCKET_PERMISSIONS: '666x' })).toThrow(ConfigError);
+    expect(() => resolveSocketPermissions('660', {})).toThrow('option socketPermissions must be permission bits from 0 to 0o777');
   });
 });

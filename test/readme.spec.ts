@@ -49,6 +49,8 @@ describe('README error table', () => {
       OpenTimeoutError: new errors.OpenTimeoutError(10),
       ConnectionLimitError: new errors.ConnectionLimitError('maxConnections', 1, 1),
       RedirectError: new errors.RedirectError('x', undefined),
+      IncompleteResponseError: new errors.IncompleteResponseError('x'),
+      ProxyError: new errors.ProxyError('x', { proxy: 'http://127.0.0.1:3128' }),
       ProtocolError: new errors.ProtocolError('x'),
       InvalidUtf8Error: new errors.InvalidUtf8Error('x'),
       MessageTooBigError: new errors.MessageTooBigError(2, 1),

@@ -66,7 +66,7 @@ describe('peers', () => {
   });
 
   it('reports every peer with its Debian package and a reason', () => {
-    const names: PeerName[] = ['python', 'chromium', 'redis', 'openssl'];
+    const names: PeerName[] = ['python', 'chromium', 'redis', 'openssl', 'tinyproxy', 'microsocks'];
     for (const name of names) {
       const status = peer(name);
       expect(status.install).toBe(`apt-get install ${status.debianPackage}`);

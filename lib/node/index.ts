@@ -7,5 +7,7 @@ export type { WebSocketData, ReadyState } from './websocket.js';
 export { WebSocketServer } from './server.js';
 export type { HandshakeInfo, HandshakeDecision, WebSocketServerOptions } from './server.js';
 export { connect } from './client.js';
-export type { ConnectOptions } from './client.js';
+export type { ConnectOptions, ProxyTlsOptions } from './client.js';
+export { reconnect, isTransientError, backoffDelays, retryAfterMs } from './reconnect.js';
+export type { ReconnectOptions, RetryEvent } from './reconnect.js';
 export { createDeflateCodec } from './deflate.js';

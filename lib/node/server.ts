@@ -13,7 +13,7 @@ import type { Server as HttpsServer } from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { resolveConfig, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config.js';
+import { resolveConfig, resolveSocketPath, resolveSocketPermissions, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config.js';
 import { ConnectionLimitError, HandshakeError, InvalidStateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection } from '../protocol/connection.js';
@@ -31,6 +31,7 @@ import {
 import { selectSubprotocol } from '../protocol/subprotocols.js';
 import { Admission, isRefusal } from './admission.js';
 import { createDeflateCodec } from './deflate.js';
+import { listenOnSocketPath } from './unix-socket.js';
 import { UpgradeRouter, type UpgradeTarget } from './upgrade-router.js';
 import { PreparedMessage } from '../protocol/prepared-message.js';
 import { WebSocket, type SendOptions, type WebSocketInit } from './websocket.js';
@@ -63,6 +64,13 @@ export interface WebSocketServerOptions extends WebSocketsOptions {
   port?: number;
   /** Own listener: the bind address. @default all interfaces, or WEBSOCKETS_HOST */
   host?: string;
+  /**
+   * Own listener on a Unix domain socket at this path instead of a TCP port. A stale socket file (its server died)
+   * is replaced; a live one gives EADDRINUSE. The file is removed by `close()`.
+   */
+  socketPath?: string;
+  /** Permissions of the `socketPath` file, e.g. `0o660`. @default what the umask gives, or WEBSOCKETS_SOCKET_PERMISSIONS (octal) */
+  socketPermissions?: number;
   /** Attach to this server's `'upgrade'` event instead of listening on a port. */
   server?: HttpServer | HttpsServer;
   /**
@@ -128,11 +136,14 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   readonly #listener: net.Server | undefined;
   readonly #attachedTo: HttpServer | HttpsServer | undefined;
   readonly #host: string | undefined;
+  readonly #socketPath: string | undefined;
+  readonly #socketPermissions: number | null;
   readonly #admission: Admission;
   #closing: Promise<void> | undefined;
 
   /**
-   * @throws ConfigError for an invalid setting, or when neither `port` nor `server` is given (or both are)
+   * @throws ConfigError for an invalid setting
+   * @throws InvalidStateError when not exactly one of `port`, `socketPath` and `server` is given
    */
   constructor(options: WebSocketServerOptions) {
     super();
@@ -149,14 +160,22 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     this.config = resolveConfig(options, env);
     this.#admission = new Admission(this.config.connectionLimits);
     this.#path = options.path === undefined ? undefined : normalizePath(options.path);
+    this.#socketPermissions = resolveSocketPermissions(options.socketPermissions, env);
     if (options.server !== undefined) {
-      if (options.port !== undefined || options.tls !== undefined) {
-        throw new InvalidStateError('give either server (attach mode) or port/tls (own listener), not both');
+      if (options.port !== undefined || options.socketPath !== undefined || options.tls !== undefined) {
+        throw new InvalidStateError('give either server (attach mode) or port/socketPath/tls (own listener), not both');
       }
       this.#attachedTo = options.server;
       UpgradeRouter.attach(options.server as HttpServer, this);
     } else {
-      if (options.port === undefined) throw new InvalidStateError('WebSocketServer needs a port (own listener) or a server (attach mode)');
+      if (options.port === undefined && options.socketPath === undefined) {
+        throw new InvalidStateError('WebSocketServer needs a port or a socketPath (own listener), or a server (attach mode)');
+      }
+      if (options.port !== undefined && options.socketPath !== undefined) {
+        throw new InvalidStateError('give either port or socketPath, not both');
+      }
+      // The option only: WEBSOCKETS_SOCKET_PATH is for the apps that read it (the sample), not for every server.
+      this.#socketPath = resolveSocketPath(options.socketPath, {}) ?? undefined;
       this.#host = options.host ?? (env.WEBSOCKETS_HOST || undefined);
       const openTimeoutMs = this.config.openTimeoutMs;
       this.#listener =
@@ -177,14 +196,17 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   }
 
   /**
-   * Own-listener mode: starts listening on `port` and `host`.
-   * @returns the address once listening
+   * Own-listener mode: starts listening on `port` and `host`, or on `socketPath`.
+   * @returns the address once listening: an `AddressInfo` for a port, the path for a Unix socket (as Node's
+   *   `server.address()` does)
    * @throws InvalidStateError in attach mode or after `close()`; the listener's error (EADDRINUSE, ...)
    */
-  listen(): Promise<AddressInfo> {
+  listen(): Promise<AddressInfo | string> {
     const listener = this.#listener;
     if (listener === undefined) return Promise.reject(new InvalidStateError('listen() is for a server on its own port; this one is attached'));
     if (this.#closing !== undefined) return Promise.reject(new InvalidStateError('the server is closed'));
+    const socketPath = this.#socketPath;
+    if (socketPath !== undefined) return listenOnSocketPath(listener, socketPath, this.#socketPermissions).then(() => socketPath);
     return new Promise((resolve, reject) => {
       const onError = (error: Error): void => reject(error);
       listener.once('error', onError);

@@ -155,13 +155,18 @@ export type StartLineKind = 'request-line' | 'status-line';
  */
 export class HeadReader {
   readonly bytes = new ByteReader();
-  private startLine: string | null = null;
+  private line: string | null = null;
   private readonly fields: HeaderField[] = [];
 
   constructor(
     private readonly limits: Limits,
     private readonly startKind: StartLineKind,
   ) {}
+
+  /** The start line once it has been read (before the headers are complete), else `null`: check it early with this. */
+  get startLine(): string | null {
+    return this.line;
+  }
 
   /**
    * Parses whatever complete lines are buffered.
@@ -171,17 +176,17 @@ export class HeadReader {
   read(): Head | null {
     const { maxLineLength, maxNumHeaders } = this.limits;
     const bytes = this.bytes;
-    if (this.startLine === null) {
+    if (this.line === null) {
       const start = bytes.lineStart;
       const end = bytes.readLineEnd(maxLineLength, this.startKind);
       if (end === -1) return null;
-      this.startLine = bytes.buffer.toString('latin1', start, end);
+      this.line = bytes.buffer.toString('latin1', start, end);
     }
     for (;;) {
       const start = bytes.lineStart;
       const end = bytes.readLineEnd(maxLineLength, 'header-line');
       if (end === -1) return null;
-      if (end === start) return { startLine: this.startLine, fields: this.fields };
+      if (end === start) return { startLine: this.line, fields: this.fields };
       if (this.fields.length === maxNumHeaders) {
         throw new HandshakeLimitError('num-headers', maxNumHeaders, maxNumHeaders + 1);
       }

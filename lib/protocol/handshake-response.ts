@@ -10,6 +10,7 @@ import {
   ConfigError,
   HandshakeError,
   HandshakeLimitError,
+  IncompleteResponseError,
   InvalidHeaderError,
   InvalidStateError,
   InvalidStatusError,
@@ -65,7 +66,7 @@ export function reasonPhrase(status: number): string {
 
 /** A parsed handshake response. */
 export interface HandshakeResponse {
-  /** `1.1`: the parser refuses any other version. */
+  /** `1.1`; `1.0` is also accepted in a proxy's answer to CONNECT (some proxies still speak HTTP/1.0). */
   readonly httpVersion: string;
   readonly status: number;
   readonly reason: string;
@@ -102,11 +103,23 @@ const State = {
 } as const;
 type State = (typeof State)[keyof typeof State];
 
+/** The request a response answers, where it changes how the response is read. */
+export interface ResponseParserOptions {
+  /**
+   * `'CONNECT'` for a proxy's answer to a tunnel request: HTTP/1.0 is accepted as well as 1.1, as Python websockets
+   * does for proxies, and a 2xx has no body, the tunnel starting right after its head (RFC 9112 §6.3 item 2), so
+   * what follows is in `rest`. A refusal's body is read as for any response.
+   * @default 'GET' (the opening handshake)
+   */
+  readonly method?: 'GET' | 'CONNECT';
+}
+
 /**
  * Parses a handshake response from bytes, incrementally, under the handshake limits: the status line and header
  * lines (`maxLineLength`, `maxNumHeaders`) and, for a status other than 101, a body of at most `maxBodySize`
  * bytes delimited by Content-Length, the chunked transfer coding, or the end of the connection (RFC 9112 §6.3).
- * A 101 has no body: bytes after its head (frames the server sent at once) are in `rest`.
+ * A 101 has no body: bytes after its head (frames the server sent at once) are in `rest`. The same parser, with
+ * `method: 'CONNECT'`, reads a proxy's answer to a tunnel request under the same limits.
  */
 export class ResponseParser {
   private readonly head: HeadReader;
@@ -124,8 +137,14 @@ export class ResponseParser {
   private failure: HandshakeError | null = null;
   private tail: Buffer = Buffer.alloc(0);
 
-  constructor(private readonly limits: Limits) {
+  private readonly tunnel: boolean;
+
+  constructor(
+    private readonly limits: Limits,
+    options: ResponseParserOptions = {},
+  ) {
     this.head = new HeadReader(limits, 'status-line');
+    this.tunnel = options.method === 'CONNECT';
   }
 
   /** Bytes received after the end of a 101's head; empty otherwise. */
@@ -157,13 +176,13 @@ export class ResponseParser {
   /**
    * Tells the parser that the connection ended (EOF). It completes a body delimited by the end of the connection.
    * @returns the response, when it is complete
-   * @throws HandshakeError when the connection ended before the response was complete
+   * @throws IncompleteResponseError when the connection ended before the response was complete
    */
   end(): HandshakeResponse {
     if (this.failure !== null) throw this.failure;
     if (this.state === State.BODY_EOF) this.finish();
     if (this.response === null) {
-      this.failure = new HandshakeError(
+      this.failure = new IncompleteResponseError(
         this.state === State.HEAD
           ? 'connection closed before the handshake response was complete'
           : 'connection closed in the middle of the handshake response body',
@@ -181,8 +200,10 @@ export class ResponseParser {
       switch (this.state) {
         case State.HEAD: {
           const head = this.head.read();
+          // The status line is checked as soon as it is here: garbage (a proxy that is not one) fails at once.
+          if (this.status === 0 && this.head.startLine !== null) this.onStatusLine(this.head.startLine);
           if (head === null) return false;
-          this.onHead(head.startLine, head.fields);
+          this.onHead(head.fields);
           break;
         }
         case State.BODY_LENGTH:
@@ -243,20 +264,28 @@ export class ResponseParser {
     }
   }
 
-  /** Reads the status line and decides how the body is delimited (RFC 9112 §6.3). */
-  private onHead(startLine: string, fields: HeaderField[]): void {
+  /** Reads the status line (its version, status and reason). */
+  private onStatusLine(startLine: string): void {
     const match = STATUS_LINE.exec(startLine);
     if (match === null) throw new HandshakeError(`invalid status line ${shown(startLine)}`);
-    if (match[1] !== '1' || match[2] !== '1') {
-      throw new HandshakeError(`unsupported HTTP version in status line ${shown(startLine)} (HTTP/1.1 is required)`);
+    const version = `${match[1]}.${match[2]}`;
+    if (version !== '1.1' && !(this.tunnel && version === '1.0')) {
+      throw new HandshakeError(
+        `unsupported HTTP version in status line ${shown(startLine)} (HTTP/1.1 is required${this.tunnel ? ', or 1.0 from a proxy' : ''})`,
+      );
     }
-    this.httpVersion = '1.1';
+    this.httpVersion = version;
     this.status = Number(match[3]);
     this.reason = match[4] ?? '';
+  }
+
+  /** Decides how the body is delimited (RFC 9112 §6.3), once the header fields are complete. */
+  private onHead(fields: HeaderField[]): void {
     this.fields = fields;
     const headers = new HandshakeHeaders(fields);
-    // 1xx (101 included), 204 and 304 responses have no body.
-    if (this.status < 200 || this.status === 204 || this.status === 304) {
+    // 1xx (101 included), 204 and 304 responses have no body, nor has a 2xx to CONNECT: the tunnel follows its head.
+    const tunnelOpen = this.tunnel && this.status >= 200 && this.status < 300;
+    if (this.status < 200 || this.status === 204 || this.status === 304 || tunnelOpen) {
       this.tail = this.head.bytes.takeAll();
       this.finish();
       return;

@@ -34,6 +34,7 @@ export {
 } from './handshake-response.js';
 export type {
   HandshakeResponse,
+  ResponseParserOptions,
   AcceptedResponse,
   OfferedHandshake,
   AcceptOptions,

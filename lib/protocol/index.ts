@@ -20,3 +20,7 @@ export {
 } from './extensions.js';
 export type { ExtensionItem, DeflateAgreement } from './extensions.js';
 export * from './handshake.js';
+export { buildConnectRequest, basicCredentials } from './proxy-connect.js';
+export type { ConnectRequestOptions, ProxyCredentials } from './proxy-connect.js';
+export { Socks5Handshake, SOCKS_VERSION, SOCKS_REPLIES, SocksMethod, encodeAddress } from './socks5.js';
+export type { Socks5Options, Socks5Step } from './socks5.js';

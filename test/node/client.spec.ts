@@ -128,7 +128,7 @@ describe('refusals and limits', () => {
   });
 
   it('refuses a URL that is not ws or wss', async () => {
-    await expect(connect('http://127.0.0.1:1/', { env: {} })).rejects.toThrow('a WebSocket URL starts with ws:// or wss://');
+    await expect(connect('http://127.0.0.1:1/', { env: {} })).rejects.toThrow('a WebSocket URL starts with ws://, wss://, ws+unix: or wss+unix:');
   });
 });
 
@@ -160,11 +160,60 @@ describe('redirects', () => {
   it('stops after maxRedirects (10 by default)', async () => {
     const loop = await rawHttpServer((_request, port) => `HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:${port}/again\r\nContent-Length: 0\r\n\r\n`);
     const failure = connect(`ws://127.0.0.1:${loop.port}/`, { env: {} });
-    await expect(failure).rejects.toThrow('too many redirects (more than 10, option maxRedirects)');
+    await expect(failure).rejects.toThrow('too many redirects (more than 10; option maxRedirects, env WEBSOCKETS_MAX_REDIRECTS)');
     await expect(failure).rejects.toMatchObject({ code: 'WS_ERR_REDIRECT', location: `ws://127.0.0.1:${loop.port}/again` });
     expect(loop.requests).toHaveLength(11);
     const two = await rawHttpServer((_request, port) => `HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:${port}/again\r\nContent-Length: 0\r\n\r\n`);
     await expect(connect(`ws://127.0.0.1:${two.port}/`, { env: {}, maxRedirects: 2 })).rejects.toBeInstanceOf(HandshakeError);
     expect(two.requests).toHaveLength(3);
+  });
+
+  it('reads maxRedirects from WEBSOCKETS_MAX_REDIRECTS (0 follows none), the option first', async () => {
+    const loop = await rawHttpServer((_request, port) => `HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:${port}/again\r\nContent-Length: 0\r\n\r\n`);
+    await expect(connect(`ws://127.0.0.1:${loop.port}/`, { env: { WEBSOCKETS_MAX_REDIRECTS: '1' } })).rejects.toThrow(
+      'too many redirects (more than 1; option maxRedirects, env WEBSOCKETS_MAX_REDIRECTS)',
+    );
+    expect(loop.requests).toHaveLength(2);
+    await expect(connect(`ws://127.0.0.1:${loop.port}/`, { env: { WEBSOCKETS_MAX_REDIRECTS: '0' } })).rejects.toThrow('more than 0');
+    expect(loop.requests).toHaveLength(3);
+    await expect(connect(`ws://127.0.0.1:${loop.port}/`, { env: { WEBSOCKETS_MAX_REDIRECTS: '9' }, maxRedirects: 0 })).rejects.toThrow('more than 0');
+    await expect(connect(`ws://127.0.0.1:${loop.port}/`, { env: { WEBSOCKETS_MAX_REDIRECTS: 'ten' } })).rejects.toThrow(
+      'WEBSOCKETS_MAX_REDIRECTS must be a non-negative integer (redirects); got "ten" (option maxRedirects, env WEBSOCKETS_MAX_REDIRECTS)',
+    );
+    expect(loop.requests).toHaveLength(4);
+  });
+
+  it('drops Authorization, Cookie and Proxy-Authorization on a redirect to another origin, and keeps them on the same origin', async () => {
+    const { server, port } = await harness.wsServer();
+    const seen: IncomingMessage['headers'][] = [];
+    server.on('connection', (peer, request) => {
+      seen.push(request.headers);
+      peer.send('ok');
+    });
+    // Same host, another port: another origin, e.g. a service the operator of the first one does not control.
+    const hop = await rawHttpServer((request) =>
+      request.startsWith('GET /same')
+        ? `HTTP/1.1 307 Temporary Redirect\r\nLocation: ws://127.0.0.1:${port}/elsewhere\r\nContent-Length: 0\r\n\r\n`
+        : 'HTTP/1.1 301 Moved\r\nLocation: /same\r\nContent-Length: 0\r\n\r\n',
+    );
+    const secrets = { Authorization: 'Bearer s3cret', Cookie: 'session=s3cret', 'Proxy-Authorization': 'Basic czNjcmV0', 'X-Trace': 'kept' };
+    for (const headers of [secrets, Object.entries(secrets).map(([name, value]) => [name.toUpperCase(), value] as const)]) {
+      const ws = await harness.connect(`ws://127.0.0.1:${hop.port}/start`, { headers });
+      await next(ws, 'message');
+    }
+    // The first hop is on the same origin: the credentials go there, then never past the origin change.
+    expect(hop.requests).toHaveLength(4);
+    for (const request of hop.requests) expect(request).toMatch(/^Authorization: Bearer s3cret$/im);
+    expect(seen).toHaveLength(2);
+    for (const headers of seen) {
+      expect(headers).not.toHaveProperty('authorization');
+      expect(headers).not.toHaveProperty('cookie');
+      expect(headers).not.toHaveProperty('proxy-authorization');
+      expect(headers['x-trace']).toBe('kept');
+    }
+    // Without the redirect, the same headers reach the server: it is the origin change that drops them.
+    const direct = await harness.connect(`ws://127.0.0.1:${port}/`, { headers: secrets });
+    await next(direct, 'message');
+    expect(seen[2]).toMatchObject({ authorization: 'Bearer s3cret', cookie: 'session=s3cret' });
   });
 });

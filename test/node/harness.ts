@@ -29,7 +29,7 @@ export class Harness {
   async listen(options: Omit<WebSocketServerOptions, 'port'> = {}): Promise<{ server: WebSocketServer; port: number; url: string }> {
     const server = new WebSocketServer({ ...QUIET, host: '127.0.0.1', ...options, port: 0 });
     this.#servers.push(server);
-    const { port, address } = await server.listen();
+    const { port, address } = (await server.listen()) as AddressInfo;
     const host = address.includes(':') ? `[${address}]` : address;
     return { server, port, url: `${options.tls ? 'wss' : 'ws'}://${host}:${port}` };
   }
