@@ -7,32 +7,31 @@ import { Opcode } from './frame.js';
 import { frameHeader } from './frame-writer.js';
 
 export class PreparedMessage {
-  /** The payload: UTF-8 for a text message. */
+  /** The whole unmasked, uncompressed frame: header and payload in one buffer, shared by every connection. */
+  readonly frame: Buffer;
+  /** The payload (UTF-8 for a text message): a view of `frame`, so a message waiting somewhere holds one buffer. */
   readonly payload: Buffer;
   /** Whether it is sent as a text message. */
   readonly text: boolean;
-  #frame: Buffer | null = null;
 
   /**
-   * @param data a string (UTF-8 encoded once, here) or bytes
+   * @param data a string (encoded once, straight into the frame) or bytes (copied once, after the header)
    * @param binary send as binary; by default strings go as text and bytes as binary
    */
   constructor(data: string | Buffer, binary?: boolean) {
-    this.payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     this.text = binary === undefined ? typeof data === 'string' : !binary;
+    const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    const header = frameHeader(this.text ? Opcode.TEXT : Opcode.BINARY, length);
+    const frame = Buffer.allocUnsafe(header.length + length);
+    header.copy(frame, 0);
+    if (typeof data === 'string') frame.write(data, header.length, 'utf8');
+    else data.copy(frame, header.length);
+    this.frame = frame;
+    this.payload = frame.subarray(header.length);
   }
 
   /** The message's opcode. */
   get opcode(): number {
     return this.text ? Opcode.TEXT : Opcode.BINARY;
-  }
-
-  /** The whole unmasked, uncompressed frame (header and payload in one buffer), built on first use and shared. */
-  get frame(): Buffer {
-    if (this.#frame === null) {
-      const header = frameHeader(this.opcode, this.payload.length);
-      this.#frame = Buffer.concat([header, this.payload], header.length + this.payload.length);
-    }
-    return this.#frame;
   }
 }

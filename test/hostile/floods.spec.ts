@@ -226,7 +226,6 @@ describe('CPU and event-loop time a peer can take', () => {
     // Measured here: ours p50 1.3-1.6 ms and p99 6-24 ms, ws p50 64-122 ms and p99 92-255 ms; the slack is for a
     // loaded machine, where both degrade.
     const both = { ours: oursLatency, ws: wsLatency };
-    expect(both).toEqual({ ours: { p50: expect.any(Number), p99: expect.any(Number) }, ws: expect.anything() });
     if (oursLatency.p50 > Math.max(wsLatency.p50, 50) || oursLatency.p99 > Math.max(wsLatency.p99 * 1.5, 250)) {
       throw new Error(`echo latency during the flood (ms): ${JSON.stringify(both)}`);
     }
