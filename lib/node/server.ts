@@ -211,7 +211,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       this.#refuse(socket, new HandshakeError('the server is shutting down', STATUS_SERVICE_UNAVAILABLE), undefined);
       return;
     }
-    socket.on('error', ignore);
+    socket.on('error', destroyOnError);
+    refuseRenegotiation(socket);
     if (!this.#admit(socket)) return;
     this.#startOpenTimer(socket);
     let request: HandshakeRequest;
@@ -226,7 +227,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
 
   /** Answers an upgrade that no server on this HTTP server owns (the router calls it): 404 with the Server header. */
   rejectUnowned(socket: Duplex): void {
-    socket.on('error', ignore);
+    socket.on('error', destroyOnError);
     this.#refuse(socket, new HandshakeError('no WebSocket endpoint at this path', STATUS_NOT_FOUND), undefined);
   }
 
@@ -260,7 +261,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
 
   /** Own listener: reads the request from the raw socket under the limits and the open timeout. */
   #onRawSocket(socket: net.Socket | tls.TLSSocket, secure: boolean): void {
-    socket.on('error', ignore);
+    socket.on('error', destroyOnError);
+    if (secure) refuseRenegotiation(socket);
     if (this.#closing !== undefined) {
       socket.destroy();
       return;
@@ -398,6 +400,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         head,
         onUnhandledError: this.#connectionError,
       });
+      // The WebSocket handles the socket's errors from here on (it ends the connection on any of them).
+      socket.off('error', destroyOnError);
     } catch (error) {
       this.#refuse(socket, error, info);
       return;
@@ -484,6 +488,21 @@ function peerCertificateOf(socket: Duplex): tls.PeerCertificate | undefined {
 }
 
 function ignore(): void {}
+
+/** A socket error (a reset, a TLS error that leaves the socket open) ends the socket; 'close' does the rest. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/**
+ * Turns off TLS renegotiation on a server's TLS socket: each one costs the server a full handshake, nothing in a
+ * WebSocket needs it, and Node only limits it (3 per 10 minutes, then an 'error'). The next renegotiation request
+ * is an error on the socket, which `destroyOnError` turns into the end of the connection.
+ */
+export function refuseRenegotiation(socket: Duplex): void {
+  const tlsSocket = socket as Partial<tls.TLSSocket>;
+  if (typeof tlsSocket.disableRenegotiation === 'function') tlsSocket.disableRenegotiation();
+}
 
 function destroySocket(socket: Duplex): void {
   socket.destroy();

@@ -166,7 +166,9 @@ export class WebSocket extends EventEmitter {
     (socket as unknown as SocketWithOwner)[OWNER] = this;
     socket.on('data', WebSocket.#onSocketData);
     socket.on('end', WebSocket.#onSocketEnd);
-    socket.on('error', ignore); // a reset or a TLS failure: 'close' follows and reports 1006; the peer's doing
+    // A reset, or a TLS error that leaves the socket open (ERR_TLS_SESSION_ATTACK, a refused renegotiation): end the
+    // connection; 'close' follows and reports 1006. The peer's doing, so it is not reported as an error.
+    socket.on('error', destroyOnError);
     socket.on('close', WebSocket.#onSocketClosed);
     this.on('newListener', WebSocket.#onNewListener);
 
@@ -806,6 +808,10 @@ const OWNER: unique symbol = Symbol('websocket');
 type SocketWithOwner = Duplex & { [OWNER]: WebSocket };
 
 function ignore(): void {}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
 
 /**
  * The keepalive pings of every connection with the same `pingIntervalMs`, on one timer instead of one per
