@@ -31,6 +31,7 @@ import {
 import { selectSubprotocol } from '../protocol/subprotocols.js';
 import { Admission, isRefusal } from './admission.js';
 import { createDeflateCodec } from './deflate.js';
+import { serverTlsOptions } from './tls-options.js';
 import { UpgradeRouter, type UpgradeTarget } from './upgrade-router.js';
 import { WebSocket } from './websocket.js';
 
@@ -69,8 +70,13 @@ export interface WebSocketServerOptions extends WebSocketsOptions {
    * On its own port, other paths get 404; attached, other paths are left to other listeners (404 if none).
    */
   path?: string;
-  /** Own listener over TLS: passed to `tls.createServer` (key, cert, ca, pfx, passphrase, minVersion, requestCert, ...). */
-  tls?: tls.TlsOptions;
+  /**
+   * Own listener over TLS: passed to `tls.createServer` (key, cert, ca, pfx, passphrase, minVersion, requestCert, ...),
+   * with `cert`, `key` and `ca` read from the files named by WEBSOCKETS_TLS_CERT, _KEY and _CA when left out. `false`
+   * keeps the listener on plain TCP whatever the variables say.
+   * @default TLS when WEBSOCKETS_TLS_CERT and WEBSOCKETS_TLS_KEY are both set, else plain TCP
+   */
+  tls?: tls.TlsOptions | false;
   /** Subprotocols the server speaks, in its order of preference: the first one the client offers is chosen. */
   subprotocols?: string[];
   /** Chooses the subprotocol instead of `subprotocols`; return `null` for none. */
@@ -125,7 +131,9 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   #closing: Promise<void> | undefined;
 
   /**
-   * @throws ConfigError for an invalid setting, or when neither `port` nor `server` is given (or both are)
+   * @throws ConfigError for an invalid setting, an unreadable or mismatched TLS file, or WEBSOCKETS_TLS_CERT without
+   *   WEBSOCKETS_TLS_KEY (or the reverse) on a server on its own port
+   * @throws InvalidStateError when neither `port` nor `server` is given (or both are)
    */
   constructor(options: WebSocketServerOptions) {
     super();
@@ -143,7 +151,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     this.#admission = new Admission(this.config.connectionLimits);
     this.#path = options.path === undefined ? undefined : normalizePath(options.path);
     if (options.server !== undefined) {
-      if (options.port !== undefined || options.tls !== undefined) {
+      // The attached server's own TLS (http or https) applies; the WEBSOCKETS_TLS_* variables are not read.
+      if (options.port !== undefined || (options.tls !== undefined && options.tls !== false)) {
         throw new InvalidStateError('give either server (attach mode) or port/tls (own listener), not both');
       }
       this.#attachedTo = options.server;
@@ -152,9 +161,10 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       if (options.port === undefined) throw new InvalidStateError('WebSocketServer needs a port (own listener) or a server (attach mode)');
       this.#host = options.host ?? (env.WEBSOCKETS_HOST || undefined);
       const openTimeoutMs = this.config.openTimeoutMs;
+      const tlsOptions = serverTlsOptions(options.tls, env);
       this.#listener =
-        options.tls !== undefined
-          ? tls.createServer({ ...(openTimeoutMs === null ? {} : { handshakeTimeout: openTimeoutMs }), ...options.tls }, (socket) =>
+        tlsOptions !== null
+          ? tls.createServer({ ...(openTimeoutMs === null ? {} : { handshakeTimeout: openTimeoutMs }), ...tlsOptions }, (socket) =>
               this.#onRawSocket(socket, true),
             )
           : net.createServer({ noDelay: true }, (socket) => this.#onRawSocket(socket, false));

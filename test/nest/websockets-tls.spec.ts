@@ -1,8 +1,9 @@
 /**
  * TLS of a Nest app's WebSocket servers under attack, over real sockets: the own-port listener of a gateway (TLS
  * from WEBSOCKETS_TLS_CERT / _KEY) cuts a stalled TLS handshake, and a stalled request head after it, at
- * `openTimeoutMs` rather than Node's 120 s (TLS) and 60 s (headers); and TLS 1.2 renegotiation is refused on that
- * listener and on the app's own https server, ending the connection while the other clients go on.
+ * `openTimeoutMs` rather than Node's 120 s (TLS) and 60 s (headers), and so does the app's own https server made
+ * with `WebSocketsModule.httpsOptions()` (TLS); TLS 1.2 renegotiation is refused on that listener and on the app's
+ * own https server, ending the connection while the other clients go on.
  */
 import 'reflect-metadata';
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
@@ -167,6 +168,18 @@ describeWithPeer('openssl', 'TLS of a Nest app', () => {
   });
 
   describe('a gateway on the app\'s https server', () => {
+    it('has its TLS handshake cut at openTimeoutMs when the app took WebSocketsModule.httpsOptions()', async () => {
+      const tlsEnv = { ...env, WEBSOCKETS_OPEN_TIMEOUT_MS: String(OPEN_TIMEOUT_MS) };
+      const port = await start([AppServerGateway], { env: tlsEnv }, { httpsOptions: WebSocketsModule.httpsOptions(undefined, tlsEnv) });
+      const silent = await rawConnect(port);
+      const elapsed = await timeToClose(silent);
+      expect(elapsed).toBeGreaterThanOrEqual(OPEN_TIMEOUT_MS - 50);
+      expect(elapsed).toBeLessThan(3000);
+      const peer = await connectPeer(`wss://localhost:${port}/app`, { ca: certs.ca.cert });
+      peer.send({ event: 'echo', data: 'after' });
+      expect(await peer.next()).toEqual({ event: 'echo', data: 'after' });
+    });
+
     it('refuses TLS renegotiation after the upgrade: that connection ends (1006), the others go on', async () => {
       const port = await start([AppServerGateway], { env }, { httpsOptions: WebSocketsModule.httpsOptions(undefined, env) });
       const good = await connectPeer(`wss://localhost:${port}/app`, { ca: certs.ca.cert });
