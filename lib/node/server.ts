@@ -14,7 +14,7 @@ import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { resolveConfig, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config.js';
-import { ConnectionLimitError, HandshakeError, InvalidStateError } from '../errors.js';
+import { ConfigError, ConnectionLimitError, HandshakeError, InvalidStateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection } from '../protocol/connection.js';
 import { negotiateDeflate } from '../protocol/extensions.js';
@@ -355,6 +355,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         this.#options.selectSubprotocol !== undefined
           ? this.#options.selectSubprotocol(upgrade.protocols, request)
           : selectSubprotocol(upgrade.protocols, this.#options.subprotocols ?? NO_SUBPROTOCOLS);
+      let protocolChooser = 'selectSubprotocol';
       const deflate = negotiateDeflate(upgrade.extensions === '' ? undefined : upgrade.extensions, this.config.compression);
 
       let decision: HandshakeDecision;
@@ -371,25 +372,49 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       if (typeof decision === 'object' && decision !== null) {
         if ('reject' in decision) {
           const { status, body, headers } = decision.reject;
-          const response = buildRejectResponse(status, body ?? '', { serverHeader: this.config.serverHeader, headers: headers ?? {} });
+          let response: Buffer;
+          try {
+            response = buildRejectResponse(status, body ?? '', { serverHeader: this.config.serverHeader, headers: headers ?? {} });
+          } catch (error) {
+            throw invalidDecision('a refusal', error);
+          }
           this.#writeRefusal(socket, response);
           this.#emitHandshakeError(new HandshakeError(`refused by the handshake hook with HTTP ${status}`, status, headers ?? {}), info);
           return;
         }
         if (decision.headers !== undefined) extraHeaders = decision.headers;
-        if (decision.protocol !== undefined) protocol = decision.protocol;
+        if (decision.protocol !== undefined) {
+          protocol = decision.protocol;
+          protocolChooser = 'the handshake hook';
+        }
         data = decision.data;
       }
       if (this.#closing !== undefined) throw new HandshakeError('the server is shutting down', STATUS_SERVICE_UNAVAILABLE);
+      // RFC 6455 §4.2.2 item 5: the server picks one of the client's values or none; a client must fail a 101 with
+      // any other, so the application's mistake is answered here, as a 500, rather than by every client.
+      if (protocol !== null && protocol !== undefined && !upgrade.protocols.includes(protocol)) {
+        throw new ConfigError(
+          `${protocolChooser} chose the subprotocol ${JSON.stringify(protocol)}, which the client did not offer ` +
+            `(it offered ${upgrade.protocols.length === 0 ? 'none' : upgrade.protocols.map((p) => JSON.stringify(p)).join(', ')}); ` +
+            'choose one of the offered subprotocols, or null for none (RFC 6455 §4.2.2)',
+          protocolChooser === 'selectSubprotocol' ? 'selectSubprotocol' : 'handshake',
+          protocol,
+        );
+      }
 
       // The 101 is written as a latin1 string (as ws does): no Buffer is made for it before the socket encodes it.
-      const response = acceptResponseHead({
-        key: upgrade.key,
-        protocol,
-        extensions: deflate?.response ?? null,
-        serverHeader: this.config.serverHeader,
-        headers: extraHeaders,
-      });
+      let response: string;
+      try {
+        response = acceptResponseHead({
+          key: upgrade.key,
+          protocol,
+          extensions: deflate?.response ?? null,
+          serverHeader: this.config.serverHeader,
+          headers: extraHeaders,
+        });
+      } catch (error) {
+        throw invalidDecision('headers', error);
+      }
       this.#endHandshake(socket);
       socket.write(response, 'latin1');
       const connection = new Connection({
@@ -516,6 +541,16 @@ export function refuseRenegotiation(socket: Duplex): void {
 
 function destroySocket(socket: Duplex): void {
   socket.destroy();
+}
+
+/**
+ * The error reported when what the handshake hook returned cannot be written (the client gets a 500): the
+ * protocol layer's reason (a reserved header, a status that is not a refusal), and where to fix it.
+ */
+function invalidDecision(what: 'headers' | 'a refusal', error: unknown): unknown {
+  if (!(error instanceof ConfigError)) return error;
+  const failure = new ConfigError(`the handshake hook returned ${what} that cannot be sent (${error.message}); fix what the hook returns`, 'handshake', error.value);
+  return Object.assign(failure, { cause: error });
 }
 
 function toError(value: unknown): Error {
