@@ -24,6 +24,7 @@ import {
   checkOrigin,
   rejectionFor,
   requestFromNode,
+  requestTargetPath,
   RequestParser,
   validateUpgradeRequest,
   type HandshakeRequest,
@@ -204,12 +205,15 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     return address !== null && typeof address === 'object' ? address : null;
   }
 
-  /** Whether this server owns the path of `url` (the query is ignored, a trailing `/` too). */
+  /**
+   * Whether this server owns the path of `url`, a request target in origin form (`/ws?x=1`) or absolute form
+   * (`http://host/ws`, routed on its path as RFC 9112 §3.2.2 says; its authority is checked against `Host` later).
+   * The query is ignored, a trailing `/` too.
+   */
   ownsPath(url: string | undefined): boolean {
     if (this.#path === undefined) return true;
     if (url === undefined) return false;
-    const mark = url.indexOf('?');
-    return normalizePath(mark === -1 ? url : url.slice(0, mark)) === this.#path;
+    return normalizePath(requestTargetPath(url)) === this.#path;
   }
 
   /**
