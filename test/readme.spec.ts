@@ -55,6 +55,7 @@ describe('README error table', () => {
       InvalidStateError: new errors.InvalidStateError('x'),
       ConnectionClosedError: new errors.ConnectionClosedError(1000, ''),
       ConfigError: new errors.ConfigError('x', 'maxLineLength', 'x'),
+      FileDescriptorLimitError: new errors.FileDescriptorLimitError('EMFILE', 1024, 1000),
       RedisClientMissingError: new errors.RedisClientMissingError(),
       RedisUnavailableError: new errors.RedisUnavailableError('redis://127.0.0.1:1', 'refused'),
     };

@@ -34,6 +34,7 @@ import { isObservable, lastValueFrom, type Observable } from 'rxjs';
 import { ConfigError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { resolveConfig } from '../config.js';
+import { noticeFdExhaustion } from '../node/fd-limit-watch.js';
 import { refuseRenegotiation, WebSocketServer, type HandshakeDecision, type HandshakeInfo, type WebSocketServerOptions } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
 import { InProcessBroadcastBus, type BroadcastBus } from './broadcast-bus.js';
@@ -416,7 +417,8 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       // A permanent listener: an 'error' after listen() without one would end the process.
       server.on('error', (error: Error) => {
         if (listened) {
-          this.#logger.error(`${gatewayName}: ${error.message}`);
+          // An accept that failed for want of descriptors is reported once per burst, through the WebSocket servers.
+          if (!noticeFdExhaustion(error)) this.#logger.error(`${gatewayName}: ${error.message}`);
           return;
         }
         listened = true;

@@ -14,7 +14,7 @@ import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { resolveConfig, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config.js';
-import { ConfigError, ConnectionLimitError, HandshakeError, InvalidStateError } from '../errors.js';
+import { ConfigError, ConnectionLimitError, FileDescriptorLimitError, HandshakeError, InvalidStateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection } from '../protocol/connection.js';
 import { negotiateDeflate } from '../protocol/extensions.js';
@@ -32,6 +32,7 @@ import {
 import { selectSubprotocol } from '../protocol/subprotocols.js';
 import { Admission, isRefusal } from './admission.js';
 import { createDeflateCodec } from './deflate.js';
+import { noticeFdExhaustion, watchFdLimit, type FdExhaustion } from './fd-limit-watch.js';
 import { serverTlsOptions } from './tls-options.js';
 import { UpgradeRouter, type UpgradeTarget } from './upgrade-router.js';
 import { WebSocket } from './websocket.js';
@@ -129,6 +130,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   readonly #attachedTo: HttpServer | HttpsServer | undefined;
   readonly #host: string | undefined;
   readonly #admission: Admission;
+  /** Stops this server hearing of file-descriptor exhaustion (see `watchFdLimit`); set while it is open. */
+  #unwatchFdLimit: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
   /**
@@ -158,6 +161,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       }
       this.#attachedTo = options.server;
       UpgradeRouter.attach(options.server as HttpServer, this);
+      this.#unwatchFdLimit = watchFdLimit(this.#fdExhausted);
     } else {
       if (options.port === undefined) throw new InvalidStateError('WebSocketServer needs a port (own listener) or a server (attach mode)');
       this.#host = options.host ?? (env.WEBSOCKETS_HOST || undefined);
@@ -169,7 +173,10 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
               this.#onRawSocket(socket, true),
             )
           : net.createServer({ noDelay: true }, (socket) => this.#onRawSocket(socket, false));
-      this.#listener.on('error', (error) => this.#reportError(error));
+      // An accept that failed for want of descriptors is reported once per burst, like those the probe finds.
+      this.#listener.on('error', (error) => {
+        if (!noticeFdExhaustion(error)) this.#reportError(error);
+      });
       // A failed TLS handshake (an untrusted client certificate, a plain-text client) only concerns that socket.
       this.#listener.on('tlsClientError', (_error: Error, socket: tls.TLSSocket) => socket.destroy());
     }
@@ -194,6 +201,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       listener.once('error', onError);
       listener.listen(this.#options.port, this.#host, () => {
         listener.off('error', onError);
+        this.#unwatchFdLimit ??= watchFdLimit(this.#fdExhausted);
         resolve(listener.address() as AddressInfo);
       });
     });
@@ -261,6 +269,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         ? new Promise<void>((resolve) => this.#listener!.close(() => resolve()))
         : Promise.resolve();
     if (this.#attachedTo !== undefined) UpgradeRouter.detach(this.#attachedTo as HttpServer, this);
+    this.#unwatchFdLimit?.();
+    this.#unwatchFdLimit = undefined;
     for (const socket of this.#handshaking.keys()) socket.destroy();
     this.#handshaking.clear();
     // A refused client that keeps its side open would otherwise hold the listener's close for the whole linger.
@@ -498,6 +508,14 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       this.#refused.delete(socket);
     });
   }
+
+  /**
+   * The process has no file descriptor free: clients are being reset by the OS, unseen. Reported once per burst,
+   * with the limit and the fix (`maxConnections`, `ulimit -n`).
+   */
+  readonly #fdExhausted = (cause: FdExhaustion, limit: number | null): void => {
+    this.#reportError(new FileDescriptorLimitError(cause, limit, this.#clients.size + this.#handshaking.size));
+  };
 
   #emitHandshakeError(error: HandshakeError, info: HandshakeInfo | undefined): void {
     if (this.listenerCount('handshakeError') > 0) this.emit('handshakeError', error, info);

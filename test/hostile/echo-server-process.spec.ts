@@ -1,11 +1,14 @@
 /**
  * The echo server (sample/echo-server.ts, what `npm run echo` runs) in a process of its own, started as an operator
  * would: with WEBSOCKETS_TLS_CERT / _KEY in its environment it serves wss and nothing in plain text (it used to
- * answer a plain-text handshake with 101: a silent downgrade). Compiled once with tsc into node_modules/.cache.
+ * answer a plain-text handshake with 101: a silent downgrade); under `ulimit -n 64`, a burst of connections over the
+ * file-descriptor limit is logged once, with the limit and the fix (it used to leave no trace while clients were
+ * reset). Compiled once with tsc into node_modules/.cache.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import net from 'node:net';
 import { closePeers, connectPeer } from '../nest/ws-peer.js';
 import { compileForChild, ROOT, type CompiledTree } from '../support/compile.js';
 import { makeTestCertificates } from '../support/certs.js';
@@ -17,12 +20,16 @@ const BUILD_TIMEOUT_MS = 90_000;
 const READY_TIMEOUT_MS = 15_000;
 let compiled: CompiledTree;
 const children = new Set<ChildProcess>();
+/** Sockets of the connection bursts, destroyed after each test. */
+const burstSockets = new Set<net.Socket>();
 
 beforeAll(async () => {
   compiled = await compileForChild('echo-process-', ['sample/echo-server.ts'], { timeoutMs: BUILD_TIMEOUT_MS });
 }, BUILD_TIMEOUT_MS + 5000);
 
 afterEach(async () => {
+  for (const socket of burstSockets) socket.destroy();
+  burstSockets.clear();
   destroyRawConnections();
   await closePeers();
   for (const child of children) {
@@ -90,6 +97,74 @@ describeWithPeer('openssl', 'the echo server with WEBSOCKETS_TLS_CERT and WEBSOC
       /echo server failed to start: a TLS certificate is configured without its key; set option tls\.key, env WEBSOCKETS_TLS_KEY as well, or remove option tls\.cert, env WEBSOCKETS_TLS_CERT/,
     );
   }, 30_000);
+});
+
+/** Opens `count` TCP connections to `port` at once; resolves with them once each has connected or failed. */
+async function connectionBurst(port: number, count: number): Promise<{ sockets: net.Socket[]; resets: () => number }> {
+  let resets = 0;
+  const sockets = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const socket = net.connect({ port, host: '127.0.0.1' });
+      burstSockets.add(socket);
+      socket.once('close', () => burstSockets.delete(socket));
+      socket.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ECONNRESET' || error.code === 'EPIPE') resets++;
+      });
+      await withTimeout(Promise.race([once(socket, 'connect'), once(socket, 'close')]), 5000, 'a connection of the burst');
+      // Something to read makes a reset by the server's kernel visible to the client as ECONNRESET.
+      if (!socket.destroyed) socket.write(upgradeRequest());
+      return socket;
+    }),
+  );
+  return { sockets, resets: () => resets };
+}
+
+async function eventually(condition: () => boolean, ms: number, what: string): Promise<void> {
+  await withTimeout(
+    (async () => {
+      while (!condition()) await new Promise((resolve) => setTimeout(resolve, 50));
+    })(),
+    ms,
+    what,
+  );
+}
+
+describe('the echo server at the file-descriptor limit (ulimit -n 64)', () => {
+  const FD_LIMIT = 64;
+  /** More connections than the process can hold with 64 descriptors. */
+  const BURST = 100;
+  const lines = (echo: EchoServer): string[] => echo.stderr().split('\n').filter((line) => line.includes('file descriptors'));
+
+  it('logs it once per burst, with the limit and the fix, and serves again once descriptors are free', async () => {
+    const echo = await startEcho({}, `ulimit -n ${FD_LIMIT}; `);
+    const first = await connectionBurst(echo.port, BURST);
+    // Clients over the limit are reset by the kernel before the server sees them (libuv's EMFILE trick).
+    await eventually(() => first.resets() > 0 && lines(echo).length > 0, 10_000, 'resets and a log line');
+    const [line] = lines(echo);
+    expect(line).toMatch(
+      new RegExp(
+        `^echo server: the process is out of file descriptors \\(EMFILE: its limit is ${FD_LIMIT}, ulimit -n\\): ` +
+          `new clients are reset by the operating system before the server sees them; this server holds \\d+ ` +
+          `connections\\. Set maxConnections \\(option maxConnections, env WEBSOCKETS_MAX_CONNECTIONS\\) below the limit ` +
+          `so that clients over it get 503, or raise the limit \\(ulimit -n, LimitNOFILE= in a systemd unit\\)$`,
+      ),
+    );
+    // The burst goes on (the connections stay, more arrive): still one line.
+    const more = await connectionBurst(echo.port, 20);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(lines(echo).length).toBe(1);
+
+    for (const socket of [...first.sockets, ...more.sockets]) socket.destroy();
+    const peer = await connectPeer(`ws://127.0.0.1:${echo.port}/`);
+    peer.ws.send('after the burst');
+    expect(await peer.nextRaw()).toEqual({ data: Buffer.from('after the burst'), isBinary: false });
+    await closePeers();
+
+    // Once the probe (every second) has found a free descriptor the burst is over, and the next one is logged again.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await connectionBurst(echo.port, BURST);
+    await eventually(() => lines(echo).length === 2, 10_000, 'a second log line');
+  }, 60_000);
 });
 
 describe('the compiled echo server', () => {
