@@ -3,7 +3,8 @@
  *
  * Listens on 127.0.0.1 at `$PORT` (0 or unset picks a free port), prints one JSON line
  * `{"ready":true,"port":N,"pid":N}` once it listens, echoes text as text and binary as binary with the library's
- * defaults (1 MiB messages, permessage-deflate accepted when offered, `WEBSOCKETS_*` variables honoured), and stops
+ * defaults (1 MiB messages, permessage-deflate accepted when offered, `WEBSOCKETS_*` variables honoured:
+ * WEBSOCKETS_TLS_CERT and WEBSOCKETS_TLS_KEY make it wss), and stops
  * cleanly on SIGTERM and SIGINT (close 1001 to every client, then exit 0).
  */
 import { WebSocketServer } from '../lib/node/server.js';

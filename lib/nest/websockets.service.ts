@@ -63,7 +63,8 @@ export class WebSocketsService implements OnApplicationBootstrap {
   }
 
   /**
-   * The module's TLS settings for `NestFactory.create(AppModule, { httpsOptions })`, or `undefined` when TLS is off.
+   * The module's TLS settings for `NestFactory.create(AppModule, { httpsOptions })`, or `undefined` when TLS is off,
+   * with `handshakeTimeout` = the module's `openTimeoutMs` unless `tls` sets it.
    * (Before the app exists, use `websocketsHttpsOptions()`, which reads the same settings.)
    */
   httpsOptions(): HttpsOptions | undefined {

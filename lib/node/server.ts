@@ -6,6 +6,10 @@
  * handshake limits (414 / 431 with the `Server` header) and `openTimeoutMs`; a client that trickles its request is
  * cut off at the deadline and nothing of it is kept. Behind Node's `http` server the request is rebuilt from what
  * Node parsed (`requestFromNode`), and the same checks, hook and response follow.
+ *
+ * Over 400 lines because both modes share one handshake path (admission, open timer, checks, the hook's decision,
+ * the 101 or the refusal, the hand-over to `WebSocket`) and its bookkeeping; the pieces that stand alone live in
+ * their own files (admission, upgrade router, TLS options, the descriptor watch).
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';

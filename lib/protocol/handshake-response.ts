@@ -4,6 +4,8 @@
  * Server: `buildAcceptResponse` writes the 101; `buildRejectResponse` / `rejectionFor` write a complete refusal
  * (`Connection: close`, `Content-Type`, `Content-Length`, a plain-text body).
  * Client: feed bytes to a `ResponseParser` (and call `end()` at EOF), then `validateUpgradeResponse`.
+ * Over 400 lines because the response's two sides (built by the server, parsed under limits by the client, body
+ * framings included) share one set of rules on statuses and headers.
  */
 import type { Limits } from '../config.js';
 import {
