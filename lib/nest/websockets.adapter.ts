@@ -399,7 +399,8 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
         ? {}
         : {
             // Node counts a connection's head time from its first byte, or from the connection when nothing comes,
-            // and checks every connectionsCheckingInterval: a client that stalls is cut within twice the timeout.
+            // and checks it every connectionsCheckingInterval: a stalled head is cut within the timeout plus at most
+            // one interval. An upgraded connection has its head complete, so only requestTimeout (Node's) remains.
             headersTimeout: openTimeoutMs,
             requestTimeout: Math.max(openTimeoutMs, NODE_REQUEST_TIMEOUT_MS),
             connectionsCheckingInterval: Math.min(openTimeoutMs, MAX_CONNECTIONS_CHECKING_INTERVAL_MS),
