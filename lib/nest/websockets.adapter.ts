@@ -400,7 +400,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
         : {
             // Node counts a connection's head time from its first byte, or from the connection when nothing comes,
             // and checks it every connectionsCheckingInterval: a stalled head is cut within the timeout plus at most
-            // one interval. An upgraded connection has its head complete, so only requestTimeout (Node's) remains.
+            // one interval. An upgraded connection leaves Node's HTTP timeouts altogether.
             headersTimeout: openTimeoutMs,
             requestTimeout: Math.max(openTimeoutMs, NODE_REQUEST_TIMEOUT_MS),
             connectionsCheckingInterval: Math.min(openTimeoutMs, MAX_CONNECTIONS_CHECKING_INTERVAL_MS),
