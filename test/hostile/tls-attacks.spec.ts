@@ -14,7 +14,7 @@ import type { WebSocketServer } from '../../lib/node/server.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.js';
-import { withTimeout } from '../support/net.js';
+import { renegotiate, withTimeout } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { Harness } from '../node/harness.js';
 import { closeGoodClients, destroyPeers, GoodClient, RawPeer, upgradeRequest, WAIT_MS } from './peer.js';
@@ -49,21 +49,6 @@ async function upgradedOverTls12(port: number, certs: TestCertificates): Promise
   await peer.write(upgradeRequest());
   expect(await peer.head()).toMatch(/^HTTP\/1\.1 101 /);
   return peer;
-}
-
-/** One client-initiated renegotiation: `'done'`, or what stopped it (an error code, or the socket closing). */
-function renegotiate(socket: tls.TLSSocket): Promise<string> {
-  if (socket.destroyed) return Promise.resolve('closed');
-  const attempt = new Promise<string>((resolve) => {
-    const onClose = (): void => resolve('closed');
-    socket.once('close', onClose);
-    const started = socket.renegotiate({ rejectUnauthorized: true }, (error) => {
-      socket.off('close', onClose);
-      resolve(error === null || error === undefined ? 'done' : ((error as NodeJS.ErrnoException).code ?? error.message));
-    });
-    if (!started) resolve('not started');
-  });
-  return withTimeout(attempt, WAIT_MS, 'a renegotiation');
 }
 
 /** Renegotiates until the server stops it (or `ATTEMPTS` times); returns how many completed. */

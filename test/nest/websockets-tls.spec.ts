@@ -17,7 +17,7 @@ import { CloseCode } from '../../lib/protocol/close-codes.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import { WebSocketsAdapter, WebSocketsModule, type OnWebSocketsDisconnect, type WebSocketsCloseInfo, type WebSocketsGatewayOptions, type WebSocketsModuleOptions } from '../../lib/nest/index.js';
 import { closePeers, connectPeer, WAIT_MS } from './ws-peer.js';
-import { destroyRawConnections, freePort, rawConnect, withTimeout, type RawConnection } from '../support/net.js';
+import { destroyRawConnections, freePort, rawConnect, renegotiate, withTimeout, type RawConnection } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.js';
 
@@ -80,21 +80,6 @@ async function timeToClose(connection: RawConnection): Promise<number> {
   const started = performance.now();
   await connection.readUntilClose(WAIT_MS);
   return performance.now() - started;
-}
-
-/** One client-initiated renegotiation: `'done'`, or what stopped it. */
-function renegotiate(socket: tls.TLSSocket): Promise<string> {
-  if (socket.destroyed) return Promise.resolve('closed');
-  const attempt = new Promise<string>((resolve) => {
-    const onClose = (): void => resolve('closed');
-    socket.once('close', onClose);
-    const started = socket.renegotiate({ rejectUnauthorized: true }, (error) => {
-      socket.off('close', onClose);
-      resolve(error === null || error === undefined ? 'done' : ((error as NodeJS.ErrnoException).code ?? error.message));
-    });
-    if (!started) resolve('not started');
-  });
-  return withTimeout(attempt, WAIT_MS, 'a renegotiation');
 }
 
 /** Renegotiates up to 6 times (Node's own limit is 3 per 10 minutes) while the socket is open; how many completed. */

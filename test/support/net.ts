@@ -1,7 +1,8 @@
 /**
  * Small network helpers for tests over real sockets: a bounded wait, a raw TCP (or TLS) connection that collects
- * bytes until a predicate holds (for byte-level HTTP and frame tests), and a free port for peers that cannot
- * listen on port 0 themselves. Prefer port 0 wherever the code under test can report the port it got.
+ * bytes until a predicate holds (for byte-level HTTP and frame tests), a client-initiated TLS renegotiation, and a
+ * free port for peers that cannot listen on port 0 themselves. Prefer port 0 wherever the code under test can
+ * report the port it got.
  */
 import { once } from 'node:events';
 import net from 'node:net';
@@ -154,4 +155,24 @@ export async function rawConnect(port: number, host = '127.0.0.1', options: RawC
 /** Destroys every raw connection still open; call it in `afterEach`. */
 export function destroyRawConnections(): void {
   for (const connection of [...openConnections]) connection.destroy();
+}
+
+/**
+ * One client-initiated TLS renegotiation (TLS 1.2 only; connect with `maxVersion: 'TLSv1.2'`).
+ * @returns `'done'` when it completed, else what stopped it: an error code, `'closed'` when the socket closed first,
+ *   or `'not started'`
+ * @throws Error when nothing happened within `ms`
+ */
+export function renegotiate(socket: tls.TLSSocket, ms = 5000): Promise<string> {
+  if (socket.destroyed) return Promise.resolve('closed');
+  const attempt = new Promise<string>((resolve) => {
+    const onClose = (): void => resolve('closed');
+    socket.once('close', onClose);
+    const started = socket.renegotiate({ rejectUnauthorized: true }, (error) => {
+      socket.off('close', onClose);
+      resolve(error === null || error === undefined ? 'done' : ((error as NodeJS.ErrnoException).code ?? error.message));
+    });
+    if (!started) resolve('not started');
+  });
+  return withTimeout(attempt, ms, 'a renegotiation');
 }
