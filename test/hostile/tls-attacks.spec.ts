@@ -14,7 +14,7 @@ import type { WebSocketServer } from '../../lib/node/server.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.js';
-import { renegotiate, withTimeout } from '../support/net.js';
+import { renegotiate, waitUntil } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { Harness } from '../node/harness.js';
 import { closeGoodClients, destroyPeers, GoodClient, RawPeer, upgradeRequest, WAIT_MS } from './peer.js';
@@ -58,16 +58,6 @@ async function renegotiationFlood(peer: RawPeer): Promise<{ completed: number; o
   return { completed: outcomes.filter((outcome) => outcome === 'done').length, outcomes };
 }
 
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  await withTimeout(
-    (async () => {
-      while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10));
-    })(),
-    WAIT_MS,
-    what,
-  );
-}
-
 describeWithPeer('openssl', 'TLS renegotiation after the upgrade', () => {
   describe.each(['on its own port', 'attached to an https server'] as const)('on a server %s', (mode) => {
     it('is refused at the first attempt: the connection ends (1006 locally), the server and its other clients go on', async () => {
@@ -98,7 +88,7 @@ describeWithPeer('openssl', 'TLS renegotiation after the upgrade', () => {
       const { completed, outcomes } = await renegotiationFlood(attacker);
       await attacker.closedByServer(WAIT_MS).catch(() => undefined);
       expect({ completed, closed: attacker.closed, outcomes: outcomes.length }).toEqual({ completed: 0, closed: true, outcomes: 1 });
-      await waitFor(() => seen.closes.length === 1, 'the server to see the attacker close');
+      await waitUntil(() => seen.closes.length === 1, WAIT_MS, 'the server to see the attacker close');
       expect(seen.closes).toEqual([CloseCode.ABNORMAL_CLOSURE]);
 
       await good.exchange(50);

@@ -17,7 +17,7 @@ import { CloseCode } from '../../lib/protocol/close-codes.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import { WebSocketsAdapter, WebSocketsModule, type OnWebSocketsDisconnect, type WebSocketsCloseInfo, type WebSocketsGatewayOptions, type WebSocketsModuleOptions } from '../../lib/nest/index.js';
 import { closePeers, connectPeer, WAIT_MS } from './ws-peer.js';
-import { destroyRawConnections, freePort, rawConnect, renegotiate, withTimeout, type RawConnection } from '../support/net.js';
+import { destroyRawConnections, freePort, rawConnect, renegotiate, waitUntil, type RawConnection } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.js';
 
@@ -138,13 +138,7 @@ describeWithPeer('openssl', 'TLS of a Nest app', () => {
       expect(after.received().toString('latin1')).toMatch(/^HTTP\/1\.1 101 /);
       expect(await renegotiations(after)).toBe(0);
       await after.readUntilClose(WAIT_MS);
-      await withTimeout(
-        (async () => {
-          while (disconnects.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
-        })(),
-        WAIT_MS,
-        'handleDisconnect',
-      );
+      await waitUntil(() => disconnects.length > 0, WAIT_MS, 'handleDisconnect');
       expect(disconnects).toEqual([CloseCode.ABNORMAL_CLOSURE]);
 
       good.send({ event: 'echo', data: 'still here' });

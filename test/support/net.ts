@@ -6,6 +6,7 @@
  */
 import { once } from 'node:events';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 
 /**
@@ -19,6 +20,19 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
     timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Polls `condition` every `everyMs` until it holds; rejects after `ms` with an error that names `what`. The polling
+ * stops either way, so a failing test leaves no timer behind.
+ * @throws Error `<what> did not happen within <ms> ms`
+ */
+export async function waitUntil(condition: () => boolean, ms: number, what: string, everyMs = 10): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() >= deadline) throw new Error(`${what} did not happen within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
 }
 
 /** A port that was free a moment ago on `host`. Racy by nature: only for peers that cannot listen on port 0. */
