@@ -20,6 +20,7 @@
  * ├─ SlowConsumerError                closeCode 1013, limit (the peer does not read what is sent to it)
  * ├─ InvalidStateError                e.g. send() after close
  * ├─ ConnectionClosedError            code, reason
+ * ├─ FileDescriptorLimitError         cause, limit, connections (server: clients are being reset by the OS)
  * ├─ ConfigError                      setting, value
  * ├─ MessageTooDeepError              limit, id (a gateway's message: an exception frame)
  * └─ RoomLimitError                   limit, room (a gateway's join: an exception frame)
@@ -325,6 +326,33 @@ export class ConnectionClosedError extends WebSocketsError {
     readonly reason: string,
   ) {
     super(`connection closed: ${closeCode}${reason ? ` ${reason}` : ''}`);
+  }
+}
+
+/**
+ * Server side, reported once per burst (the server's `'error'` event): the process (EMFILE) or the system (ENFILE)
+ * has no file descriptor free, so the operating system resets new clients before the server sees them.
+ */
+export class FileDescriptorLimitError extends WebSocketsError {
+  readonly code = 'WS_ERR_FD_LIMIT';
+  constructor(
+    /** `EMFILE`: the process's limit (`ulimit -n`); `ENFILE`: the system's. */
+    readonly exhausted: 'EMFILE' | 'ENFILE',
+    /** The process's limit on open files when known (Linux), else `null`. */
+    readonly limit: number | null,
+    /** Connections (open, or in their handshake) that the reporting server holds. */
+    readonly connections: number,
+  ) {
+    const what =
+      exhausted === 'EMFILE'
+        ? `the process is out of file descriptors (EMFILE: its limit is ${limit === null ? 'set by' : `${limit},`} ulimit -n)`
+        : 'the system is out of file descriptors (ENFILE: the system-wide limit, fs.file-max on Linux)';
+    const raise = exhausted === 'EMFILE' ? 'ulimit -n, LimitNOFILE= in a systemd unit' : 'sysctl fs.file-max';
+    super(
+      `${what}: new clients are reset by the operating system before the server sees them; this server holds ` +
+        `${connections} connections. Set maxConnections (${describeSetting('maxConnections')}) below the limit so ` +
+        `that clients over it get 503, or raise the limit (${raise})`,
+    );
   }
 }
 

@@ -148,7 +148,7 @@ export const SETTINGS = {
   host: setting({ option: 'host', env: 'WEBSOCKETS_HOST', kind: 'string', default: null,
     doc: 'Bind address of servers on their own port (Node\'s default: all interfaces).' }),
   tlsCert: setting({ option: 'tls.cert', env: 'WEBSOCKETS_TLS_CERT', kind: 'path', default: null,
-    doc: 'Path of a PEM certificate chain; with `WEBSOCKETS_TLS_KEY`, turns on TLS (wss).' }),
+    doc: 'Path of a PEM certificate chain; with `WEBSOCKETS_TLS_KEY`, turns on TLS (wss) on servers on their own port (`tls: false` opts out).' }),
   tlsKey: setting({ option: 'tls.key', env: 'WEBSOCKETS_TLS_KEY', kind: 'path', default: null,
     doc: 'Path of the PEM private key of `WEBSOCKETS_TLS_CERT`.' }),
   tlsCa: setting({ option: 'tls.ca', env: 'WEBSOCKETS_TLS_CA', kind: 'path', default: null,

@@ -4,8 +4,8 @@
  * Listens on 127.0.0.1 at `$PORT` (0 or unset picks a free port), or on the Unix socket `$WEBSOCKETS_SOCKET_PATH`
  * (with `$WEBSOCKETS_SOCKET_PERMISSIONS`, e.g. 660), prints one JSON line `{"ready":true,"port":N,"pid":N}` (or
  * `{"ready":true,"socketPath":"...","pid":N}`) once it listens, echoes text as text and binary as binary with the
- * library's defaults (1 MiB messages, permessage-deflate accepted when offered, `WEBSOCKETS_*` variables honoured),
- * and stops cleanly on SIGTERM and SIGINT (close 1001 to every client, then exit 0).
+ * library's defaults (1 MiB messages, permessage-deflate accepted when offered, `WEBSOCKETS_*` variables honoured:
+ * WEBSOCKETS_TLS_CERT and WEBSOCKETS_TLS_KEY make it wss), and stops cleanly on SIGTERM and SIGINT (close 1001 to every client, then exit 0).
  */
 import { resolveSocketPath } from '../lib/config.js';
 import { WebSocketServer } from '../lib/node/server.js';

@@ -1,6 +1,7 @@
 /**
  * resolveConfig(): every setting's default, the precedence option > environment > default, strict parsing of the
- * environment, the identity headers, timeouts that can be turned off, compression, and the frozen result.
+ * environment, the identity headers, timeouts that can be turned off, compression, and the frozen result; and
+ * resolveTlsFiles(): which WEBSOCKETS_TLS_* files a server reads, and the certificate/key pair check.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
@@ -10,6 +11,7 @@ import {
   resolveMaxRedirects,
   resolveSocketPath,
   resolveSocketPermissions,
+  resolveTlsFiles,
   type ResolvedConfig,
   type WebSocketsOptions,
 } from '../lib/config.js';
@@ -346,5 +348,31 @@ describe('client and Unix socket settings', () => {
     expect(resolveSocketPermissions(0o600, { WEBSOCKETS_SOCKET_PERMISSIONS: '660' })).toBe(0o600);
     expect(() => resolveSocketPermissions(undefined, { WEBSOCKETS_SOCKET_PERMISSIONS: '666x' })).toThrow(ConfigError);
     expect(() => resolveSocketPermissions('660', {})).toThrow('option socketPermissions must be permission bits from 0 to 0o777');
+  });
+});
+
+describe('resolveTlsFiles (which WEBSOCKETS_TLS_* files a server reads)', () => {
+  const env = { WEBSOCKETS_TLS_CERT: '/c.pem', WEBSOCKETS_TLS_KEY: '/k.pem', WEBSOCKETS_TLS_CA: '/ca.pem' };
+
+  it('names the file of each field the option leaves out; the option wins field by field; empty means unset', () => {
+    expect(resolveTlsFiles(undefined, {})).toEqual({});
+    expect(resolveTlsFiles(undefined, env)).toEqual({ cert: '/c.pem', key: '/k.pem', ca: '/ca.pem' });
+    expect(resolveTlsFiles({ cert: 'PEM', key: 'PEM' }, env)).toEqual({ ca: '/ca.pem' });
+    expect(resolveTlsFiles({ ca: 'PEM' }, { ...env, WEBSOCKETS_TLS_CERT: '', WEBSOCKETS_TLS_KEY: '' })).toEqual({});
+    expect(resolveTlsFiles(undefined, { WEBSOCKETS_TLS_CA: '/ca.pem' })).toEqual({ ca: '/ca.pem' });
+    expect(Object.isFrozen(resolveTlsFiles(undefined, env))).toBe(true);
+  });
+
+  it('refuses a certificate without its key and a key without its certificate, from the option or a variable, naming both', () => {
+    const certOnly =
+      'a TLS certificate is configured without its key; set option tls.key, env WEBSOCKETS_TLS_KEY as well, or remove option tls.cert, env WEBSOCKETS_TLS_CERT';
+    const keyOnly =
+      'a TLS key is configured without its certificate; set option tls.cert, env WEBSOCKETS_TLS_CERT as well, or remove option tls.key, env WEBSOCKETS_TLS_KEY';
+    expect(configError(() => resolveTlsFiles(undefined, { WEBSOCKETS_TLS_CERT: '/c.pem' })).message).toBe(certOnly);
+    expect(configError(() => resolveTlsFiles({ cert: 'PEM' }, {})).message).toBe(certOnly);
+    expect(configError(() => resolveTlsFiles(undefined, { WEBSOCKETS_TLS_KEY: '/k.pem', WEBSOCKETS_TLS_CERT: '' })).message).toBe(keyOnly);
+    expect(configError(() => resolveTlsFiles({ key: 'PEM' }, {})).setting).toBe('tls.cert');
+    // One from the option and the other from the variable make a pair.
+    expect(resolveTlsFiles({ cert: 'PEM' }, { WEBSOCKETS_TLS_KEY: '/k.pem' })).toEqual({ key: '/k.pem' });
   });
 });

@@ -61,6 +61,7 @@ describe('README error table', () => {
       ConfigError: new errors.ConfigError('x', 'maxLineLength', 'x'),
       MessageTooDeepError: new errors.MessageTooDeepError(64, 1),
       RoomLimitError: new errors.RoomLimitError(128, 'lobby'),
+      FileDescriptorLimitError: new errors.FileDescriptorLimitError('EMFILE', 1024, 1000),
       RedisClientMissingError: new errors.RedisClientMissingError(),
       RedisUnavailableError: new errors.RedisUnavailableError('redis://127.0.0.1:1', 'refused'),
     };

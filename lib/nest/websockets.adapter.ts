@@ -33,7 +33,9 @@ import { isObservable, lastValueFrom, type Observable } from 'rxjs';
 import { resolveGatewayLimits } from '../config.js';
 import { ConfigError, MessageTooDeepError, RoomLimitError, WebSocketsError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { WebSocketServer, type HandshakeDecision, type HandshakeInfo, type WebSocketServerOptions } from '../node/server.js';
+import { resolveConfig } from '../config.js';
+import { noticeFdExhaustion } from '../node/fd-limit-watch.js';
+import { refuseRenegotiation, WebSocketServer, type HandshakeDecision, type HandshakeInfo, type WebSocketServerOptions } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
 import { InProcessBroadcastBus, type BroadcastBus } from './broadcast-bus.js';
 import { RedisBroadcastBus } from './redis-broadcast-bus.js';
@@ -117,6 +119,11 @@ const DEFAULT_SETTINGS: ServerSettings = { parser: parseJsonMessage, customParse
 const MAX_MESSAGES_IN_FLIGHT = 16;
 /** The promise of a reply that has nothing to wait for. */
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/** Node's default `requestTimeout`; an own listener raises it only when `openTimeoutMs` is longer. */
+const NODE_REQUEST_TIMEOUT_MS = 300_000;
+/** How often at most an own listener checks its connections' head times (Node's default is 30 s). */
+const MAX_CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
 
 const STATUS_FORBIDDEN = 403;
 const STATUS_INTERNAL_ERROR = 500;
@@ -281,7 +288,8 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     } else {
       const tls = gateway.tls === false ? null : (gateway.tls ?? resolved.tls);
       const host = gateway.host ?? resolved.host ?? undefined;
-      const listener = this.#ownListener(port, host, tls, gatewayName);
+      const { openTimeoutMs } = resolveConfig(serverOptions, resolved.env);
+      const listener = this.#ownListener(port, host, tls, openTimeoutMs, gatewayName);
       node = new WebSocketServer({ ...serverOptions, server: listener.server, WebSocket: GatewayWebSocket });
       secure = listener.secure;
       address = () => {
@@ -409,8 +417,12 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
 
   // --- servers ----------------------------------------------------------------------------------------------------
 
-  /** The HTTP(S) server that listens on `port` for gateways with their own port (one per port, shared by paths). */
-  #ownListener(port: number, host: string | undefined, tls: ResolvedWebSocketsOptions['tls'], gatewayName: string) {
+  /**
+   * The HTTP(S) server that listens on `port` for gateways with their own port (one per port, shared by paths).
+   * `openTimeoutMs` (of the gateway that opens the port) bounds its TLS handshake and then its request head, as on
+   * the node layer's own listener; Node's own bounds would be 120 s and 60 s.
+   */
+  #ownListener(port: number, host: string | undefined, tls: ResolvedWebSocketsOptions['tls'], openTimeoutMs: number | null, gatewayName: string) {
     const existing = this.#ownListeners.get(port);
     if (existing !== undefined) {
       if (existing.secure !== (tls !== null)) {
@@ -434,9 +446,35 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       });
       res.end(body);
     };
-    const server: HttpLikeServer = tls !== null ? https.createServer({ ...tls }, onRequest) : http.createServer(onRequest);
+    const httpOptions: http.ServerOptions =
+      openTimeoutMs === null
+        ? {}
+        : {
+            // Node counts a connection's head time from its first byte, or from the connection when nothing comes,
+            // and checks it every connectionsCheckingInterval: a stalled head is cut within the timeout plus at most
+            // one interval. An upgraded connection leaves Node's HTTP timeouts altogether.
+            headersTimeout: openTimeoutMs,
+            requestTimeout: Math.max(openTimeoutMs, NODE_REQUEST_TIMEOUT_MS),
+            connectionsCheckingInterval: Math.min(openTimeoutMs, MAX_CONNECTIONS_CHECKING_INTERVAL_MS),
+          };
+    let server: HttpLikeServer;
+    if (tls !== null) {
+      server = https.createServer({ ...httpOptions, ...(openTimeoutMs === null ? {} : { handshakeTimeout: openTimeoutMs }), ...tls }, onRequest);
+      // This port serves WebSockets only, which never need renegotiation (see refuseRenegotiation).
+      server.on('secureConnection', refuseRenegotiation);
+    } else {
+      server = http.createServer(httpOptions, onRequest);
+    }
+    let listened = false;
     const listening = new Promise<void>((resolve) => {
-      server.once('error', (error: Error) => {
+      // A permanent listener: an 'error' after listen() without one would end the process.
+      server.on('error', (error: Error) => {
+        if (listened) {
+          // An accept that failed for want of descriptors is reported once per burst, through the WebSocket servers.
+          if (!noticeFdExhaustion(error)) this.#logger.error(`${gatewayName}: ${error.message}`);
+          return;
+        }
+        listened = true;
         this.#logger.error(
           `${gatewayName}: cannot listen on ${host ?? '*'}:${port}: ${error.message}; stop what holds the port, or give ` +
             `the gateway another one (@WebSocketGateway(port, ...)) or the module another host (option host, env WEBSOCKETS_HOST)`,
@@ -444,6 +482,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
         resolve();
       });
       server.listen(port, host, () => {
+        listened = true;
         this.#logger.log(`${gatewayName} listening on ${tls !== null ? 'wss' : 'ws'}://${host ?? '*'}:${port}`);
         resolve();
       });

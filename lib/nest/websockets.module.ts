@@ -38,9 +38,11 @@ export class WebSocketsModule extends WebSocketsConfigurableModule {
   /**
    * The module's TLS settings for the app's own server, which exists before any module is configured:
    * `NestFactory.create(AppModule, { httpsOptions: WebSocketsModule.httpsOptions() })`. Reads WEBSOCKETS_TLS_CERT,
-   * WEBSOCKETS_TLS_KEY and WEBSOCKETS_TLS_CA (file paths) like the module does, merged under `tls` when given.
+   * WEBSOCKETS_TLS_KEY and WEBSOCKETS_TLS_CA (file paths) like the module does, merged under `tls` when given, with
+   * `handshakeTimeout` = `openTimeoutMs` (WEBSOCKETS_OPEN_TIMEOUT_MS) unless `tls` sets it.
    * @returns the options, or `undefined` when TLS is off (the app stays on http)
-   * @throws ConfigError for an unreadable file or a key that does not match its certificate
+   * @throws ConfigError for an unreadable file, a certificate without its key (or the reverse), or a key that does
+   *   not match its certificate
    */
   static httpsOptions(tls?: WebSocketsTlsOptions, env: Environment = process.env): HttpsOptions | undefined {
     return websocketsHttpsOptions(tls, env);

@@ -6,7 +6,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { WEBSOCKETS_MODULE_OPTIONS } from './websockets.constants.js';
 import { resolveWebSocketsOptions } from './websockets-options.js';
-import type { HttpsOptions } from './tls-options.js';
+import { httpsOptionsOf, type HttpsOptions } from './tls-options.js';
 import type { ResolvedWebSocketsOptions, WebSocketsModuleOptions } from './websockets-options.interface.js';
 import type { WebSocketsGatewayServer } from './gateway-server.js';
 
@@ -63,11 +63,12 @@ export class WebSocketsService implements OnApplicationBootstrap {
   }
 
   /**
-   * The module's TLS settings for `NestFactory.create(AppModule, { httpsOptions })`, or `undefined` when TLS is off.
+   * The module's TLS settings for `NestFactory.create(AppModule, { httpsOptions })`, or `undefined` when TLS is off,
+   * with `handshakeTimeout` = the module's `openTimeoutMs` unless `tls` sets it.
    * (Before the app exists, use `websocketsHttpsOptions()`, which reads the same settings.)
    */
   httpsOptions(): HttpsOptions | undefined {
-    return this.options.tls === null ? undefined : ({ ...this.options.tls } as HttpsOptions);
+    return httpsOptionsOf(this.options.tls, this.options.config.openTimeoutMs);
   }
 
   /** @internal Called by the adapter when it creates a server. */

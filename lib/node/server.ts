@@ -6,6 +6,10 @@
  * handshake limits (414 / 431 with the `Server` header) and `openTimeoutMs`; a client that trickles its request is
  * cut off at the deadline and nothing of it is kept. Behind Node's `http` server the request is rebuilt from what
  * Node parsed (`requestFromNode`), and the same checks, hook and response follow.
+ *
+ * Over 400 lines because both modes share one handshake path (admission, open timer, checks, the hook's decision,
+ * the 101 or the refusal, the hand-over to `WebSocket`) and its bookkeeping; the pieces that stand alone live in
+ * their own files (admission, upgrade router, TLS options, the descriptor watch).
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
@@ -14,7 +18,7 @@ import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { resolveConfig, resolveSocketPath, resolveSocketPermissions, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config.js';
-import { ConnectionLimitError, HandshakeError, InvalidStateError } from '../errors.js';
+import { ConfigError, ConnectionLimitError, FileDescriptorLimitError, HandshakeError, InvalidStateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection } from '../protocol/connection.js';
 import { negotiateDeflate } from '../protocol/extensions.js';
@@ -24,6 +28,7 @@ import {
   checkOrigin,
   rejectionFor,
   requestFromNode,
+  requestTargetPath,
   RequestParser,
   validateUpgradeRequest,
   type HandshakeRequest,
@@ -31,6 +36,8 @@ import {
 import { selectSubprotocol } from '../protocol/subprotocols.js';
 import { Admission, isRefusal } from './admission.js';
 import { createDeflateCodec } from './deflate.js';
+import { noticeFdExhaustion, watchFdLimit, type FdExhaustion } from './fd-limit-watch.js';
+import { serverTlsOptions } from './tls-options.js';
 import { listenOnSocketPath } from './unix-socket.js';
 import { UpgradeRouter, type UpgradeTarget } from './upgrade-router.js';
 import { PreparedMessage } from '../protocol/prepared-message.js';
@@ -78,8 +85,13 @@ export interface WebSocketServerOptions extends WebSocketsOptions {
    * On its own port, other paths get 404; attached, other paths are left to other listeners (404 if none).
    */
   path?: string;
-  /** Own listener over TLS: passed to `tls.createServer` (key, cert, ca, pfx, passphrase, minVersion, requestCert, ...). */
-  tls?: tls.TlsOptions;
+  /**
+   * Own listener over TLS: passed to `tls.createServer` (key, cert, ca, pfx, passphrase, minVersion, requestCert, ...),
+   * with `cert`, `key` and `ca` read from the files named by WEBSOCKETS_TLS_CERT, _KEY and _CA when left out. `false`
+   * keeps the listener on plain TCP whatever the variables say.
+   * @default TLS when WEBSOCKETS_TLS_CERT and WEBSOCKETS_TLS_KEY are both set, else plain TCP
+   */
+  tls?: tls.TlsOptions | false;
   /** Subprotocols the server speaks, in its order of preference: the first one the client offers is chosen. */
   subprotocols?: string[];
   /** Chooses the subprotocol instead of `subprotocols`; return `null` for none. */
@@ -139,10 +151,13 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   readonly #socketPath: string | undefined;
   readonly #socketPermissions: number | null;
   readonly #admission: Admission;
+  /** Stops this server hearing of file-descriptor exhaustion (see `watchFdLimit`); set while it is open. */
+  #unwatchFdLimit: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
   /**
-   * @throws ConfigError for an invalid setting
+   * @throws ConfigError for an invalid setting, an unreadable or mismatched TLS file, or WEBSOCKETS_TLS_CERT without
+   *   WEBSOCKETS_TLS_KEY (or the reverse) on a server on its own port
    * @throws InvalidStateError when not exactly one of `port`, `socketPath` and `server` is given
    */
   constructor(options: WebSocketServerOptions) {
@@ -162,11 +177,13 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     this.#path = options.path === undefined ? undefined : normalizePath(options.path);
     this.#socketPermissions = resolveSocketPermissions(options.socketPermissions, env);
     if (options.server !== undefined) {
-      if (options.port !== undefined || options.socketPath !== undefined || options.tls !== undefined) {
+      // The attached server's own TLS (http or https) applies; the WEBSOCKETS_TLS_* variables are not read.
+      if (options.port !== undefined || options.socketPath !== undefined || (options.tls !== undefined && options.tls !== false)) {
         throw new InvalidStateError('give either server (attach mode) or port/socketPath/tls (own listener), not both');
       }
       this.#attachedTo = options.server;
       UpgradeRouter.attach(options.server as HttpServer, this);
+      this.#unwatchFdLimit = watchFdLimit(this.#fdExhausted);
     } else {
       if (options.port === undefined && options.socketPath === undefined) {
         throw new InvalidStateError('WebSocketServer needs a port or a socketPath (own listener), or a server (attach mode)');
@@ -178,13 +195,17 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       this.#socketPath = resolveSocketPath(options.socketPath, {}) ?? undefined;
       this.#host = options.host ?? (env.WEBSOCKETS_HOST || undefined);
       const openTimeoutMs = this.config.openTimeoutMs;
+      const tlsOptions = serverTlsOptions(options.tls, env);
       this.#listener =
-        options.tls !== undefined
-          ? tls.createServer({ ...(openTimeoutMs === null ? {} : { handshakeTimeout: openTimeoutMs }), ...options.tls }, (socket) =>
+        tlsOptions !== null
+          ? tls.createServer({ ...(openTimeoutMs === null ? {} : { handshakeTimeout: openTimeoutMs }), ...tlsOptions }, (socket) =>
               this.#onRawSocket(socket, true),
             )
           : net.createServer({ noDelay: true }, (socket) => this.#onRawSocket(socket, false));
-      this.#listener.on('error', (error) => this.#reportError(error));
+      // An accept that failed for want of descriptors is reported once per burst, like those the probe finds.
+      this.#listener.on('error', (error) => {
+        if (!noticeFdExhaustion(error)) this.#reportError(error);
+      });
       // A failed TLS handshake (an untrusted client certificate, a plain-text client) only concerns that socket.
       this.#listener.on('tlsClientError', (_error: Error, socket: tls.TLSSocket) => socket.destroy());
     }
@@ -212,6 +233,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       listener.once('error', onError);
       listener.listen(this.#options.port, this.#host, () => {
         listener.off('error', onError);
+        this.#unwatchFdLimit ??= watchFdLimit(this.#fdExhausted);
         resolve(listener.address() as AddressInfo);
       });
     });
@@ -223,12 +245,15 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     return address !== null && typeof address === 'object' ? address : null;
   }
 
-  /** Whether this server owns the path of `url` (the query is ignored, a trailing `/` too). */
+  /**
+   * Whether this server owns the path of `url`, a request target in origin form (`/ws?x=1`) or absolute form
+   * (`http://host/ws`, routed on its path as RFC 9112 §3.2.2 says; its authority is checked against `Host` later).
+   * The query is ignored, a trailing `/` too.
+   */
   ownsPath(url: string | undefined): boolean {
     if (this.#path === undefined) return true;
     if (url === undefined) return false;
-    const mark = url.indexOf('?');
-    return normalizePath(mark === -1 ? url : url.slice(0, mark)) === this.#path;
+    return normalizePath(requestTargetPath(url)) === this.#path;
   }
 
   /**
@@ -240,7 +265,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       this.#refuse(socket, new HandshakeError('the server is shutting down', STATUS_SERVICE_UNAVAILABLE), undefined);
       return;
     }
-    socket.on('error', ignore);
+    socket.on('error', destroyOnError);
+    refuseRenegotiation(socket);
     if (!this.#admit(socket)) return;
     this.#startOpenTimer(socket);
     let request: HandshakeRequest;
@@ -276,7 +302,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
 
   /** Answers an upgrade that no server on this HTTP server owns (the router calls it): 404 with the Server header. */
   rejectUnowned(socket: Duplex): void {
-    socket.on('error', ignore);
+    socket.on('error', destroyOnError);
     this.#refuse(socket, new HandshakeError('no WebSocket endpoint at this path', STATUS_NOT_FOUND), undefined);
   }
 
@@ -296,6 +322,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         ? new Promise<void>((resolve) => this.#listener!.close(() => resolve()))
         : Promise.resolve();
     if (this.#attachedTo !== undefined) UpgradeRouter.detach(this.#attachedTo as HttpServer, this);
+    this.#unwatchFdLimit?.();
+    this.#unwatchFdLimit = undefined;
     for (const socket of this.#handshaking.keys()) socket.destroy();
     this.#handshaking.clear();
     // A refused client that keeps its side open would otherwise hold the listener's close for the whole linger.
@@ -310,7 +338,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
 
   /** Own listener: reads the request from the raw socket under the limits and the open timeout. */
   #onRawSocket(socket: net.Socket | tls.TLSSocket, secure: boolean): void {
-    socket.on('error', ignore);
+    socket.on('error', destroyOnError);
+    if (secure) refuseRenegotiation(socket);
     if (this.#closing !== undefined) {
       socket.destroy();
       return;
@@ -393,6 +422,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         this.#options.selectSubprotocol !== undefined
           ? this.#options.selectSubprotocol(upgrade.protocols, request)
           : selectSubprotocol(upgrade.protocols, this.#options.subprotocols ?? NO_SUBPROTOCOLS);
+      let protocolChooser = 'selectSubprotocol';
       const deflate = negotiateDeflate(upgrade.extensions === '' ? undefined : upgrade.extensions, this.config.compression);
 
       let decision: HandshakeDecision;
@@ -409,25 +439,49 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       if (typeof decision === 'object' && decision !== null) {
         if ('reject' in decision) {
           const { status, body, headers } = decision.reject;
-          const response = buildRejectResponse(status, body ?? '', { serverHeader: this.config.serverHeader, headers: headers ?? {} });
+          let response: Buffer;
+          try {
+            response = buildRejectResponse(status, body ?? '', { serverHeader: this.config.serverHeader, headers: headers ?? {} });
+          } catch (error) {
+            throw invalidDecision('a refusal', error);
+          }
           this.#writeRefusal(socket, response);
           this.#emitHandshakeError(new HandshakeError(`refused by the handshake hook with HTTP ${status}`, status, headers ?? {}), info);
           return;
         }
         if (decision.headers !== undefined) extraHeaders = decision.headers;
-        if (decision.protocol !== undefined) protocol = decision.protocol;
+        if (decision.protocol !== undefined) {
+          protocol = decision.protocol;
+          protocolChooser = 'the handshake hook';
+        }
         data = decision.data;
       }
       if (this.#closing !== undefined) throw new HandshakeError('the server is shutting down', STATUS_SERVICE_UNAVAILABLE);
+      // RFC 6455 §4.2.2 item 5: the server picks one of the client's values or none; a client must fail a 101 with
+      // any other, so the application's mistake is answered here, as a 500, rather than by every client.
+      if (protocol !== null && protocol !== undefined && !upgrade.protocols.includes(protocol)) {
+        throw new ConfigError(
+          `${protocolChooser} chose the subprotocol ${JSON.stringify(protocol)}, which the client did not offer ` +
+            `(it offered ${upgrade.protocols.length === 0 ? 'none' : upgrade.protocols.map((p) => JSON.stringify(p)).join(', ')}); ` +
+            'choose one of the offered subprotocols, or null for none (RFC 6455 §4.2.2)',
+          protocolChooser === 'selectSubprotocol' ? 'selectSubprotocol' : 'handshake',
+          protocol,
+        );
+      }
 
       // The 101 is written as a latin1 string (as ws does): no Buffer is made for it before the socket encodes it.
-      const response = acceptResponseHead({
-        key: upgrade.key,
-        protocol,
-        extensions: deflate?.response ?? null,
-        serverHeader: this.config.serverHeader,
-        headers: extraHeaders,
-      });
+      let response: string;
+      try {
+        response = acceptResponseHead({
+          key: upgrade.key,
+          protocol,
+          extensions: deflate?.response ?? null,
+          serverHeader: this.config.serverHeader,
+          headers: extraHeaders,
+        });
+      } catch (error) {
+        throw invalidDecision('headers', error);
+      }
       this.#endHandshake(socket);
       socket.write(response, 'latin1');
       const connection = new Connection({
@@ -449,6 +503,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         head,
         onUnhandledError: this.#connectionError,
       });
+      // The WebSocket handles the socket's errors from here on (it ends the connection on any of them).
+      socket.off('error', destroyOnError);
     } catch (error) {
       this.#refuse(socket, error, info);
       return;
@@ -507,6 +563,14 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     });
   }
 
+  /**
+   * The process has no file descriptor free: clients are being reset by the OS, unseen. Reported once per burst,
+   * with the limit and the fix (`maxConnections`, `ulimit -n`).
+   */
+  readonly #fdExhausted = (cause: FdExhaustion, limit: number | null): void => {
+    this.#reportError(new FileDescriptorLimitError(cause, limit, this.#clients.size + this.#handshaking.size));
+  };
+
   #emitHandshakeError(error: HandshakeError, info: HandshakeInfo | undefined): void {
     if (this.listenerCount('handshakeError') > 0) this.emit('handshakeError', error, info);
   }
@@ -536,8 +600,33 @@ function peerCertificateOf(socket: Duplex): tls.PeerCertificate | undefined {
 
 function ignore(): void {}
 
+/** A socket error (a reset, a TLS error that leaves the socket open) ends the socket; 'close' does the rest. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/**
+ * Turns off TLS renegotiation on a server's TLS socket: each one costs the server a full handshake, nothing in a
+ * WebSocket needs it, and Node only limits it (3 per 10 minutes, then an 'error'). The next renegotiation request
+ * is an error on the socket, which `destroyOnError` turns into the end of the connection.
+ */
+export function refuseRenegotiation(socket: Duplex): void {
+  const tlsSocket = socket as Partial<tls.TLSSocket>;
+  if (typeof tlsSocket.disableRenegotiation === 'function') tlsSocket.disableRenegotiation();
+}
+
 function destroySocket(socket: Duplex): void {
   socket.destroy();
+}
+
+/**
+ * The error reported when what the handshake hook returned cannot be written (the client gets a 500): the
+ * protocol layer's reason (a reserved header, a status that is not a refusal), and where to fix it.
+ */
+function invalidDecision(what: 'headers' | 'a refusal', error: unknown): unknown {
+  if (!(error instanceof ConfigError)) return error;
+  const failure = new ConfigError(`the handshake hook returned ${what} that cannot be sent (${error.message}); fix what the hook returns`, 'handshake', error.value);
+  return Object.assign(failure, { cause: error });
 }
 
 function toError(value: unknown): Error {

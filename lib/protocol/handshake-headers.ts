@@ -4,6 +4,7 @@
  * split (no CR, LF or other control characters can reach the wire).
  */
 import { ConfigError } from '../errors.js';
+import { describeSetting } from '../settings.js';
 
 /** A header as received or to be sent: `[name, value]`, name in its original case. */
 export type HeaderField = readonly [name: string, value: string];
@@ -169,10 +170,19 @@ export const HANDSHAKE_HEADERS: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * Headers that a server's 101 writes itself: those of the handshake, and `Server`, which the `serverHeader` setting
+ * owns (a second one from a hook would leave the client to guess which is true).
+ */
+export const RESPONSE_HEADERS: ReadonlySet<string> = new Set([...HANDSHAKE_HEADERS, 'server']);
+
+/**
  * Headers that a refusal writes itself. `Upgrade` and `Sec-WebSocket-Version` are allowed: a 426 carries them
  * (RFC 9110 §15.5.22, RFC 6455 §4.4).
  */
-export const REFUSAL_HEADERS: ReadonlySet<string> = new Set([...FRAMING, 'content-type']);
+export const REFUSAL_HEADERS: ReadonlySet<string> = new Set([...FRAMING, 'content-type', 'server']);
+
+/** What to do instead of setting a reserved header that a setting owns. */
+const OWNED_BY_SETTING: Readonly<Record<string, string>> = { server: `set it with ${describeSetting('serverHeader')}` };
 
 /**
  * Serializes extra headers given by an application, refusing anything that could split or corrupt the message.
@@ -193,8 +203,10 @@ export function serializeExtraHeaders(
     if (typeof name !== 'string' || !isToken(name)) {
       throw new ConfigError(`${option}: header name ${JSON.stringify(name)} is not an HTTP token`, option, name);
     }
-    if (reserved.has(name.toLowerCase())) {
-      throw new ConfigError(`${option}: header ${name} is written by the handshake itself`, option, name);
+    const lower = name.toLowerCase();
+    if (reserved.has(lower)) {
+      const instead = OWNED_BY_SETTING[lower];
+      throw new ConfigError(`${option}: header ${name} is written by the handshake itself${instead === undefined ? '' : `; ${instead}`}`, option, name);
     }
     out += headerLine(name, value, option);
   }

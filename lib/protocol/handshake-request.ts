@@ -62,21 +62,40 @@ export interface UpgradeRequest {
 // RFC 9112 §3: request-line = method SP request-target SP HTTP-version; the target is printable ASCII.
 const REQUEST_LINE = /^([^ ]+) ([\x21-\x7e]+) HTTP\/(\d)\.(\d)$/;
 // RFC 9112 §3.2.2: absolute-form, `scheme://authority` followed by the path.
-const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+const ABSOLUTE_FORM = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/;
+/** The schemes of an absolute-form target that a WebSocket handshake can have, with their default ports. */
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', ws: '80', https: '443', wss: '443' };
 // RFC 9110 §7.2 / RFC 3986 §3.2.2: Host = uri-host [ ":" port ], with IP literals in brackets.
 const HOST = /^(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::\d*)?$/;
 const CONTENT_LENGTH = /^\d+$/;
 
+/** The path and query of a request target: what follows the authority of the absolute form, or the target itself. */
+function pathAndQueryOf(target: string): string {
+  const absolute = ABSOLUTE_FORM.exec(target);
+  if (absolute === null) return target;
+  const rest = target.slice(absolute[0].length);
+  return rest === '' || rest.startsWith('?') ? `/${rest}` : rest;
+}
+
+/**
+ * The path of a request target, without its query and not percent-decoded: `/ws` for `/ws?x=1` and for the absolute
+ * form `http://host/ws?x=1` (RFC 9112 §3.2.2: a server routes the absolute form on its path); `/` for
+ * `http://host`. Servers route on it whichever form the client used.
+ */
+export function requestTargetPath(target: string): string {
+  const pathAndQuery = pathAndQueryOf(target);
+  const mark = pathAndQuery.indexOf('?');
+  return mark === -1 ? pathAndQuery : pathAndQuery.slice(0, mark);
+}
+
 /** Builds the request object from a parsed request line and header fields. */
 function makeRequest(method: string, target: string, httpVersion: string, rawHeaders: HeaderField[]): HandshakeRequest {
-  const absolute = ABSOLUTE_FORM.exec(target);
-  const pathAndQuery = absolute === null ? target : target.slice(absolute[0].length);
+  const pathAndQuery = pathAndQueryOf(target);
   const mark = pathAndQuery.indexOf('?');
-  const path = mark === -1 ? pathAndQuery : pathAndQuery.slice(0, mark);
   return {
     method,
     target,
-    path: absolute !== null && path === '' ? '/' : path,
+    path: mark === -1 ? pathAndQuery : pathAndQuery.slice(0, mark),
     query: new URLSearchParams(mark === -1 ? '' : pathAndQuery.slice(mark + 1)),
     httpVersion,
     headers: new HandshakeHeaders(rawHeaders),
@@ -211,11 +230,13 @@ export function validateUpgradeRequest(request: HandshakeRequest): UpgradeReques
   if (request.method !== 'GET') {
     throw new HandshakeError(`unsupported HTTP method: ${request.method} (GET is required)`, 405, { Allow: 'GET' });
   }
-  if (!request.target.startsWith('/') && !ABSOLUTE_FORM.test(request.target)) {
+  const absolute = ABSOLUTE_FORM.exec(request.target);
+  if (!request.target.startsWith('/') && absolute === null) {
     throw new HandshakeError(`invalid request target ${shown(request.target)}`);
   }
   const host = single(request, 'Host');
   if (!HOST.test(host)) throw new InvalidHeaderError('Host', host);
+  if (absolute !== null) checkAuthority(absolute[1].toLowerCase(), absolute[2], host);
   const contentLength = request.headers.getAll('Content-Length');
   if (contentLength.length > 0 && !(contentLength.length === 1 && CONTENT_LENGTH.test(contentLength[0]))) {
     throw new InvalidHeaderError('Content-Length', contentLength.join(', '));
@@ -242,6 +263,35 @@ export function validateUpgradeRequest(request: HandshakeRequest): UpgradeReques
     protocols: parseSubprotocols(request.headers.getAll(SUBPROTOCOL_HEADER)),
     extensions: request.headers.getAll('Sec-WebSocket-Extensions').join(', '),
   };
+}
+
+/**
+ * RFC 9112 §3.2.2: a server accepts the absolute form of the target, and a client must send the target's authority
+ * as `Host`. The two are compared (host case-insensitive, the scheme's default port implied), so that the authority
+ * a request is routed on and the `Host` that the application (a guard, a log) reads are the same.
+ * @throws HandshakeError (400) for a scheme other than http, https, ws or wss, a userinfo part (RFC 9110 §4.2.4),
+ *   or an authority other than the Host
+ */
+function checkAuthority(scheme: string, authority: string, host: string): void {
+  const defaultPort = DEFAULT_PORTS[scheme];
+  if (defaultPort === undefined) {
+    throw new HandshakeError(`unsupported scheme ${shown(scheme)} in the request target (http, https, ws or wss)`);
+  }
+  if (authority.includes('@')) throw new HandshakeError('the request target has a userinfo part (user@host), which is not allowed (RFC 9110 §4.2.4)');
+  if (normalizeAuthority(authority, defaultPort) !== normalizeAuthority(host, defaultPort)) {
+    throw new HandshakeError(
+      `the authority of the request target ${shown(authority)} is not the Host header ${shown(host)} (RFC 9112 §3.2.2)`,
+    );
+  }
+}
+
+/** `Host:80` and `host` are the same authority for http: lower case, and the default port (or an empty one) left out. */
+function normalizeAuthority(authority: string, defaultPort: string): string {
+  const lower = authority.toLowerCase();
+  const colon = lower.lastIndexOf(':');
+  if (colon === -1 || lower.endsWith(']')) return lower;
+  const port = lower.slice(colon + 1);
+  return port === '' || port === defaultPort ? lower.slice(0, colon) : lower;
 }
 
 /** Whether `origin` matches an allow-list entry: a string exactly, a RegExp over the whole origin. */

@@ -4,6 +4,8 @@
  * Server: `buildAcceptResponse` writes the 101; `buildRejectResponse` / `rejectionFor` write a complete refusal
  * (`Connection: close`, `Content-Type`, `Content-Length`, a plain-text body).
  * Client: feed bytes to a `ResponseParser` (and call `end()` at EOF), then `validateUpgradeResponse`.
+ * Over 400 lines because the response's two sides (built by the server, parsed under limits by the client, body
+ * framings included) share one set of rules on statuses and headers.
  */
 import type { Limits } from '../config.js';
 import {
@@ -18,6 +20,7 @@ import {
 import {
   HandshakeHeaders,
   REFUSAL_HEADERS,
+  RESPONSE_HEADERS,
   headerLine,
   isToken,
   listHasToken,
@@ -432,7 +435,7 @@ export function acceptResponseHead(options: AcceptOptions): string {
   if (extensions) head += headerLine('Sec-WebSocket-Extensions', extensions, 'extensions');
   head += dateLine(date);
   if (serverHeader !== null) head += headerLine('Server', serverHeader, 'serverHeader');
-  head += serializeExtraHeaders(headers, 'headers');
+  head += serializeExtraHeaders(headers, 'headers', RESPONSE_HEADERS);
   return `${head}\r\n`;
 }
 
@@ -446,16 +449,36 @@ export interface RejectOptions {
   readonly date?: Date;
 }
 
+/** RFC 9110 §15.4: the redirects a client may follow from a handshake (ours does; RFC 6455 §4.1 allows them). */
+const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+const CLIENT_ERROR = 400;
+const MAX_STATUS = 599;
+
 /**
  * The bytes of a complete refusal: status line with its reason phrase, `Connection: close` (the server closes the
  * connection after it, RFC 9112 §9.6), `Content-Type: text/plain; charset=utf-8`, `Content-Length`, the `Server`
  * header unless `null`, the extra headers, and `body` (UTF-8).
- * @throws ConfigError for a status outside 200-599, or an extra header that could split the response or that the
- *   refusal writes itself (Connection, Content-Length, Transfer-Encoding, Content-Type)
+ * @throws ConfigError for a status that does not refuse an upgrade (only 400-599, or a redirect 301, 302, 303, 307,
+ *   308 with a `Location` header: a 2xx or 1xx would answer the upgrade request as if it had succeeded or were
+ *   going on), or an extra header that could split the response or that the refusal writes itself (Connection,
+ *   Content-Length, Transfer-Encoding, Content-Type, Server)
  */
 export function buildRejectResponse(status: number, body: string, options: RejectOptions): Buffer {
-  if (!Number.isInteger(status) || status < 200 || status > 599) {
-    throw new ConfigError(`a refusal needs a status from 200 to 599; got ${status}`, 'status', status);
+  const redirect = REDIRECTS.has(status);
+  if (!redirect && !(Number.isInteger(status) && status >= CLIENT_ERROR && status <= MAX_STATUS)) {
+    throw new ConfigError(
+      `a refusal needs a status from 400 to 599, or a redirect (301, 302, 303, 307 or 308) with a Location header; got ${status}`,
+      'status',
+      status,
+    );
+  }
+  if (redirect && !hasField(options.headers, 'location')) {
+    throw new ConfigError(
+      `a refusal needs a status from 400 to 599, or a redirect (301, 302, 303, 307 or 308) with a Location header; ` +
+        `got ${status} without a Location header`,
+      'status',
+      status,
+    );
   }
   const payload = Buffer.from(body, 'utf8');
   const reason = reasonPhrase(status);
@@ -468,6 +491,13 @@ export function buildRejectResponse(status: number, body: string, options: Rejec
   if (options.serverHeader !== null) head += headerLine('Server', options.serverHeader, 'serverHeader');
   head += serializeExtraHeaders(options.headers, 'headers', REFUSAL_HEADERS);
   return Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), payload]);
+}
+
+/** Whether extra headers (an object or a list of pairs) hold a field named `lower` (in lower case). */
+function hasField(fields: HeaderFields | undefined, lower: string): boolean {
+  if (fields === undefined) return false;
+  const names = Array.isArray(fields) ? (fields as ReadonlyArray<HeaderField>).map(([name]) => name) : Object.keys(fields);
+  return names.some((name) => typeof name === 'string' && name.toLowerCase() === lower);
 }
 
 /**

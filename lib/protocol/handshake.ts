@@ -16,6 +16,7 @@ export {
   WEBSOCKET_VERSION,
   RequestParser,
   requestFromNode,
+  requestTargetPath,
   validateUpgradeRequest,
   checkOrigin,
   buildRequest,

@@ -200,7 +200,9 @@ describe('TLS from the environment', () => {
   it('refuses a file that is not PEM', () => {
     const notPem = path.join(dir, 'not.pem');
     writeFileSync(notPem, 'hello');
-    expect(() => resolveTlsOptions(undefined, { WEBSOCKETS_TLS_KEY: notPem })).toThrow(
+    const pem = path.join(dir, 'looks-like.pem');
+    writeFileSync(pem, '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
+    expect(() => resolveTlsOptions(undefined, { WEBSOCKETS_TLS_CERT: pem, WEBSOCKETS_TLS_KEY: notPem })).toThrow(
       `WEBSOCKETS_TLS_KEY names a file that is not PEM: ${JSON.stringify(notPem)} has no "-----BEGIN" line; give the path of a PEM file (option tls.key, env WEBSOCKETS_TLS_KEY)`,
     );
   });

@@ -15,7 +15,7 @@ import type { WebSocket } from '../../lib/node/websocket.js';
 import { ConfigError } from '../../lib/errors.js';
 import { WebSocketsAdapter, WebSocketsModule, WebSocketsService, type WebSocketsGatewayOptions, type WebSocketsModuleOptions } from '../../lib/nest/index.js';
 import { closePeers, connectPeer, refusal, WAIT_MS } from './ws-peer.js';
-import { freePort, withTimeout } from '../support/net.js';
+import { destroyRawConnections, freePort, rawConnect, withTimeout } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.js';
 
@@ -92,6 +92,7 @@ async function start(
 }
 
 afterEach(async () => {
+  destroyRawConnections();
   await closePeers();
   await app?.close();
   app = undefined;
@@ -124,6 +125,20 @@ describe('gateways on their own port', () => {
     expect(response.status).toBe(426);
     expect(response.headers.get('upgrade')).toBe('websocket');
     expect(await response.text()).toBe('This port serves WebSocket connections only.\n');
+  });
+
+  it('cuts a client that trickles its request head (or sends nothing) at openTimeoutMs, not Node\'s 60 s', async () => {
+    await start([GatewayA], { host: '127.0.0.1', openTimeoutMs: 300 });
+    const trickler = await rawConnect(OWN_PORT);
+    const silent = await rawConnect(OWN_PORT);
+    await trickler.write('GET /a HTTP/1.1\r\nHost: localhost\r\n');
+    const started = performance.now();
+    await Promise.all([trickler.readUntilClose(WAIT_MS), silent.readUntilClose(WAIT_MS)]);
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(trickler.received().includes('HTTP/1.1 101')).toBe(false);
+    const peer = await connectPeer(`ws://127.0.0.1:${OWN_PORT}/a`);
+    peer.send({ event: 'where' });
+    expect(await peer.next()).toEqual({ event: 'where', data: 'a /a plain' });
   });
 
   it('closes its listener on app.close(): the port is free again and clients got 1001', async () => {

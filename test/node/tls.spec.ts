@@ -1,17 +1,21 @@
 /**
  * wss both ways with certificates made at test time: our server with TLS against the ws client and ours, our client
  * against the ws library's https server and Python's wss server; a wrong hostname or an untrusted certificate is a
- * clear error; a redirect from wss to ws is refused; the hook sees the client certificate.
+ * clear error; a redirect from wss to ws is refused; the hook sees the client certificate; a server on its own port
+ * takes its certificate and key from WEBSOCKETS_TLS_CERT / _KEY (no silent plain-text server when they are set).
  */
 import { afterEach, expect, it } from '@jest/globals';
 import { once } from 'node:events';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { WebSocketServer as WsServer } from 'ws';
+import { ConfigError } from '../../lib/errors.js';
 import { connect } from '../../lib/node/client.js';
-import type { HandshakeInfo } from '../../lib/node/server.js';
+import { WebSocketServer, type HandshakeInfo } from '../../lib/node/server.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import { makeTestCertificates, WRONG_HOSTNAME } from '../support/certs.js';
+import { rawConnect } from '../support/net.js';
 import { describeWithPeer, describeWithPeers } from '../support/peers.js';
 import { startPythonEchoServer, type PythonEchoServer } from '../support/python.js';
 import { Harness, next, nextWsMessage } from './harness.js';
@@ -123,6 +127,66 @@ describeWithPeer('openssl', 'wss', () => {
     const ws = await harness.connect(`wss://localhost:${port}/`, { ca: certs.ca.cert, cert: certs.server.cert, key: certs.server.key });
     expect(ws.readyState).toBe(1);
     expect(seen).toEqual(['localhost']);
+  });
+});
+
+describeWithPeer('openssl', 'TLS from WEBSOCKETS_TLS_CERT / _KEY on a server on its own port', () => {
+  it('turns TLS on: wss works, and a plain-text handshake gets no 101', async () => {
+    const certs = await makeTestCertificates();
+    const env = { WEBSOCKETS_TLS_CERT: certs.server.certFile, WEBSOCKETS_TLS_KEY: certs.server.keyFile };
+    const { server, port } = await harness.listen({ env });
+    server.on('connection', echo);
+    const ours = await harness.connect(`wss://localhost:${port}/`, { ca: certs.ca.cert });
+    await ours.send('from the variables');
+    expect((await next<[string]>(ours, 'message'))[0]).toBe('from the variables');
+    const plain = await rawConnect(port);
+    await plain.write(`GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    const answer = await plain.readUntilClose(5000);
+    expect(answer.includes('HTTP/1.1 101')).toBe(false);
+  });
+
+  it('fills the fields an explicit tls option leaves out; a key and certificate in the option win; tls: false stays plain', async () => {
+    const certs = await makeTestCertificates();
+    const env = { WEBSOCKETS_TLS_CERT: certs.server.certFile, WEBSOCKETS_TLS_KEY: certs.server.keyFile };
+    const merged = await harness.listen({ env, tls: { minVersion: 'TLSv1.3' } });
+    const tls12 = tls.connect({ port: merged.port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca.cert, maxVersion: 'TLSv1.2' });
+    const [refused] = (await once(tls12, 'error')) as [NodeJS.ErrnoException];
+    expect(refused.code).toMatch(/^ERR_SSL_(TLSV1_ALERT_PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL)$/);
+    tls12.destroy();
+    expect((await harness.connect(`wss://localhost:${merged.port}/`, { ca: certs.ca.cert })).readyState).toBe(1);
+    const own = await harness.listen({ env, tls: { key: certs.untrusted.key, cert: certs.untrusted.cert } });
+    await expect(connect(`wss://localhost:${own.port}/`, { ca: certs.ca.cert, env: {} })).rejects.toMatchObject({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+    const plain = await harness.listen({ env, tls: false });
+    expect((await harness.connect(`ws://127.0.0.1:${plain.port}/`)).readyState).toBe(1);
+  });
+
+  it('refuses a certificate without its key, or a key without its certificate, naming both variables', async () => {
+    const certs = await makeTestCertificates();
+    const message =
+      /^a TLS (certificate|key) is configured without its (key|certificate); set option tls\.(key|cert), env WEBSOCKETS_TLS_(KEY|CERT) as well, or remove option tls\.(cert|key), env WEBSOCKETS_TLS_(CERT|KEY)$/;
+    for (const env of [{ WEBSOCKETS_TLS_CERT: certs.server.certFile }, { WEBSOCKETS_TLS_KEY: certs.server.keyFile }]) {
+      let error: unknown;
+      try {
+        new WebSocketServer({ port: 0, env });
+      } catch (thrown) {
+        error = thrown;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).toContain('WEBSOCKETS_TLS_CERT');
+      expect((error as Error).message).toContain('WEBSOCKETS_TLS_KEY');
+    }
+  });
+
+  it('leaves a server attached to an http server alone: the http server decides', async () => {
+    const certs = await makeTestCertificates();
+    const { server: httpServer, port } = await harness.httpServer();
+    const attached = harness.attach({ server: httpServer, env: { WEBSOCKETS_TLS_CERT: certs.server.certFile } });
+    attached.on('connection', echo);
+    const ws = await harness.connect(`ws://127.0.0.1:${port}/`);
+    await ws.send('plain');
+    expect((await next<[string]>(ws, 'message'))[0]).toBe('plain');
   });
 });
 

@@ -14,6 +14,7 @@ import {
   checkOrigin,
   formatHost,
   requestFromNode,
+  requestTargetPath,
   validateUpgradeRequest,
   type HandshakeRequest,
 } from '../../lib/protocol/handshake.js';
@@ -89,10 +90,47 @@ describe('RequestParser', () => {
 
   it('keeps absolute-form targets and raw paths', () => {
     expect(parse(bytes('GET ws://h.example:8080 HTTP/1.1')).path).toBe('/');
-    const request = parse(bytes('GET http://h.example/a%2Fb?q=1 HTTP/1.1'));
+    const bare = parse(bytes('GET ws://h.example:8080?q=2 HTTP/1.1'));
+    expect([bare.path, bare.query.get('q')]).toEqual(['/', '2']);
+    const request = parse(bytes('GET http://h.example/a%2Fb?q=1 HTTP/1.1', ['Host: h.example', ...UPGRADE_HEADERS.slice(1)]));
     expect(request.path).toBe('/a%2Fb');
     expect(request.query.get('q')).toBe('1');
     expect(validateUpgradeRequest(request).key).toBe(KEY);
+  });
+
+  it('routes the absolute form on its path (requestTargetPath), in either form', () => {
+    expect(['/ws', '/ws?x=1', 'http://h/ws?x=1', 'WSS://h:1/ws', '/'].map(requestTargetPath)).toEqual(['/ws', '/ws', '/ws', '/ws', '/']);
+    expect(['http://h', 'http://h?x=1', 'http://h/'].map(requestTargetPath)).toEqual(['/', '/', '/']);
+  });
+
+  it('accepts the absolute form only when its authority is the Host (RFC 9112 §3.2.2)', () => {
+    const withHost = (target: string, host: string): HandshakeRequest =>
+      parse(bytes(`GET ${target} HTTP/1.1`, [`Host: ${host}`, ...UPGRADE_HEADERS.slice(1)]));
+    const accepted: Array<[string, string]> = [
+      ['http://h.example/ws', 'h.example'],
+      ['HTTP://H.Example:80/ws', 'h.example'],
+      ['ws://h.example/ws', 'H.EXAMPLE:80'],
+      ['https://h.example:443/ws', 'h.example'],
+      ['wss://h.example/ws', 'h.example:443'],
+      ['http://h.example:/ws', 'h.example'],
+      ['http://h.example:8080/ws', 'h.example:8080'],
+      ['http://[::1]:8080/ws', '[::1]:8080'],
+      ['http://[::1]/ws', '[::1]:80'],
+    ];
+    for (const [target, host] of accepted) expect([target, validateUpgradeRequest(withHost(target, host)).key]).toEqual([target, KEY]);
+    const refused: Array<[string, string, string]> = [
+      ['http://evil.example/ws', 'h.example', 'the authority of the request target "evil.example" is not the Host header "h.example" (RFC 9112 §3.2.2)'],
+      ['http://h.example:8080/ws', 'h.example', 'is not the Host header'],
+      ['https://h.example/ws', 'h.example:80', 'is not the Host header'],
+      ['http://[::1]/ws', '[::2]', 'is not the Host header'],
+      ['http://user@h.example/ws', 'h.example', 'the request target has a userinfo part (user@host), which is not allowed (RFC 9110 §4.2.4)'],
+      ['ftp://h.example/ws', 'h.example', 'unsupported scheme "ftp" in the request target (http, https, ws or wss)'],
+    ];
+    for (const [target, host, message] of refused) {
+      const error = thrown(() => validateUpgradeRequest(withHost(target, host))) as HandshakeError;
+      expect(error).toBeInstanceOf(HandshakeError);
+      expect([target, error.httpStatus, error.message]).toEqual([target, 400, expect.stringContaining(message)]);
+    }
   });
 
   it('gives the same request fed one byte at a time, and keeps pipelined bytes in rest', () => {

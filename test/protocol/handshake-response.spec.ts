@@ -132,6 +132,8 @@ describe('buildAcceptResponse', () => {
     [{ serverHeader: 'a\nb' }, 'serverHeader: value of header Server must be printable ASCII'],
     [{ headers: { Connection: 'close' } }, 'headers: header Connection is written by the handshake itself'],
     [{ headers: [['X\r\nY', 'v']] }, 'headers: header name "X\\r\\nY" is not an HTTP token'],
+    // The serverHeader setting owns Server, whether it is set or null: a hook cannot add a second one.
+    [{ headers: { SERVER: 'x' } }, 'headers: header SERVER is written by the handshake itself; set it with option serverHeader, env WEBSOCKETS_SERVER'],
   ])('refuses %p', (override, message) => {
     const error = thrown(() => buildAcceptResponse({ key: KEY, serverHeader: null, ...override } as Parameters<typeof buildAcceptResponse>[0]));
     expect(error).toBeInstanceOf(ConfigError);
@@ -239,11 +241,20 @@ describe('rejections', () => {
     expect(parsed.headers.get('location')).toBe('/elsewhere');
     expect(parsed.headers.get('date')).toBe('Thu, 01 Jan 1970 00:00:00 GMT');
     expect(parsed.body.toString()).toBe('moved: é');
-    expect(buildRejectResponse(299, '', { serverHeader: null }).toString()).toMatch(/^HTTP\/1\.1 299 \r\n/);
-    expect(reasonPhrase(299)).toBe('');
-    expect(() => buildRejectResponse(101, '', { serverHeader: null })).toThrow('a refusal needs a status from 200 to 599; got 101');
-    expect(() => buildRejectResponse(600, '', { serverHeader: null })).toThrow(ConfigError);
-    expect(() => buildRejectResponse(400.5, '', { serverHeader: null })).toThrow(ConfigError);
+    expect(buildRejectResponse(499, '', { serverHeader: null }).toString()).toMatch(/^HTTP\/1\.1 499 \r\n/);
+    expect(reasonPhrase(499)).toBe('');
+    expect(buildRejectResponse(308, '', { serverHeader: null, headers: [['location', '/x']] }).toString()).toMatch(/^HTTP\/1\.1 308 Permanent Redirect\r\n/);
+    // Only a refusal refuses an upgrade: a 2xx answers it as a success, a 1xx as going on, a 304 as cached.
+    const statuses = 'a refusal needs a status from 400 to 599, or a redirect (301, 302, 303, 307 or 308) with a Location header';
+    expect(() => buildRejectResponse(101, '', { serverHeader: null })).toThrow(`${statuses}; got 101`);
+    for (const status of [200, 299, 304, 399, 600, 400.5, Number.NaN]) {
+      expect(() => buildRejectResponse(status, '', { serverHeader: null })).toThrow(`${statuses}; got ${status}`);
+    }
+    expect(() => buildRejectResponse(301, '', { serverHeader: null })).toThrow(`${statuses}; got 301 without a Location header`);
+    expect(() => buildRejectResponse(307, '', { serverHeader: null, headers: { Refresh: '0' } })).toThrow(ConfigError);
+    expect(() => buildRejectResponse(403, '', { serverHeader: 'a', headers: { Server: 'b' } })).toThrow(
+      'headers: header Server is written by the handshake itself; set it with option serverHeader, env WEBSOCKETS_SERVER',
+    );
   });
 });
 

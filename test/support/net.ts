@@ -1,10 +1,12 @@
 /**
  * Small network helpers for tests over real sockets: a bounded wait, a raw TCP (or TLS) connection that collects
- * bytes until a predicate holds (for byte-level HTTP and frame tests), and a free port for peers that cannot
- * listen on port 0 themselves. Prefer port 0 wherever the code under test can report the port it got.
+ * bytes until a predicate holds (for byte-level HTTP and frame tests), a client-initiated TLS renegotiation, and a
+ * free port for peers that cannot listen on port 0 themselves. Prefer port 0 wherever the code under test can
+ * report the port it got.
  */
 import { once } from 'node:events';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 
 /**
@@ -18,6 +20,19 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
     timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Polls `condition` every `everyMs` until it holds; rejects after `ms` with an error that names `what`. The polling
+ * stops either way, so a failing test leaves no timer behind.
+ * @throws Error `<what> did not happen within <ms> ms`
+ */
+export async function waitUntil(condition: () => boolean, ms: number, what: string, everyMs = 10): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() >= deadline) throw new Error(`${what} did not happen within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
 }
 
 /** A port that was free a moment ago on `host`. Racy by nature: only for peers that cannot listen on port 0. */
@@ -154,4 +169,24 @@ export async function rawConnect(port: number, host = '127.0.0.1', options: RawC
 /** Destroys every raw connection still open; call it in `afterEach`. */
 export function destroyRawConnections(): void {
   for (const connection of [...openConnections]) connection.destroy();
+}
+
+/**
+ * One client-initiated TLS renegotiation (TLS 1.2 only; connect with `maxVersion: 'TLSv1.2'`).
+ * @returns `'done'` when it completed, else what stopped it: an error code, `'closed'` when the socket closed first,
+ *   or `'not started'`
+ * @throws Error when nothing happened within `ms`
+ */
+export function renegotiate(socket: tls.TLSSocket, ms = 5000): Promise<string> {
+  if (socket.destroyed) return Promise.resolve('closed');
+  const attempt = new Promise<string>((resolve) => {
+    const onClose = (): void => resolve('closed');
+    socket.once('close', onClose);
+    const started = socket.renegotiate({ rejectUnauthorized: true }, (error) => {
+      socket.off('close', onClose);
+      resolve(error === null || error === undefined ? 'done' : ((error as NodeJS.ErrnoException).code ?? error.message));
+    });
+    if (!started) resolve('not started');
+  });
+  return withTimeout(attempt, ms, 'a renegotiation');
 }
