@@ -16,7 +16,7 @@ import { Connection } from '../lib/protocol/connection.js';
 import { encodeFrame } from '../lib/protocol/frame-writer.js';
 import { Opcode } from '../lib/protocol/frame.js';
 import { RequestParser } from '../lib/protocol/handshake.js';
-import { resolveConfig } from '../lib/config.js';
+import { resolveConfig } from '../lib/config/index.js';
 
 /** ws's frame parser: a Writable that emits 'message'; @types/ws does not declare it. */
 interface WsReceiver {

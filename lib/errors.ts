@@ -27,7 +27,7 @@
  *
  * Messages name the limit, its value and how to change it; what goes on the wire is short.
  */
-import { describeSetting, type SettingName } from './settings.js';
+import { describeSetting, type SettingName } from './config/settings.js';
 
 /** Close codes used by errors (duplicated from close-codes.ts would create a cycle; these are checked by a test). */
 const PROTOCOL_ERROR = 1002;

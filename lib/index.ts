@@ -5,7 +5,8 @@
  * - `nestjs-websockets/node`: the server and client without Nest;
  * - `nestjs-websockets/protocol`: the sans-I/O core.
  */
-export * from './core.js';
+export * from './config/index.js';
+export * from './errors.js';
 export * from './node/index.js';
 export { CloseCode, isWireCloseCode } from './protocol/close-codes.js';
 export type { HandshakeRequest } from './protocol/handshake.js';

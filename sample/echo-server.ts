@@ -7,7 +7,7 @@
  * library's defaults (1 MiB messages, permessage-deflate accepted when offered, `WEBSOCKETS_*` variables honoured:
  * WEBSOCKETS_TLS_CERT and WEBSOCKETS_TLS_KEY make it wss), and stops cleanly on SIGTERM and SIGINT (close 1001 to every client, then exit 0).
  */
-import { resolveSocketPath } from '../lib/config.js';
+import { resolveSocketPath } from '../lib/config/index.js';
 import { WebSocketServer } from '../lib/node/server.js';
 
 const HOST = '127.0.0.1';

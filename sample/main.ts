@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import { chmodSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { resolveSocketPath, resolveSocketPermissions } from '../lib/config.js';
+import { resolveSocketPath, resolveSocketPermissions } from '../lib/config/index.js';
 import { WebSocketsAdapter, WebSocketsModule } from '../lib/nest/index.js';
 import { removeStaleSocket } from '../lib/node/unix-socket.js';
 import { AppModule } from './app.module.js';

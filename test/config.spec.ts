@@ -14,9 +14,9 @@ import {
   resolveTlsFiles,
   type ResolvedConfig,
   type WebSocketsOptions,
-} from '../lib/config.js';
+} from '../lib/config/index.js';
 import { ConfigError } from '../lib/errors.js';
-import { DEFAULT_IDENTITY, PACKAGE_VERSION, SETTINGS, type SettingName } from '../lib/settings.js';
+import { DEFAULT_IDENTITY, PACKAGE_VERSION, SETTINGS, type SettingName } from '../lib/config/settings.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 

@@ -68,39 +68,86 @@ function isPropertyName(node: ts.Identifier): boolean {
   );
 }
 
-const SHARED = ['../config.js', '../errors.js', '../settings.js'];
+/** The layers of lib/, bottom up: a file may import its own layer and those below it, never above (STYLE.md §5.1). */
+const LAYERS = ['config', 'protocol', 'node', 'broadcast', 'nest'] as const;
+type Layer = (typeof LAYERS)[number] | 'client' | 'entry';
 
-/** Why a use is not allowed in lib/protocol/, or `null` when it is. */
-function protocolViolation(use: Use): string | null {
-  if (use.kind === 'global') return `uses ${use.what} (protocol/ is sans-I/O: no timers, clock or process; take them as parameters)`;
-  const spec = use.what;
-  if ((spec.startsWith('./') && !spec.slice(2).includes('/')) || SHARED.includes(spec) || spec === 'node:buffer' || spec === 'node:crypto') return null;
-  return `imports ${spec} (protocol/ may import only ./*, ${SHARED.join(', ')}, node:buffer and node:crypto)`;
+/** The layer of a file of lib/ (a path relative to the repository root, with `/`). */
+function layerOf(file: string): Layer {
+  const [, folder] = file.split('/');
+  if (folder === 'errors.ts' || folder === 'config') return 'config';
+  if (folder === 'protocol' || folder === 'node' || folder === 'broadcast' || folder === 'nest' || folder === 'client') return folder;
+  return 'entry';
 }
 
-/** Why a use is not allowed in lib/node/, or `null` when it is. */
-function nodeViolation(use: Use): string | null {
-  if (use.kind === 'global') return null;
-  const spec = use.what;
-  if (spec.startsWith('node:') || (spec.startsWith('./') && !spec.slice(2).includes('/')) || spec.startsWith('../protocol/') || SHARED.includes(spec)) return null;
-  return `imports ${spec} (node/ may import only ./*, ../protocol/*, ${SHARED.join(', ')} and node:* built-ins; never nest/, @nestjs/*, rxjs or any package)`;
+/** The file a relative specifier of `from` points to (`.js` read as the `.ts` source). */
+function target(from: string, spec: string): string {
+  return path.posix.join(path.posix.dirname(from), spec).replace(/\.js$/, '.ts');
 }
 
-/** Why an import of a package is not allowed anywhere in lib/ (outside nest/, none is), or `null`. */
-function packageViolation(use: Use, inNest: boolean): string | null {
+/** Built-ins the sans-I/O core may use: bytes and hashes, nothing that does I/O. */
+const PROTOCOL_BUILTINS = new Set(['node:buffer', 'node:crypto']);
+
+/** Why a use by `file` breaks the layering, or `null` when it does not. */
+function layerViolation(use: Use, file: string): string | null {
+  const layer = layerOf(file);
+  if (use.kind === 'global') {
+    if (layer === 'protocol') return `uses ${use.what} (protocol/ is sans-I/O: no timers, clock or process; take them as parameters)`;
+    return null;
+  }
+  const spec = use.what;
+  if (spec.startsWith('.')) {
+    const to = target(file, spec);
+    if (!to.startsWith('lib/')) return `imports ${spec}, outside lib/`;
+    const toLayer = layerOf(to);
+    if (layer === 'entry' || toLayer === layer) return null;
+    if (layer === 'client') {
+      // The SDK stands on the WHATWG WebSocket; in Node only, one file of it may use the Node layer's client.
+      return toLayer === 'node' && file.endsWith('-node.ts') ? null : `imports ${spec} (client/ imports only itself; node/ only from its Node-only file)`;
+    }
+    if (toLayer === 'client' || toLayer === 'entry') return `imports ${spec} (${toLayer === 'client' ? 'the client SDK' : 'an entry point'} from ${layer}/)`;
+    return LAYERS.indexOf(toLayer) <= LAYERS.indexOf(layer) ? null : `imports ${spec}, from ${toLayer}/ above ${layer}/ (layers point downward only)`;
+  }
+  if (spec.startsWith('node:')) {
+    if (layer === 'protocol' && !PROTOCOL_BUILTINS.has(spec)) return `imports ${spec} (protocol/ may use only node:buffer and node:crypto)`;
+    if (layer === 'client' && !file.endsWith('-node.ts')) return `imports ${spec} (nothing of node:* may reach a browser bundle)`;
+    return null;
+  }
+  return null;
+}
+
+/** The lines where `source` reads `process.env` (comments do not count). */
+function readsEnvironment(source: string): number[] {
+  const file = ts.createSourceFile('config.ts', source, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const lines: number[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isPropertyAccessExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'process' && node.name.text === 'env') {
+      lines.push(file.getLineAndCharacterOfPosition(node.getStart(file)).line + 1);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(file);
+  return lines;
+}
+
+/** Why an import of a package is not allowed, or `null`: only nest/ imports the Nest peers, only broadcast/redis/ ioredis. */
+function packageViolation(use: Use, file: string): string | null {
   if (use.kind === 'global' || use.what.startsWith('.') || use.what.startsWith('node:')) return null;
-  const pkg = use.what.startsWith('@') ? use.what.split('/').slice(0, 2).join('/') : use.what.split('/')[0];
-  if (inNest && PEER_PACKAGES.includes(pkg ?? '')) return null;
-  return inNest
+  const pkg = use.what.startsWith('@') ? use.what.split('/').slice(0, 2).join('/') : use.what.split('/')[0]!;
+  const layer = layerOf(file);
+  if (pkg === 'ioredis' && file.startsWith('lib/broadcast/redis/')) return null;
+  if (pkg === '@opentelemetry/api' || pkg === '@nestjs/terminus') return layer === 'nest' ? null : `imports ${pkg} outside nest/`;
+  if (layer === 'nest' && PEER_PACKAGES.includes(pkg)) return null;
+  return layer === 'nest'
     ? `imports ${use.what}, which is not a peer dependency (runtime dependencies: none but the Nest peers)`
-    : `imports the package ${use.what} (only lib/nest/ may import packages, and only the Nest peer dependencies)`;
+    : `imports the package ${use.what} (below nest/ nothing imports Nest or any package)`;
 }
 
 function tsFiles(dir: string): string[] {
   const full = path.join(ROOT, dir);
   return readdirSync(full, { recursive: true, encoding: 'utf8' })
     .filter((name) => name.endsWith('.ts'))
-    .map((name) => path.join(dir, name))
+    .map((name) => `${dir}/${name.split(path.sep).join('/')}`)
     .sort();
 }
 
@@ -149,38 +196,51 @@ describe('the layer checker', () => {
   });
 
   it('applies the protocol/ rule: only the last two lines of the sample are allowed', () => {
-    const verdicts = usesOf('sample.ts', sample).map((use) => protocolViolation(use) === null);
+    const file = 'lib/protocol/sample.ts';
+    const verdicts = usesOf('sample.ts', sample).map((use) => layerViolation(use, file) === null && packageViolation(use, file) === null);
     expect(verdicts).toEqual([false, false, false, false, false, false, false, false, false, false, true, true]);
   });
 
-  it('applies the node/ rule: built-ins and protocol/ yes; node/ from protocol/ no; nest/ and packages no', () => {
-    const allowed = (what: string): boolean => nodeViolation({ line: 1, kind: 'import', what }) === null;
-    expect(['node:net', '../protocol/frame.js', '../config.js', './deflate.js'].map(allowed)).toEqual([true, true, true, true]);
-    expect(['../nest/websockets.module.js', '@nestjs/common', 'rxjs', 'ws', 'net'].map(allowed)).toEqual([false, false, false, false, false]);
+  it('points layers downward: node/ may use protocol/ and config/, not broadcast/ or nest/; config/ uses nothing above', () => {
+    const allowed = (file: string, what: string): boolean => layerViolation({ line: 1, kind: 'import', what }, file) === null;
+    expect(['node:net', '../protocol/frame.js', '../config/index.js', '../errors.js', './deflate.js'].map((w) => allowed('lib/node/x.ts', w))).toEqual([
+      true, true, true, true, true,
+    ]);
+    expect(['../nest/websockets.module.js', '../broadcast/rooms.js', '../client/client.js'].map((w) => allowed('lib/node/x.ts', w))).toEqual([false, false, false]);
+    expect(['../node/server.js', '../protocol/frame.js'].map((w) => allowed('lib/broadcast/x.ts', w))).toEqual([true, true]);
+    expect(allowed('lib/config/x.ts', '../protocol/frame.js')).toBe(false);
+    expect(allowed('lib/errors.ts', './config/settings.js')).toBe(true);
+    expect(allowed('lib/client/x.ts', '../node/client.js')).toBe(false);
+    expect(allowed('lib/client/websocket-node.ts', '../node/client.js')).toBe(true);
+    expect(allowed('lib/client/x.ts', 'node:events')).toBe(false);
+  });
+
+  it('lets only nest/ import the Nest peers, and nothing import another package', () => {
+    const allowed = (file: string, what: string): boolean => packageViolation({ line: 1, kind: 'import', what }, file) === null;
+    expect(allowed('lib/nest/x.ts', '@nestjs/common')).toBe(true);
+    expect(allowed('lib/nest/x.ts', 'ws')).toBe(false);
+    expect(allowed('lib/node/x.ts', 'rxjs')).toBe(false);
+    expect(allowed('lib/broadcast/x.ts', '@nestjs/common')).toBe(false);
+    expect(allowed('lib/broadcast/redis/x.ts', 'ioredis')).toBe(true);
   });
 });
 
 describe('layering of lib/', () => {
   it('finds the sources it checks', () => {
-    expect(tsFiles('lib/protocol')).toContain(path.join('lib/protocol', 'frame.ts'));
+    expect(tsFiles('lib/protocol')).toContain('lib/protocol/frame.ts');
+    expect(tsFiles('lib/config')).toContain('lib/config/settings.ts');
   });
 
-  it('lib/protocol/ is sans-I/O: no net/tls/http/fs/timers, no process, no clock, nothing from node/ or nest/', () => {
-    expect(violations(tsFiles('lib/protocol'), (use) => protocolViolation(use))).toEqual([]);
+  it('every import of lib/ points to its own layer or one below (config, protocol, node, broadcast, nest); protocol/ is sans-I/O', () => {
+    expect(violations(tsFiles('lib'), (use, file) => layerViolation(use, file))).toEqual([]);
   });
 
-  it('lib/node/ never imports nest/, @nestjs/*, rxjs or any package', () => {
-    expect(violations(tsFiles('lib/node'), (use) => nodeViolation(use))).toEqual([]);
+  it('lib/ has no runtime dependency but the Nest peers (and ioredis in broadcast/redis/), and nothing below nest/ imports Nest', () => {
+    expect(violations(tsFiles('lib'), (use, file) => packageViolation(use, file))).toEqual([]);
   });
 
-  it('lib/ has no runtime dependency but the Nest peers, and only lib/nest/ uses them', () => {
-    const files = tsFiles('lib');
-    expect(violations(files, (use, file) => packageViolation(use, file.startsWith(path.join('lib', 'nest') + path.sep)))).toEqual([]);
-  });
-
-  it('config, settings and errors import nothing from the layers above them', () => {
-    const files = ['lib/config.ts', 'lib/settings.ts', 'lib/errors.ts'];
-    const allowed = new Set(['./config.js', './settings.js', './errors.js']);
-    expect(violations(files, (use) => (use.kind === 'import' && !allowed.has(use.what) ? `imports ${use.what}` : null))).toEqual([]);
+  it('lib/config/ never reads process.env: callers pass the environment', () => {
+    const reads = tsFiles('lib/config').flatMap((file) => readsEnvironment(readFileSync(path.join(ROOT, file), 'utf8')).map((line) => `${file}:${line}`));
+    expect(reads).toEqual([]);
   });
 });

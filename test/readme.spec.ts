@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import * as errors from '../lib/index.js';
-import { SETTINGS, type SettingSpec } from '../lib/settings.js';
+import { SETTINGS, type SettingSpec } from '../lib/config/settings.js';
 import { cellText, findMarkdownTable, readReadme } from './support/readme-table.js';
 
 const readme = readReadme();

@@ -7,7 +7,7 @@
  * `JSON.stringify` of a reply or of an exception's cause) recurses once per level, until it overflows the stack.
  * A refused message is answered with its `id` when one can be read from its top level (`readTopLevelId`).
  */
-import { resolveGatewayLimits } from '../config.js';
+import { resolveGatewayLimits } from '../config/index.js';
 import { MessageTooDeepError } from '../errors.js';
 import type { MessageParser, ParsedMessage } from './websockets-options.interface.js';
 

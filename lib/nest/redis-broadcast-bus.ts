@@ -23,7 +23,7 @@ import { Logger, type LoggerService } from '@nestjs/common';
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, WebSocketsError } from '../errors.js';
-import { SETTINGS, describeSetting } from '../settings.js';
+import { SETTINGS, describeSetting } from '../config/settings.js';
 import type { BroadcastBus, BroadcastEnvelope, BroadcastListener } from './broadcast-bus.js';
 
 /** The npm package the bus loads. */

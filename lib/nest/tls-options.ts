@@ -4,7 +4,7 @@
  * `WebSocketServer` on its own port), and the same settings for the app's own https server.
  */
 import type { NestApplicationOptions } from '@nestjs/common';
-import { resolveConfig, type Environment } from '../config.js';
+import { resolveConfig, type Environment } from '../config/index.js';
 import { resolveTlsOptions } from '../node/tls-options.js';
 import type { WebSocketsTlsOptions } from './websockets-options.interface.js';
 

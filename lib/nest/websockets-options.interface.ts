@@ -6,7 +6,7 @@
  */
 import type { CanActivate, Type } from '@nestjs/common';
 import type { TlsOptions } from 'node:tls';
-import type { Environment, GatewayLimits, ResolvedConfig, WebSocketsOptions } from '../config.js';
+import type { Environment, GatewayLimits, ResolvedConfig, WebSocketsOptions } from '../config/index.js';
 import type { BroadcastBus } from './broadcast-bus.js';
 
 /**

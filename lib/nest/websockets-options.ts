@@ -5,7 +5,7 @@
  * names the option, the value and the fix.
  */
 import { ConfigError } from '../errors.js';
-import { SETTINGS, resolveConfig, resolveGatewayLimits, type Environment } from '../config.js';
+import { SETTINGS, resolveConfig, resolveGatewayLimits, type Environment } from '../config/index.js';
 import { SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
 import { resolveTlsOptions } from './tls-options.js';
 import { checkRedisUrl } from './redis-broadcast-bus.js';

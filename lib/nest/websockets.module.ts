@@ -5,7 +5,7 @@
  * `isGlobal`. The options are validated when the app starts.
  */
 import { ConfigurableModuleBuilder, Module } from '@nestjs/common';
-import type { Environment } from '../config.js';
+import type { Environment } from '../config/index.js';
 import { WEBSOCKETS_MODULE_OPTIONS } from './websockets.constants.js';
 import type { WebSocketsModuleOptions, WebSocketsTlsOptions } from './websockets-options.interface.js';
 import { WebSocketsService } from './websockets.service.js';

@@ -10,7 +10,7 @@
  * every 1/N s. Only admitted sockets take a token, so a refused flood does not push the retry time further out.
  */
 import { performance } from 'node:perf_hooks';
-import type { ConnectionLimits } from '../config.js';
+import type { ConnectionLimits } from '../config/index.js';
 import { ConnectionLimitError } from '../errors.js';
 
 /** A slot held by one socket; `release()` gives it back (calling it again does nothing). */

@@ -22,9 +22,9 @@ import {
   type ResolvedConfig,
   type ResolvedProxy,
   type WebSocketsOptions,
-} from '../config.js';
+} from '../config/index.js';
 import { ConfigError, HandshakeError, OpenTimeoutError, ProxyError, RedirectError } from '../errors.js';
-import { describeSetting } from '../settings.js';
+import { describeSetting } from '../config/settings.js';
 import { Connection } from '../protocol/connection.js';
 import { acceptDeflateResponse, deflateOffer } from '../protocol/extensions.js';
 import {

@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import type { Limits, ProxyUrl } from '../config.js';
+import type { Limits, ProxyUrl } from '../config/index.js';
 import { HandshakeError, IncompleteResponseError, OpenTimeoutError, ProxyError } from '../errors.js';
 import { ResponseParser } from '../protocol/handshake.js';
 import { buildConnectRequest } from '../protocol/proxy-connect.js';

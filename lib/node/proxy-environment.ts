@@ -14,7 +14,7 @@
  * - any of these with `:port` (`example.com:8443`, `[::1]:8080`): only that port (the scheme's default counts).
  */
 import net from 'node:net';
-import { parseProxyUrl, type ProxyUrl, type ResolvedProxy } from '../config.js';
+import { parseProxyUrl, type ProxyUrl, type ResolvedProxy } from '../config/index.js';
 
 /** What the choice depends on: the server's host (IPv6 without brackets), port and scheme. */
 export interface ProxyTarget {

@@ -12,7 +12,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
-import { resolveBackoff, type BackoffOptions, type ResolvedBackoff } from '../config.js';
+import { resolveBackoff, type BackoffOptions, type ResolvedBackoff } from '../config/index.js';
 import { IncompleteResponseError, InvalidStatusError, OpenTimeoutError, ProxyError } from '../errors.js';
 import { connect, type ConnectOptions } from './client.js';
 import { WebSocket } from './websocket.js';

@@ -4,7 +4,7 @@
  * `HandshakeRequest` (header arrays, a `HandshakeHeaders`, a `URLSearchParams`) is about ten times larger, and
  * every idle connection would keep it although most applications never read it.
  */
-import type { Limits } from '../config.js';
+import type { Limits } from '../config/index.js';
 import { RequestParser, type HandshakeRequest } from '../protocol/handshake.js';
 
 /** The stored head already passed the handshake limits when it arrived; it is parsed again under none. */

@@ -7,7 +7,7 @@
  * unhandled rejection; awaiting it still rejects.
  */
 import type { Duplex } from 'node:stream';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { SlowConsumerError } from '../errors.js';
 import { SEND_EOF, State, type Connection } from '../protocol/connection.js';
 import type { PreparedMessage } from '../protocol/prepared-message.js';

@@ -17,7 +17,7 @@ import type { Server as HttpsServer } from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { resolveConfig, resolveSocketPath, resolveSocketPermissions, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config.js';
+import { resolveConfig, resolveSocketPath, resolveSocketPermissions, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config/index.js';
 import { ConfigError, ConnectionLimitError, FileDescriptorLimitError, HandshakeError, InvalidStateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection } from '../protocol/connection.js';

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ProxyUrl } from '../config.js';
+import type { ProxyUrl } from '../config/index.js';
 import { Socks5Handshake, type Socks5Step } from '../protocol/socks5.js';
 
 /** What the tunnel request needs besides the proxy. */

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type TlsOptions } from 'node:tls';
 import { ConfigError } from '../errors.js';
-import { SETTINGS, describeSetting, resolveTlsFiles, type Environment, type TlsFileField } from '../config.js';
+import { SETTINGS, describeSetting, resolveTlsFiles, type Environment, type TlsFileField } from '../config/index.js';
 
 /** An error's message; `instanceof Error` is not used because errors may come from another realm (a VM context). */
 function messageOf(error: unknown): string {

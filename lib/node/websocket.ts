@@ -16,7 +16,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from '../config/index.js';
 import { ConnectionClosedError, InvalidStateError, SlowConsumerError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection, State, type ConnectionEvent } from '../protocol/connection.js';

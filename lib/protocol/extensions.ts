@@ -6,9 +6,9 @@
  * Client: `deflateOffer(config)` builds the request header and `acceptDeflateResponse(response, config)` checks the
  * server's answer against what was offered.
  */
-import type { ResolvedCompression } from '../config.js';
+import type { ResolvedCompression } from '../config/index.js';
 import { InvalidHeaderError } from '../errors.js';
-import { SETTINGS } from '../settings.js';
+import { SETTINGS } from '../config/settings.js';
 import type { DeflateParams } from './compression.js';
 
 /** The header that carries extension offers and responses (RFC 6455 §11.3.2). */

@@ -4,7 +4,7 @@
  * split (no CR, LF or other control characters can reach the wire).
  */
 import { ConfigError } from '../errors.js';
-import { describeSetting } from '../settings.js';
+import { describeSetting } from '../config/settings.js';
 
 /** A header as received or to be sent: `[name, value]`, name in its original case. */
 export type HeaderField = readonly [name: string, value: string];

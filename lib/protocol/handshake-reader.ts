@@ -12,7 +12,7 @@
  * the head (no request smuggling through a parser that disagrees with a proxy).
  */
 import { HandshakeError, HandshakeLimitError, type HandshakeLimit } from '../errors.js';
-import type { Limits } from '../config.js';
+import type { Limits } from '../config/index.js';
 import { type HeaderField } from './handshake-headers.js';
 
 const LF = 0x0a;

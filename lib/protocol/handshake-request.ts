@@ -5,7 +5,7 @@
  * `validateUpgradeRequest` and, when origins are restricted, `checkOrigin`. Every failure is a `HandshakeError`
  * whose `httpStatus` and `headers` make the refusal (see `rejectionFor`).
  */
-import type { Limits } from '../config.js';
+import type { Limits } from '../config/index.js';
 import {
   ConfigError,
   HandshakeError,

@@ -7,7 +7,7 @@
  * Over 400 lines because the response's two sides (built by the server, parsed under limits by the client, body
  * framings included) share one set of rules on statuses and headers.
  */
-import type { Limits } from '../config.js';
+import type { Limits } from '../config/index.js';
 import {
   ConfigError,
   HandshakeError,

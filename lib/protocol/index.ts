@@ -2,7 +2,11 @@
  * The sans-I/O core (`nestjs-websockets/protocol`): bytes in, events and bytes out. No sockets, timers or
  * environment; drive it from any I/O layer.
  */
+export * from '../config/index.js';
+export * from '../errors.js';
 export { Connection, State, SEND_EOF } from './connection.js';
+export { PreparedMessage } from './prepared-message.js';
+export { MessageBuffer } from './message-buffer.js';
 export type { ConnectionEvent, ConnectionOptions, ConnectionFailure, CloseInfo } from './connection.js';
 export { CloseCode, isWireCloseCode, APPLICATION_CLOSE_CODE_MIN, APPLICATION_CLOSE_CODE_MAX } from './close-codes.js';
 export { Opcode, MAX_CONTROL_PAYLOAD, MAX_CLOSE_REASON } from './frame.js';

@@ -12,7 +12,7 @@
  */
 import fc from 'fast-check';
 import { constants, deflateRawSync } from 'node:zlib';
-import { resolveConfig, type Limits } from '../../lib/config.js';
+import { resolveConfig, type Limits } from '../../lib/config/index.js';
 import { HandshakeError, InvalidUtf8Error, MessageTooBigError, ProtocolError } from '../../lib/errors.js';
 import { createDeflateCodec } from '../../lib/node/deflate.js';
 import type { DeflateParams } from '../../lib/protocol/compression.js';

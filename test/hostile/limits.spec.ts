@@ -11,7 +11,7 @@ import { Test } from '@nestjs/testing';
 import { MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolveConfig, type ConnectionLimits } from '../../lib/config.js';
+import { resolveConfig, type ConnectionLimits } from '../../lib/config/index.js';
 import { ConfigError, ConnectionLimitError } from '../../lib/errors.js';
 import { Admission, isRefusal, type AdmissionTicket } from '../../lib/node/admission.js';
 import { WebSocketServer } from '../../lib/node/server.js';

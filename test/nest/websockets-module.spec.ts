@@ -11,7 +11,7 @@ import { Test } from '@nestjs/testing';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { resolveConfig } from '../../lib/config.js';
+import { resolveConfig } from '../../lib/config/index.js';
 import { ConfigError } from '../../lib/errors.js';
 import { WebSocketsModule } from '../../lib/nest/websockets.module.js';
 import { WebSocketsService } from '../../lib/nest/websockets.service.js';

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import { DEFAULT_IDENTITY } from '../../lib/config.js';
+import { DEFAULT_IDENTITY } from '../../lib/config/index.js';
 import { HandshakeError, HandshakeLimitError, InvalidStatusError } from '../../lib/errors.js';
 import { connect } from '../../lib/node/client.js';
 import { Harness, next } from './harness.js';

@@ -5,7 +5,7 @@ import { constants, deflateRawSync } from 'node:zlib';
 import { describe, it, expect } from '@jest/globals';
 import fc from 'fast-check';
 
-import { resolveConfig, type CompressionOptions } from '../../lib/config.js';
+import { resolveConfig, type CompressionOptions } from '../../lib/config/index.js';
 import { ProtocolError } from '../../lib/errors.js';
 import { INFLATE_CHUNK_SIZE, createDeflateCodec } from '../../lib/node/deflate.js';
 import type { DeflateParams, MessageCodec } from '../../lib/protocol/compression.js';

@@ -4,7 +4,7 @@
  * Writing: `send()` waits while bufferedAmount is over writeHighWaterMark and resumes under writeLowWaterMark.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { SETTINGS } from '../../lib/config.js';
+import { SETTINGS } from '../../lib/config/index.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import { Harness, next } from './harness.js';
 

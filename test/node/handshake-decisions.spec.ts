@@ -6,7 +6,7 @@
  * wrong and how to fix it. Raw sockets read the exact bytes of each answer.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { DEFAULT_IDENTITY } from '../../lib/config.js';
+import { DEFAULT_IDENTITY } from '../../lib/config/index.js';
 import type { HandshakeDecision, WebSocketServer, WebSocketServerOptions } from '../../lib/node/server.js';
 import { endOfHttpHead, rawConnect } from '../support/net.js';
 import { Harness, WAIT_MS } from './harness.js';

@@ -5,7 +5,7 @@
  * `*`, the `proxy` and `noProxy` options, and the checks on proxy URLs.
  */
 import { describe, expect, it } from '@jest/globals';
-import { parseProxyUrl, resolveProxy, type Environment, type ProxyOptions } from '../../lib/config.js';
+import { parseProxyUrl, resolveProxy, type Environment, type ProxyOptions } from '../../lib/config/index.js';
 import { ConfigError } from '../../lib/errors.js';
 import { bypasses, isLoopback, proxyFor } from '../../lib/node/proxy-environment.js';
 

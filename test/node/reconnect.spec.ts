@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
-import { resolveBackoff } from '../../lib/config.js';
+import { resolveBackoff } from '../../lib/config/index.js';
 import {
   ConfigError,
   HandshakeLimitError,

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import net from 'node:net';
 import { once } from 'node:events';
-import { DEFAULT_IDENTITY } from '../../lib/config.js';
+import { DEFAULT_IDENTITY } from '../../lib/config/index.js';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
 import { Opcode } from '../../lib/protocol/frame.js';
 import { encodeFrame } from '../../lib/protocol/frame-writer.js';

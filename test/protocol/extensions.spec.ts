@@ -1,7 +1,7 @@
 import { describe, it, expect } from '@jest/globals';
 import fc from 'fast-check';
 
-import { resolveConfig, type CompressionOptions, type ResolvedCompression } from '../../lib/config.js';
+import { resolveConfig, type CompressionOptions, type ResolvedCompression } from '../../lib/config/index.js';
 import { InvalidHeaderError } from '../../lib/errors.js';
 import {
   InvalidExtensionsError,

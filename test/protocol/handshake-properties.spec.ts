@@ -1,6 +1,6 @@
 import { describe, it, expect } from '@jest/globals';
 import fc from 'fast-check';
-import { resolveConfig, type Limits } from '../../lib/config.js';
+import { resolveConfig, type Limits } from '../../lib/config/index.js';
 import { HandshakeError } from '../../lib/errors.js';
 import {
   RequestParser,

@@ -1,5 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import { resolveConfig, type Limits } from '../../lib/config.js';
+import { resolveConfig, type Limits } from '../../lib/config/index.js';
 import {
   ConfigError,
   HandshakeError,

@@ -2,7 +2,7 @@ import { describe, it, expect, afterEach } from '@jest/globals';
 import { once } from 'node:events';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { resolveConfig, type Limits } from '../../lib/config.js';
+import { resolveConfig, type Limits } from '../../lib/config/index.js';
 import { sha1Base64WithHashObject } from '../../lib/protocol/handshake-key.js';
 import {
   ConfigError,

@@ -7,7 +7,7 @@ import {
   type SubprotocolSelector,
 } from '../../lib/protocol/subprotocols.js';
 import { RequestParser } from '../../lib/protocol/handshake.js';
-import { resolveConfig } from '../../lib/config.js';
+import { resolveConfig } from '../../lib/config/index.js';
 
 describe('subprotocols', () => {
   it('parses comma lists over several field lines, skipping empty elements', () => {

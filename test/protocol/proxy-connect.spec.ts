@@ -4,7 +4,7 @@
  * tunnel's first bytes are kept in `rest`, a refusal's body is read as any response's).
  */
 import { describe, expect, it } from '@jest/globals';
-import { resolveConfig, type Limits } from '../../lib/config.js';
+import { resolveConfig, type Limits } from '../../lib/config/index.js';
 import { ConfigError, HandshakeError, HandshakeLimitError, IncompleteResponseError } from '../../lib/errors.js';
 import { ResponseParser } from '../../lib/protocol/handshake.js';
 import { basicCredentials, buildConnectRequest } from '../../lib/protocol/proxy-connect.js';
