@@ -7,6 +7,7 @@
  * loop on 64 KiB and 1 MiB payloads (Node 20, x64), aligned or not.
  */
 import { randomFillSync } from 'node:crypto';
+import { MASK_WASM } from './mask-wasm.js';
 
 /** Size of a masking key (RFC 6455 §5.2). */
 export const MASK_KEY_LENGTH = 4;
@@ -94,24 +95,14 @@ function xorWords(src: Uint32Array, dst: Uint32Array, words: number, word: numbe
   for (; w < words; w++) dst[w] = src[w]! ^ word;
 }
 
-/** From this many bytes on, the SIMD pass is used where WebAssembly exists (it breaks even with the JS loop near 1 KiB). */
+/** From this many bytes on, the SIMD pass is used where it loaded (it breaks even with the JS loop near 1 KiB). */
 const SIMD_THRESHOLD = 2048;
 
 /**
  * The XOR as WebAssembly SIMD, 16 bytes per instruction, over a 64 KiB block of its own memory: the bytes are copied
  * in, XORed and copied out (two memcpys), which still ran at 14-16 GB/s against 6-8 GB/s for the unrolled JS word
- * loop on 4 KiB to 1 MiB (Node 20, x64). Node has no XOR primitive of its own. The module, in text form:
- *
- *   (module
- *     (memory (export "memory") 1)
- *     (func (export "xor") (param $at i32) (param $end i32) (param $key i32)
- *       (local $k v128)
- *       (local.set $k (i32x4.splat (local.get $key)))
- *       (block $done (loop $next
- *         (br_if $done (i32.ge_u (local.get $at) (local.get $end)))
- *         (v128.store (local.get $at) (v128.xor (v128.load (local.get $at)) (local.get $k)))
- *         (local.set $at (i32.add (local.get $at) (i32.const 16)))
- *         (br $next)))))
+ * loop on 4 KiB to 1 MiB (Node 20, x64). Node has no XOR primitive of its own. The module's source is `mask.wat`
+ * beside this file; `npm run build:wasm` assembles it into `mask-wasm.ts`.
  */
 export class SimdMask {
   /** Bytes XORed per call: the module's one page of memory. */
@@ -119,28 +110,9 @@ export class SimdMask {
   readonly #memory: Uint8Array;
   readonly #xor: (at: number, end: number, key: number) => void;
 
-  /** @throws whatever `WebAssembly` throws when it cannot compile the module (no SIMD) */
+  /** @throws whatever `WebAssembly` throws when it cannot compile or instantiate the module (no SIMD) */
   constructor(wasm: WasmApi) {
-    const body = [
-      0x01, 0x01, 0x7b, // one local, v128
-      0x20, 0x02, 0xfd, 0x11, 0x21, 0x03, // k = i32x4.splat(key)
-      0x02, 0x40, 0x03, 0x40, // block, loop
-      0x20, 0x00, 0x20, 0x01, 0x4f, 0x0d, 0x01, // br_if done (at >= end)
-      0x20, 0x00, 0x20, 0x00, 0xfd, 0x00, 0x04, 0x00, 0x20, 0x03, 0xfd, 0x51, 0xfd, 0x0b, 0x04, 0x00, // store(at, load(at) ^ k)
-      0x20, 0x00, 0x41, 0x10, 0x6a, 0x21, 0x00, // at += 16
-      0x0c, 0x00, 0x0b, 0x0b, 0x0b, // br next, end loop, end block, end func
-    ];
-    const section = (id: number, content: number[]): number[] => [id, content.length, ...content];
-    const name = (text: string): number[] => [text.length, ...Array.from(text, (c) => c.charCodeAt(0))];
-    const bytes = Uint8Array.from([
-      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
-      ...section(1, [0x01, 0x60, 0x03, 0x7f, 0x7f, 0x7f, 0x00]), // type: (i32 i32 i32) -> ()
-      ...section(3, [0x01, 0x00]), // function 0 has type 0
-      ...section(5, [0x01, 0x00, 0x01]), // one memory of one page
-      ...section(7, [0x02, ...name('memory'), 0x02, 0x00, ...name('xor'), 0x00, 0x00]), // exports
-      ...section(10, [0x01, body.length, ...body]), // code
-    ]);
-    const exports = new wasm.Instance(new wasm.Module(bytes)).exports as {
+    const exports = new wasm.Instance(new wasm.Module(MASK_WASM)).exports as {
       memory: { buffer: ArrayBuffer };
       xor: (at: number, end: number, key: number) => void;
     };
@@ -173,9 +145,21 @@ export interface WasmApi {
   readonly Instance: new (module: object) => { readonly exports: object };
 }
 
-/** The SIMD pass, or null where there is no WebAssembly (`node --jitless`): the JS loop then does everything. */
-const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-const simdMask: SimdMask | null = wasmApi === undefined ? null : new SimdMask(wasmApi);
+/**
+ * The SIMD pass, or null where it cannot run, and then the JS loop does everything: where there is no WebAssembly
+ * (`node --jitless`), or where compiling or instantiating the module fails (an engine without SIMD rejects it with a
+ * `CompileError`). Loading this module must never throw: unmasking works without the SIMD pass, only slower.
+ */
+export function loadSimdMask(wasm: WasmApi | undefined): SimdMask | null {
+  if (wasm === undefined) return null;
+  try {
+    return new SimdMask(wasm);
+  } catch {
+    return null;
+  }
+}
+
+const simdMask = loadSimdMask((globalThis as { WebAssembly?: WasmApi }).WebAssembly);
 
 /** Unmasks (or masks) `data` in place; `keyOffset` as in {@link applyMask}. */
 export function unmaskInPlace(data: Uint8Array, key: Uint8Array, keyOffset = 0): void {

@@ -1,11 +1,11 @@
-import { describe, it, expect } from '@jest/globals';
+import { afterAll, beforeAll, describe, it, expect } from '@jest/globals';
 import fc from 'fast-check';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { MASK_KEY_LENGTH, MaskPool, SimdMask, applyMask, defaultMaskSource, unmaskInPlace, type WasmApi } from '../../lib/protocol/mask.js';
-import { compileForChild } from '../support/compile.js';
+import { MASK_KEY_LENGTH, MaskPool, SimdMask, applyMask, defaultMaskSource, loadSimdMask, unmaskInPlace, type WasmApi } from '../../lib/protocol/mask.js';
+import { compileForChild, type CompiledTree } from '../support/compile.js';
 
 /** The RFC 6455 §5.3 definition, byte by byte: the reference the word loop must match. */
 function reference(data: Uint8Array, key: Uint8Array, keyOffset: number): Buffer {
@@ -99,15 +99,37 @@ describe('mask', () => {
 
 describe('mask, SIMD pass (WebAssembly) and its fallback', () => {
   const key = Buffer.from('a1b2c3d4', 'hex');
+  const realWasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly!;
 
-  it('runs here: this Node has WebAssembly with SIMD', () => {
-    const simd = new SimdMask((globalThis as { WebAssembly?: WasmApi }).WebAssembly!);
+  it('runs here: this Node has WebAssembly with SIMD, and the module loads (no silent fallback)', () => {
+    expect(loadSimdMask(realWasm)).toBeInstanceOf(SimdMask);
+    const simd = new SimdMask(realWasm);
     const data = pattern(100);
     const out = Buffer.alloc(100);
     // Whole 16-byte lanes only: 96 of 100 bytes, the rest is left to the JS loop.
     expect(simd.apply(data, 0, key, 3, out, 0, 100)).toBe(96);
     expect(out.subarray(0, 96)).toEqual(reference(data, key, 3).subarray(0, 96));
     expect(out.subarray(96).every((b) => b === 0)).toBe(true);
+  });
+
+  // A Node without SIMD cannot be had here, so these stand-ins for `WebAssembly` fail the way such an engine does.
+  it('gives no SIMD pass, rather than throwing, where WebAssembly is missing or cannot compile or instantiate the module', () => {
+    expect(loadSimdMask(undefined)).toBeNull();
+    class NoSimdModule {
+      constructor() {
+        throw new Error('WebAssembly.Module(): Compiling function #0:"xor" failed: Wasm SIMD unsupported');
+      }
+    }
+    expect(loadSimdMask({ Module: NoSimdModule, Instance: realWasm.Instance })).toBeNull();
+    class OutOfMemoryInstance {
+      readonly exports = {};
+      constructor() {
+        throw new RangeError('WebAssembly.Instance(): Out of memory: Cannot allocate Wasm memory for new instance');
+      }
+    }
+    expect(loadSimdMask({ Module: realWasm.Module, Instance: OutOfMemoryInstance })).toBeNull();
+    // Without the stand-in, the constructor itself does throw: the fallback is loadSimdMask's doing.
+    expect(() => new SimdMask({ Module: NoSimdModule, Instance: realWasm.Instance })).toThrow(/SIMD unsupported/);
   });
 
   it('matches the byte-by-byte definition above the SIMD threshold, across 64 KiB blocks, in place and copied', () => {
@@ -141,22 +163,44 @@ describe('mask, SIMD pass (WebAssembly) and its fallback', () => {
     );
   });
 
-  it('falls back to the JS loop where there is no WebAssembly (node --jitless), with the same bytes', async () => {
-    const tree = await compileForChild('mask-jitless-', ['lib/protocol/mask.ts']);
-    try {
+  describe('in a child process, loading mask.ts on a platform without the SIMD pass', () => {
+    let tree: CompiledTree;
+    beforeAll(async () => {
+      tree = await compileForChild('mask-fallback-', ['lib/protocol/mask.ts']);
+    }, 60_000);
+    afterAll(() => tree?.remove());
+
+    /** Runs `prelude`, then imports mask.js and masks 100 003 bytes; returns `typeof WebAssembly` and the digest. */
+    async function maskInChild(nodeFlags: string[], prelude: string): Promise<{ wasm: string; digest: string }> {
       const script = `
-        import { applyMask } from ${JSON.stringify(pathToFileURL(tree.entry('lib/protocol/mask.ts')).href)};
+        ${prelude}
+        const { applyMask } = await import(${JSON.stringify(pathToFileURL(tree.entry('lib/protocol/mask.ts')).href)});
         const data = Buffer.alloc(100003); for (let i = 0; i < data.length; i++) data[i] = (i * 31 + 7) & 255;
         const key = Buffer.from('a1b2c3d4', 'hex');
         applyMask(data, 0, key, 1, data, 0, data.length);
         process.stdout.write(JSON.stringify({ wasm: typeof WebAssembly, digest: (await import('node:crypto')).createHash('sha256').update(data).digest('hex') }));
       `;
-      const { stdout } = await promisify(execFile)(process.execPath, ['--jitless', '--input-type=module', '-e', script], { timeout: 20_000 });
-      const result = JSON.parse(stdout) as { wasm: string; digest: string };
-      expect(result.wasm).toBe('undefined');
-      expect(result.digest).toBe(createHash('sha256').update(reference(pattern(100_003), key, 1)).digest('hex'));
-    } finally {
-      tree.remove();
+      const { stdout } = await promisify(execFile)(process.execPath, [...nodeFlags, '--input-type=module', '-e', script], { timeout: 20_000 });
+      return JSON.parse(stdout) as { wasm: string; digest: string };
     }
-  }, 60_000);
+
+    const expected = (): string => createHash('sha256').update(reference(pattern(100_003), key, 1)).digest('hex');
+
+    it('where there is no WebAssembly (node --jitless), the JS loop gives the same bytes', async () => {
+      const result = await maskInChild(['--jitless'], '');
+      expect(result.wasm).toBe('undefined');
+      expect(result.digest).toBe(expected());
+    }, 30_000);
+
+    it('where WebAssembly cannot compile the module (an engine without SIMD), the import does not throw and the JS loop gives the same bytes', async () => {
+      // Every compile fails, as it does for a SIMD module on an engine without SIMD; the rest of WebAssembly stays.
+      const prelude = `
+        const { CompileError } = WebAssembly;
+        WebAssembly.Module = class { constructor() { throw new CompileError('WebAssembly.Module(): Wasm SIMD unsupported'); } };
+      `;
+      const result = await maskInChild([], prelude);
+      expect(result.wasm).toBe('object');
+      expect(result.digest).toBe(expected());
+    }, 30_000);
+  });
 });
