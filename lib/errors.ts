@@ -22,6 +22,8 @@
  * ├─ ConnectionClosedError            code, reason
  * ├─ FileDescriptorLimitError         cause, limit, connections (server: clients are being reset by the OS)
  * ├─ ConfigError                      setting, value
+ * ├─ RedisClientMissingError          a Redis URL is set but ioredis is not installed (start-up)
+ * ├─ RedisUnavailableError            url (Redis cannot be reached at start-up)
  * ├─ MessageTooDeepError              limit, id (a gateway's message: an exception frame)
  * └─ RoomLimitError                   limit, room (a gateway's join: an exception frame)
  *
@@ -397,5 +399,34 @@ export class RoomLimitError extends WebSocketsError {
     readonly room: string,
   ) {
     super(`cannot join more than the limit of ${limit} rooms per client (${describeSetting('maxRoomsPerClient')})`);
+  }
+}
+
+/** `ioredis` is not installed although a Redis URL is configured. */
+export class RedisClientMissingError extends WebSocketsError {
+  readonly code = 'WS_ERR_REDIS_CLIENT_MISSING';
+  constructor(options?: { cause?: unknown }) {
+    super(
+      `a Redis URL is configured (${describeSetting('redisUrl')}) but the ioredis package is not installed; ` +
+        `install it with: npm install ioredis`,
+      options,
+    );
+  }
+}
+
+/** Redis could not be reached when the bus started. */
+export class RedisUnavailableError extends WebSocketsError {
+  readonly code = 'WS_ERR_REDIS_UNAVAILABLE';
+  constructor(
+    /** The URL, without its password. */
+    readonly url: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `cannot connect to Redis at ${url} (${describeSetting('redisUrl')}): ${reason}; start Redis, fix the URL, or ` +
+        `unset it to keep broadcasts in this process`,
+      options,
+    );
   }
 }

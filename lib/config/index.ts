@@ -13,4 +13,5 @@ export { resolveGatewayLimits, type GatewayLimits } from './gateway-limits.js';
 export { resolveMaxRedirects } from './redirects.js';
 export { resolveBackoff, type BackoffOptions, type ResolvedBackoff } from './backoff.js';
 export { parseProxyUrl, resolveProxy, type ProxyOptions, type ProxyScheme, type ProxyUrl, type ProxyVariable, type ResolvedProxy } from './proxy.js';
-export { resolveSocketPath, resolveSocketPermissions } from './socket-path.js';
+export { resolveHost, resolveSocketPath, resolveSocketPermissions } from './listen-address.js';
+export { checkRedisUrl, resolveRedis, type ResolvedRedis } from './redis.js';

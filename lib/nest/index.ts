@@ -14,11 +14,7 @@ export type { WebSocketsModuleForRootOptions, WebSocketsModuleAsyncOptions } fro
 export { WebSocketsService } from './websockets.service.js';
 export type { WebSocketsServerInfo } from './websockets.service.js';
 export { WebSocketsGatewayServer } from './gateway-server.js';
-export type { BroadcastFilter, WebSocketsBroadcast, WebSocketsRoom } from './gateway-server.js';
-export { InProcessBroadcastBus } from './broadcast-bus.js';
-export type { BroadcastBus, BroadcastEnvelope, BroadcastListener } from './broadcast-bus.js';
-export { RedisBroadcastBus, RedisClientMissingError, RedisUnavailableError, REDIS_CLIENT_PACKAGE } from './redis-broadcast-bus.js';
-export type { RedisBroadcastBusOptions } from './redis-broadcast-bus.js';
+export * from '../broadcast/index.js';
 export { WebSocketsExceptionFilter } from './websockets-exception.filter.js';
 export type { WebSocketsHandshakeRequest } from './handshake-request.js';
 export {

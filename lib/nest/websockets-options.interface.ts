@@ -7,7 +7,7 @@
 import type { CanActivate, Type } from '@nestjs/common';
 import type { TlsOptions } from 'node:tls';
 import type { Environment, GatewayLimits, ResolvedConfig, WebSocketsOptions } from '../config/index.js';
-import type { BroadcastBus } from './broadcast-bus.js';
+import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 
 /**
  * TLS settings of gateways on their own port (and, through `httpsOptions()`, of the app's server): Node's

@@ -5,10 +5,9 @@
  * names the option, the value and the fix.
  */
 import { ConfigError } from '../errors.js';
-import { SETTINGS, resolveConfig, resolveGatewayLimits, type Environment } from '../config/index.js';
+import { SETTINGS, resolveConfig, resolveGatewayLimits, resolveHost, resolveRedis, type Environment } from '../config/index.js';
 import { SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
 import { resolveTlsOptions } from './tls-options.js';
-import { checkRedisUrl } from './redis-broadcast-bus.js';
 import type {
   ResolvedWebSocketsOptions,
   WebSocketsGatewayOptions,
@@ -156,36 +155,12 @@ export function resolveWebSocketsOptions(raw: WebSocketsModuleOptions | undefine
   }
   const config = resolveConfig(raw, effectiveEnv);
   const gatewayLimits = resolveGatewayLimits(raw, effectiveEnv);
-  const envHost = effectiveEnv[SETTINGS.host.env];
-  const host = raw.host !== undefined ? raw.host : envHost !== undefined && envHost !== '' ? envHost : null;
+  const host = resolveHost(raw.host, effectiveEnv);
   const tls = resolveTlsOptions(raw.tls, effectiveEnv);
-  const redisUrl = resolveRedisUrl(where, raw.redisUrl, effectiveEnv);
-  const redisChannelPrefix = resolveRedisChannelPrefix(where, raw.redisChannelPrefix, effectiveEnv);
+  const redis = resolveRedis(raw, effectiveEnv, where);
+  const redisUrl = redis.url;
+  const redisChannelPrefix = redis.channelPrefix;
   return Object.freeze({ raw: Object.freeze({ ...raw }), config, gatewayLimits, host, tls, redisUrl, redisChannelPrefix, env: effectiveEnv });
-}
-
-/** The option (any string, '' for none), else the variable (empty or unset: the default). */
-function resolveRedisChannelPrefix(where: string, option: unknown, env: Environment): string {
-  if (option !== undefined) {
-    if (typeof option !== 'string') throw optionError(where, 'redisChannelPrefix', option, 'a string');
-    return option;
-  }
-  const fromEnv = env[SETTINGS.redisChannelPrefix.env];
-  return fromEnv === undefined || fromEnv === '' ? SETTINGS.redisChannelPrefix.default : fromEnv;
-}
-
-/** The option (a URL, or `null` for none), else the variable (empty: none), checked as a redis:// or rediss:// URL. */
-function resolveRedisUrl(where: string, option: unknown, env: Environment): string | null {
-  if (option === null) return null;
-  if (option !== undefined) {
-    checkRedisUrl(option, `${where} option redisUrl`);
-    return option as string;
-  }
-  const name = SETTINGS.redisUrl.env;
-  const raw = env[name];
-  if (raw === undefined || raw === '') return null;
-  checkRedisUrl(raw, name);
-  return raw;
 }
 
 /** What `checkGatewayOptions` found: the options to use, and the socket.io-only names to warn about. */

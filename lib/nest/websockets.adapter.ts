@@ -37,8 +37,9 @@ import { resolveConfig } from '../config/index.js';
 import { noticeFdExhaustion } from '../node/fd-limit-watch.js';
 import { refuseRenegotiation, WebSocketServer, type HandshakeDecision, type HandshakeInfo, type WebSocketServerOptions } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
-import { InProcessBroadcastBus, type BroadcastBus } from './broadcast-bus.js';
-import { RedisBroadcastBus } from './redis-broadcast-bus.js';
+import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
+import { InProcessBroadcastBus } from '../broadcast/in-process-bus.js';
+import { RedisBroadcastBus } from '../broadcast/redis/redis-bus.js';
 import { GatewayWebSocket, exceptionFrame, messageContext } from './exception-frames.js';
 import { WebSocketsGatewayServer } from './gateway-server.js';
 import { toHandshakeRequest, type WebSocketsHandshakeRequest } from './handshake-request.js';
@@ -304,7 +305,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     node.on('connection', (client: WebSocket) => this.#logger.debug(`${gatewayName}: connection from ${client.remoteAddress}`));
 
     this.#bus ??=
-      resolved.raw.broadcastBus ?? (resolved.redisUrl !== null ? new RedisBroadcastBus({ url: resolved.redisUrl, channelPrefix: resolved.redisChannelPrefix }) : new InProcessBroadcastBus());
+      resolved.raw.broadcastBus ?? (resolved.redisUrl !== null ? new RedisBroadcastBus({ url: resolved.redisUrl, channelPrefix: resolved.redisChannelPrefix, logger: new Logger(RedisBroadcastBus.name) }) : new InProcessBroadcastBus());
     // The gateway's limits win over the module's, which win over the environment.
     const limits = resolveGatewayLimits(
       {

@@ -17,7 +17,7 @@ import type { Server as HttpsServer } from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { resolveConfig, resolveSocketPath, resolveSocketPermissions, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config/index.js';
+import { resolveConfig, resolveHost, resolveSocketPath, resolveSocketPermissions, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config/index.js';
 import { ConfigError, ConnectionLimitError, FileDescriptorLimitError, HandshakeError, InvalidStateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection } from '../protocol/connection.js';
@@ -193,7 +193,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       }
       // The option only: WEBSOCKETS_SOCKET_PATH is for the apps that read it (the sample), not for every server.
       this.#socketPath = resolveSocketPath(options.socketPath, {}) ?? undefined;
-      this.#host = options.host ?? (env.WEBSOCKETS_HOST || undefined);
+      this.#host = resolveHost(options.host, env) ?? undefined;
       const openTimeoutMs = this.config.openTimeoutMs;
       const tlsOptions = serverTlsOptions(options.tls, env);
       this.#listener =

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import WsClient from 'ws';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
-import { InProcessBroadcastBus, type BroadcastBus, type BroadcastEnvelope, type BroadcastListener } from '../../lib/nest/broadcast-bus.js';
+import { InProcessBroadcastBus, type BroadcastBus, type BroadcastEnvelope, type BroadcastListener } from '../../lib/broadcast/index.js';
 import type { WebSocketsGatewayServer } from '../../lib/nest/gateway-server.js';
 import { WebSocketsAdapter } from '../../lib/nest/websockets.adapter.js';
 import { WebSocketsModule } from '../../lib/nest/websockets.module.js';
@@ -134,9 +134,9 @@ class RecordingBus implements BroadcastBus {
     await this.network.publish(channel, envelope);
   }
 
-  async subscribe(channel: string, listener: BroadcastListener): Promise<() => Promise<void>> {
+  async subscribe(channel: string, origin: string, listener: BroadcastListener): Promise<() => Promise<void>> {
     this.subscribed.push(channel);
-    const stop = await this.network.subscribe(channel, listener);
+    const stop = await this.network.subscribe(channel, origin, listener);
     return async () => {
       this.unsubscribed.push(channel);
       await stop();

@@ -228,7 +228,7 @@ describe('npm pack', () => {
       main: string;
       files: string[];
     };
-    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './node', './package.json', './protocol']);
+    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './broadcast', './node', './package.json', './protocol', './redis']);
     const targets = Object.values(manifest.exports).flatMap((target) => (typeof target === 'string' ? [target] : Object.values(target)));
     for (const target of [...targets, manifest.types, manifest.main]) expect(packed).toContain(target.replace(/^\.\//, ''));
     for (const [key, target] of Object.entries(manifest.exports)) {
@@ -240,7 +240,7 @@ describe('npm pack', () => {
 });
 
 describe('installed in a fresh app outside the repository', () => {
-  it('loads the node and protocol entries with no Nest package installed, from import and from require', async () => {
+  it('loads the node, protocol, broadcast and redis entries with no Nest package installed, from import and from require', async () => {
     const dir = await makeApp('bare', 'module', false);
     expect(existsSync(path.join(dir, 'node_modules', '@nestjs'))).toBe(false);
     const script = `
@@ -248,7 +248,13 @@ describe('installed in a fresh app outside the repository', () => {
       import { createRequire } from 'node:module';
       import { WebSocketServer, connect } from 'nestjs-websockets/node';
       import { Connection, CloseCode } from 'nestjs-websockets/protocol';
+      import { BroadcastServer, InProcessBroadcastBus } from 'nestjs-websockets/broadcast';
+      import { RedisBroadcastBus } from 'nestjs-websockets/redis';
       assert.equal(typeof Connection, 'function');
+      // The broadcast layer and the Redis bus load without Nest, and without ioredis until the bus connects.
+      assert.equal(typeof BroadcastServer, 'function');
+      assert.equal(typeof new InProcessBroadcastBus().publish, 'function');
+      assert.equal(new RedisBroadcastBus({ url: 'redis://127.0.0.1:1' }).url, 'redis://127.0.0.1:1');
       assert.equal(createRequire(import.meta.url)('nestjs-websockets/node').WebSocketServer, WebSocketServer);
       const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
       server.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));

@@ -5,16 +5,16 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
+import { checkRedisUrl } from '../../lib/config/index.js';
 import { ConfigError } from '../../lib/errors.js';
-import type { BroadcastEnvelope } from '../../lib/nest/broadcast-bus.js';
+import { newOrigin, type BroadcastEnvelope } from '../../lib/broadcast/broadcast-bus.js';
 import {
   RedisBroadcastBus,
   RedisClientMissingError,
   RedisUnavailableError,
-  checkRedisUrl,
   decodeRedisMessage,
   encodeRedisMessage,
-} from '../../lib/nest/redis-broadcast-bus.js';
+} from '../../lib/broadcast/redis/index.js';
 import { freePort, withTimeout } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
@@ -111,11 +111,11 @@ describe('RedisBroadcastBus options', () => {
   });
 
   it('names the package to install when ioredis cannot be loaded', async () => {
-    const notFound = Object.assign(new Error("Cannot find package 'ioredis' imported from /app/dist/lib/nest/redis-broadcast-bus.js"), {
+    const notFound = Object.assign(new Error("Cannot find package 'ioredis' imported from /app/dist/lib/broadcast/redis/redis-bus.js"), {
       code: 'ERR_MODULE_NOT_FOUND',
     });
     const bus = new RedisBroadcastBus({ url: 'redis://127.0.0.1:1' }, () => Promise.reject(notFound));
-    const error = await bus.subscribe('ws:0:/ws', () => undefined).catch((e: unknown) => e);
+    const error = await bus.subscribe('ws:0:/ws', newOrigin(), () => undefined).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RedisClientMissingError);
     expect(error).toMatchObject({
       code: 'WS_ERR_REDIS_CLIENT_MISSING',
@@ -134,7 +134,7 @@ describe('RedisBroadcastBus start-up without Redis', () => {
     const port = await freePort();
     const logger = memoryLogger();
     const bus = new RedisBroadcastBus({ url: `redis://:pw@127.0.0.1:${port}`, logger });
-    const error = await bus.subscribe('ws:0:/ws', () => undefined).catch((e: unknown) => e);
+    const error = await bus.subscribe('ws:0:/ws', newOrigin(), () => undefined).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RedisUnavailableError);
     expect((error as Error).message).toBe(
       `cannot connect to Redis at redis://:***@127.0.0.1:${port} (option redisUrl, env WEBSOCKETS_REDIS_URL): ` +
@@ -177,8 +177,8 @@ describeWithPeer('redis', 'RedisBroadcastBus on a real redis-server', () => {
     const b = bus();
     const onA = inbox();
     const onB = inbox();
-    await a.subscribe('ws:0:/ws', onA.listener);
-    await b.subscribe('ws:0:/ws', onB.listener);
+    await a.subscribe('ws:0:/ws', newOrigin(), onA.listener);
+    await b.subscribe('ws:0:/ws', newOrigin(), onB.listener);
     expect(a.connected).toBe(true);
     expect(logger.lines).toContain(`log: broadcasts cross instances through Redis at ${redis.url} (instance ${a.instanceId})`);
 
@@ -213,9 +213,9 @@ describeWithPeer('redis', 'RedisBroadcastBus on a real redis-server', () => {
     const onPath = inbox();
     const onOtherPath = inbox();
     const onOtherApp = inbox();
-    await b.subscribe('ws:0:/ws', onPath.listener);
-    await b.subscribe('ws:0:/admin', onOtherPath.listener);
-    await otherApp.subscribe('ws:0:/ws', onOtherApp.listener);
+    await b.subscribe('ws:0:/ws', newOrigin(), onPath.listener);
+    await b.subscribe('ws:0:/admin', newOrigin(), onOtherPath.listener);
+    await otherApp.subscribe('ws:0:/ws', newOrigin(), onOtherApp.listener);
     await a.connect();
     await otherAppPeer.connect();
     await a.publish('ws:0:/ws', { room: null, data: 'one' });
@@ -235,8 +235,8 @@ describeWithPeer('redis', 'RedisBroadcastBus on a real redis-server', () => {
     const b = bus();
     const first = inbox();
     const second = inbox();
-    const stopFirst = await b.subscribe('ws:0:/ws', first.listener);
-    await b.subscribe('ws:0:/ws', second.listener);
+    const stopFirst = await b.subscribe('ws:0:/ws', newOrigin(), first.listener);
+    await b.subscribe('ws:0:/ws', newOrigin(), second.listener);
     await a.connect();
     await a.publish('ws:0:/ws', { room: null, data: 'both' });
     await first.count(1);
@@ -250,7 +250,7 @@ describeWithPeer('redis', 'RedisBroadcastBus on a real redis-server', () => {
     const logger = memoryLogger();
     const b = bus(logger);
     const onB = inbox();
-    await b.subscribe('ws:0:/ws', onB.listener);
+    await b.subscribe('ws:0:/ws', newOrigin(), onB.listener);
     expect((await redis.command('PUBLISH', 'nestjs-websockets:ws:0:/ws', 'not ours')).toString()).toBe(':1\r\n');
     const a = bus();
     await a.connect();
@@ -266,10 +266,10 @@ describeWithPeer('redis', 'RedisBroadcastBus on a real redis-server', () => {
     const a = bus();
     const b = bus(logger);
     const after = inbox();
-    await b.subscribe('ws:0:/ws', () => {
+    await b.subscribe('ws:0:/ws', newOrigin(), () => {
       throw new Error('listener bug');
     });
-    await b.subscribe('ws:0:/ws', after.listener);
+    await b.subscribe('ws:0:/ws', newOrigin(), after.listener);
     await a.connect();
     await a.publish('ws:0:/ws', { room: null, data: 'x' });
     await after.count(1);
@@ -282,8 +282,8 @@ describeWithPeer('redis', 'RedisBroadcastBus on a real redis-server', () => {
     const b = bus();
     const localOnA = inbox();
     const onB = inbox();
-    await a.subscribe('ws:0:/ws', localOnA.listener);
-    await b.subscribe('ws:0:/ws', onB.listener);
+    await a.subscribe('ws:0:/ws', newOrigin(), localOnA.listener);
+    await b.subscribe('ws:0:/ws', newOrigin(), onB.listener);
 
     await redis.stop();
     await until(() => !a.connected && !b.connected, 'both buses to see Redis gone');
@@ -314,7 +314,7 @@ describeWithPeer('redis', 'RedisBroadcastBus on a real redis-server', () => {
 
   it('closes without hanging, twice, and publishing after close does not throw', async () => {
     const a = bus();
-    await a.subscribe('ws:0:/ws', () => undefined);
+    await a.subscribe('ws:0:/ws', newOrigin(), () => undefined);
     await a.close();
     await a.close();
     await expect(a.publish('ws:0:/ws', { room: null, data: 'late' })).resolves.toBeUndefined();

@@ -11,9 +11,9 @@ import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway, WebSo
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../../lib/errors.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
-import { InProcessBroadcastBus, type BroadcastBus } from '../../lib/nest/broadcast-bus.js';
+import { InProcessBroadcastBus, type BroadcastBus } from '../../lib/broadcast/index.js';
 import type { WebSocketsGatewayServer } from '../../lib/nest/gateway-server.js';
-import { RedisUnavailableError } from '../../lib/nest/redis-broadcast-bus.js';
+import { RedisUnavailableError } from '../../lib/errors.js';
 import { WebSocketsAdapter } from '../../lib/nest/websockets.adapter.js';
 import { WebSocketsModule } from '../../lib/nest/websockets.module.js';
 import { WebSocketsService } from '../../lib/nest/websockets.service.js';

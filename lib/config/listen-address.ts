@@ -1,5 +1,6 @@
 /**
- * The Unix socket a server listens on (`socketPath`, `WEBSOCKETS_SOCKET_PATH`) and its permissions.
+ * Where a server on its own port listens: the bind address (`host`, `WEBSOCKETS_HOST`), or a Unix socket
+ * (`socketPath`, `WEBSOCKETS_SOCKET_PATH`) and its permissions.
  */
 import { SETTINGS } from './settings.js';
 import { invalid, type Environment } from './setting-values.js';
@@ -36,3 +37,22 @@ export function resolveSocketPermissions(option: unknown, env: Environment): num
   if (!/^0?[0-7]{3}$/.test(raw)) throw invalid('socketPermissions', raw, 'three octal digits (e.g. 660)', 'env');
   return parseInt(raw, 8);
 }
+
+/**
+ * The bind address of a server on its own port: the option, else WEBSOCKETS_HOST, else `null` (Node's default: every
+ * interface).
+ * @throws ConfigError for an option or variable that is not a host name or an IP address (empty, or with spaces)
+ */
+export function resolveHost(option: unknown, env: Environment): string | null {
+  if (option !== undefined && option !== null) {
+    if (typeof option !== 'string' || !HOST.test(option)) throw invalid('host', option, 'an IP address or a host name', 'option');
+    return option;
+  }
+  const raw = env[SETTINGS.host.env];
+  if (raw === undefined || raw === '') return null;
+  if (!HOST.test(raw)) throw invalid('host', raw, 'an IP address or a host name', 'env');
+  return raw;
+}
+
+/** A host name, an IPv4 address or an IPv6 address (with or without brackets): no spaces, no path, no port. */
+const HOST = /^(?:\[?[0-9A-Fa-f:.]+(?:%[\w.-]+)?\]?|[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)$/;

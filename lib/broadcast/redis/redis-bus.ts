@@ -6,28 +6,29 @@
  * - The client is `ioredis`, an optional peer dependency loaded with a dynamic `import()` the first time the bus
  *   connects: an app that never sets WEBSOCKETS_REDIS_URL never loads it, and one that sets it without the package
  *   gets `RedisClientMissingError`, which names the package to install.
- * - Delivery is exactly once per member: the publishing gateway server delivers to its own clients at once (so a
- *   broadcast keeps its order with the sends around it and reaches local clients while Redis is away), and each
- *   message carries this bus's 16-byte instance id, by which the bus drops its own echo from Redis.
+ * - Delivery is exactly once per member: the publishing server delivers to its own clients at once (so a broadcast
+ *   keeps its order with the sends around it and reaches local clients while Redis is away), the bus hands it to the
+ *   other subscribers of this process at once too, and each message carries the publisher's 16-byte origin, by
+ *   which the bus drops its own messages when Redis echoes them back.
  * - Start-up: `connect()` (called by the first `subscribe()`) makes one attempt; an unreachable Redis rejects with
  *   `RedisUnavailableError`, which `WebSocketsModule` turns into a failed `app.init()` / `app.listen()`.
- * - Once connected, a lost connection is logged with Nest's `Logger`, retried with exponential backoff and jitter,
+ * - Once connected, a lost connection is logged (the `logger` option; Nest's logger in a Nest app), retried with exponential backoff and jitter,
  *   and the channels are subscribed again when it is back. Meanwhile publishing only reaches local clients (Redis
  *   pub/sub keeps nothing for absent subscribers either); the number of broadcasts that did not cross is logged when
  *   the connection is back. Nothing throws out of an event handler.
  *
  * Wire format of one Redis message (binary-safe, so a binary payload is never re-encoded):
- *   u8 format (1) | u8 flags (1 binary, 2 has room) | 16 bytes instance id | u32 BE room length | room | payload
+ *   u8 format (1) | u8 flags (1 binary, 2 has room) | 16 bytes origin | u32 BE room length | room | payload
  */
-import { Logger, type LoggerService } from '@nestjs/common';
 import { isUtf8 } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
-import { ConfigError, WebSocketsError } from '../errors.js';
-import { SETTINGS, describeSetting } from '../config/settings.js';
-import type { BroadcastBus, BroadcastEnvelope, BroadcastListener } from './broadcast-bus.js';
+import { checkRedisUrl } from '../../config/redis.js';
+import { SETTINGS } from '../../config/settings.js';
+import { ConfigError, RedisClientMissingError, RedisUnavailableError } from '../../errors.js';
+import { ORIGIN_BYTES, newOrigin, type BroadcastBus, type BroadcastEnvelope, type BroadcastListener } from '../broadcast-bus.js';
+import type { BroadcastLogger } from '../logger.js';
 
 /** The npm package the bus loads. */
-export const REDIS_CLIENT_PACKAGE = 'ioredis';
+const REDIS_CLIENT_PACKAGE = 'ioredis';
 
 /** Options of `new RedisBroadcastBus()`. `WebSocketsModule` builds one from `redisUrl` / WEBSOCKETS_REDIS_URL. */
 export interface RedisBroadcastBusOptions {
@@ -44,37 +45,8 @@ export interface RedisBroadcastBusOptions {
   reconnectMaxDelayMs?: number;
   /** Bound on connecting (the start-up attempt and each reconnection), in ms. @default 5000 */
   connectTimeoutMs?: number;
-  /** Where connection events go. @default `new Logger('RedisBroadcastBus')` */
-  logger?: LoggerService;
-}
-
-/** `ioredis` is not installed although a Redis URL is configured. */
-export class RedisClientMissingError extends WebSocketsError {
-  readonly code = 'WS_ERR_REDIS_CLIENT_MISSING';
-  constructor(options?: { cause?: unknown }) {
-    super(
-      `a Redis URL is configured (${describeSetting('redisUrl')}) but the ${REDIS_CLIENT_PACKAGE} package is not installed; ` +
-        `install it with: npm install ${REDIS_CLIENT_PACKAGE}`,
-      options,
-    );
-  }
-}
-
-/** Redis could not be reached when the bus started. */
-export class RedisUnavailableError extends WebSocketsError {
-  readonly code = 'WS_ERR_REDIS_UNAVAILABLE';
-  constructor(
-    /** The URL, without its password. */
-    readonly url: string,
-    reason: string,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      `cannot connect to Redis at ${url} (${describeSetting('redisUrl')}): ${reason}; start Redis, fix the URL, or ` +
-        `unset it to keep broadcasts in this process`,
-      options,
-    );
-  }
+  /** Where connection events go. @default `console` (a Nest app passes its `Logger`) */
+  logger?: BroadcastLogger;
 }
 
 /** The part of an ioredis client the bus uses, typed here so that this package's types never name ioredis. */
@@ -102,7 +74,7 @@ const defaultLoader: RedisClientLoader = () => import('ioredis');
 const FORMAT = 1;
 const FLAG_BINARY = 1;
 const FLAG_ROOM = 2;
-const ID_BYTES = 16;
+const ID_BYTES = ORIGIN_BYTES;
 const ROOM_LENGTH_AT = 2 + ID_BYTES;
 const HEADER_BYTES = ROOM_LENGTH_AT + 4;
 
@@ -113,8 +85,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 /** Repeated warnings of one kind (malformed messages, failed publishes) are logged at most once per this period. */
 const WARN_PERIOD_MS = 10_000;
 
-/** Encodes an envelope with the sender's instance id, in one allocation. */
-export function encodeRedisMessage(instanceId: Buffer, envelope: BroadcastEnvelope): Buffer {
+/** Encodes an envelope with its publisher's origin (16 bytes), in one allocation. */
+export function encodeRedisMessage(origin: Buffer, envelope: BroadcastEnvelope): Buffer {
   const room = envelope.room === null ? null : Buffer.from(envelope.room, 'utf8');
   const roomLength = room === null ? 0 : room.length;
   const text = typeof envelope.data === 'string';
@@ -122,7 +94,7 @@ export function encodeRedisMessage(instanceId: Buffer, envelope: BroadcastEnvelo
   const message = Buffer.allocUnsafe(HEADER_BYTES + roomLength + payloadLength);
   message[0] = FORMAT;
   message[1] = (text ? 0 : FLAG_BINARY) | (room === null ? 0 : FLAG_ROOM);
-  instanceId.copy(message, 2, 0, ID_BYTES);
+  origin.copy(message, 2, 0, ID_BYTES);
   message.writeUInt32BE(roomLength, ROOM_LENGTH_AT);
   room?.copy(message, HEADER_BYTES);
   const at = HEADER_BYTES + roomLength;
@@ -158,30 +130,6 @@ export function decodeRedisMessage(message: Buffer): DecodedRedisMessage {
   return { origin, envelope: { room, data, origin } };
 }
 
-/**
- * Checks a Redis URL (`redis://` or `rediss://`).
- * @returns the URL without its password, for logs and messages
- * @throws ConfigError naming the option and the variable
- */
-export function checkRedisUrl(url: unknown, where = 'option redisUrl'): string {
-  let parsed: URL | undefined;
-  try {
-    parsed = typeof url === 'string' ? new URL(url) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  if (parsed === undefined || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') || parsed.hostname === '') {
-    const shown = typeof url === 'string' ? JSON.stringify(url) : String(url);
-    throw new ConfigError(
-      `${where} must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379; got ${shown} (${describeSetting('redisUrl')})`,
-      'redisUrl',
-      url,
-    );
-  }
-  if (parsed.password !== '') parsed.password = '***';
-  return parsed.toString();
-}
-
 function positiveMs(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < 1) {
@@ -207,20 +155,22 @@ function reasonOf(error: unknown): string {
 
 /** The bus over Redis pub/sub. Give it to the module (`broadcastBus`), or set `redisUrl` / WEBSOCKETS_REDIS_URL. */
 export class RedisBroadcastBus implements BroadcastBus {
-  /** This bus's id on the wire (hex): its own messages coming back from Redis are dropped by it. */
+  /** This bus's id (hex): the origin of what is published without one, and the name of its Redis connections. */
   readonly instanceId: string;
   /** The URL without its password. */
   readonly url: string;
   /** Prefix of the Redis channel names. */
   readonly channelPrefix: string;
   readonly #url: string;
-  readonly #id: Buffer;
+  /** The origins of this process's subscribers, and the bus's own: what Redis echoes back with them is dropped. */
+  readonly #localOrigins = new Set<string>();
   readonly #minDelayMs: number;
   readonly #maxDelayMs: number;
   readonly #connectTimeoutMs: number;
-  readonly #logger: LoggerService;
+  readonly #logger: BroadcastLogger;
   readonly #load: RedisClientLoader;
-  readonly #listeners = new Map<string, Set<BroadcastListener>>();
+  /** Channel -> origin -> listener. */
+  readonly #listeners = new Map<string, Map<string, BroadcastListener>>();
   readonly #ready = new Set<RedisConnection>();
   readonly #lastWarning = new Map<string, number>();
   #publisher: RedisConnection | undefined;
@@ -246,10 +196,10 @@ export class RedisBroadcastBus implements BroadcastBus {
     this.#minDelayMs = positiveMs('reconnectMinDelayMs', options.reconnectMinDelayMs, DEFAULT_MIN_DELAY_MS);
     this.#maxDelayMs = Math.max(this.#minDelayMs, positiveMs('reconnectMaxDelayMs', options.reconnectMaxDelayMs, DEFAULT_MAX_DELAY_MS));
     this.#connectTimeoutMs = positiveMs('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS);
-    this.#logger = options.logger ?? new Logger(RedisBroadcastBus.name);
+    this.#logger = options.logger ?? console;
     this.#load = loader;
-    this.#id = randomBytes(ID_BYTES);
-    this.instanceId = this.#id.toString('hex');
+    this.instanceId = newOrigin();
+    this.#localOrigins.add(this.instanceId);
   }
 
   /** True while both connections (publishing and subscribing) are up. */
@@ -285,7 +235,9 @@ export class RedisBroadcastBus implements BroadcastBus {
       return;
     }
     try {
-      await publisher.publish(this.channelPrefix + channel, encodeRedisMessage(this.#id, envelope));
+      // A publisher subscribed here travels with its own origin; any other publish with the bus's.
+      const origin = envelope.origin !== undefined && this.#localOrigins.has(envelope.origin) ? envelope.origin : this.instanceId;
+      await publisher.publish(this.channelPrefix + channel, encodeRedisMessage(Buffer.from(origin, 'hex'), envelope));
     } catch (error) {
       // The connection dropped with the message in flight: the outage handler logs it; count it as not sent.
       this.#notSent();
@@ -294,23 +246,29 @@ export class RedisBroadcastBus implements BroadcastBus {
   }
 
   /**
-   * Connects if needed and subscribes to `channel`; its messages from other instances go to `listener`.
+   * Connects if needed and subscribes to `channel`; what other subscribers publish on it goes to `listener`.
+   * @param origin the subscriber's own origin (`newOrigin()`: 32 hex digits), which it publishes with
    * @returns a function that stops the delivery (and unsubscribes from Redis when it was the last listener)
-   * @throws RedisClientMissingError / RedisUnavailableError at start-up
+   * @throws RedisClientMissingError / RedisUnavailableError at start-up; TypeError for an origin of another form
    */
-  async subscribe(channel: string, listener: BroadcastListener): Promise<() => Promise<void>> {
+  async subscribe(channel: string, origin: string, listener: BroadcastListener): Promise<() => Promise<void>> {
+    checkOrigin(origin);
     await this.connect();
     let listeners = this.#listeners.get(channel);
     if (listeners === undefined) {
-      listeners = new Set();
+      listeners = new Map();
       this.#listeners.set(channel, listeners);
       const subscriber = this.#subscriber;
       // While the connection is down, the 'ready' handler subscribes every channel in #listeners.
       if (subscriber !== undefined && this.#ready.has(subscriber)) await subscriber.subscribe(this.channelPrefix + channel);
     }
-    listeners.add(listener);
+    listeners.set(origin, listener);
+    this.#localOrigins.add(origin);
     return async () => {
-      listeners.delete(listener);
+      if (listeners.get(origin) === listener) {
+        listeners.delete(origin);
+        this.#localOrigins.delete(origin);
+      }
       if (listeners.size > 0 || this.#listeners.get(channel) !== listeners) return;
       this.#listeners.delete(channel);
       const subscriber = this.#subscriber;
@@ -443,8 +401,8 @@ export class RedisBroadcastBus implements BroadcastBus {
   }
 
   #onMessage(redisChannel: Buffer, message: Buffer): void {
-    // Our own message, back from Redis: its local clients have it already.
-    if (message.length >= 2 + ID_BYTES && this.#id.equals(message.subarray(2, 2 + ID_BYTES))) return;
+    // Published in this process, back from Redis: this process's subscribers have it already.
+    if (message.length >= 2 + ID_BYTES && this.#localOrigins.has(message.toString('hex', 2, 2 + ID_BYTES))) return;
     const name = redisChannel.toString('utf8');
     if (!name.startsWith(this.channelPrefix)) return;
     const channel = name.slice(this.channelPrefix.length);
@@ -460,7 +418,8 @@ export class RedisBroadcastBus implements BroadcastBus {
   #deliver(channel: string, envelope: BroadcastEnvelope): void {
     const listeners = this.#listeners.get(channel);
     if (listeners === undefined) return;
-    for (const listener of [...listeners]) {
+    for (const [origin, listener] of [...listeners]) {
+      if (origin === envelope.origin) continue;
       try {
         listener(envelope);
       } catch (error) {
@@ -480,3 +439,10 @@ export class RedisBroadcastBus implements BroadcastBus {
     this.#logger.warn(message);
   }
 }
+
+/** Checks a subscriber's origin: `newOrigin()`'s 32 hex digits, the form the wire carries. */
+function checkOrigin(origin: string): void {
+  if (!ORIGIN_PATTERN.test(origin)) throw new TypeError(`a broadcast origin must be 32 hex digits (newOrigin()); got ${JSON.stringify(origin)}`);
+}
+
+const ORIGIN_PATTERN = /^[0-9a-f]{32}$/;

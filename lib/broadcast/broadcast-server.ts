@@ -1,0 +1,256 @@
+/**
+ * `BroadcastServer`: rooms and broadcasts over one node-layer `WebSocketServer`, on this instance and on every other
+ * instance that shares its `BroadcastBus`. A broadcast goes to this instance's clients at once (built once, see
+ * `PreparedMessage`) and over the bus channel, whose other subscribers deliver it to theirs. Room membership stays
+ * local (`Rooms`): only the messages cross the bus. The Nest adapter's gateway server is one of these.
+ *
+ * A broadcast that a client misses because its connection closed while the message waited is only counted: one debug
+ * line sums them up per `DROP_REPORT_INTERVAL_MS`, where a line per message would let one dying member of a busy room
+ * flood the log.
+ */
+import type { RoomLimitError } from '../errors.js';
+import type { WebSocketServer } from '../node/server.js';
+import { WebSocket, type WebSocketData } from '../node/websocket.js';
+import { PreparedMessage } from '../protocol/prepared-message.js';
+import { newOrigin, type BroadcastBus, type BroadcastEnvelope } from './broadcast-bus.js';
+import type { BroadcastLogger } from './logger.js';
+import { Rooms } from './rooms.js';
+
+/** Chooses the local clients a `broadcast()` reaches. */
+export type BroadcastFilter = (client: WebSocket) => boolean;
+
+/** Every client of the server but some, as `server.except(client)` gives them. */
+export interface WebSocketsBroadcast {
+  /** Sends `data` (text or binary) to every target, on every instance. Resolves once published. */
+  send(data: WebSocketData): Promise<void>;
+  /** Sends `{ "event": event, "data": data }` as JSON text to every target. */
+  emit(event: string, data: unknown): Promise<void>;
+}
+
+/** The members of one room, as `server.to(room)` gives them. */
+export interface WebSocketsRoom extends WebSocketsBroadcast {
+  /** The room's name. */
+  readonly name: string;
+  /** The members connected to this instance (without the excluded ones). */
+  readonly clients: ReadonlySet<WebSocket>;
+  /** Sends `data` to every member (on every instance, through the bus). Resolves once published. */
+  send(data: WebSocketData): Promise<void>;
+  /** Sends `{ "event": event, "data": data }` as JSON text to every member. */
+  emit(event: string, data: unknown): Promise<void>;
+  /** The same room without these clients (usually the sender): `server.to(room).except(client).emit(...)`. */
+  except(...clients: WebSocket[]): WebSocketsRoom;
+}
+
+const EMPTY: ReadonlySet<WebSocket> = new Set();
+
+/** Broadcasts not delivered because their client went away are summed up in one debug line per this interval. */
+const DROP_REPORT_INTERVAL_MS = 1000;
+
+/** Turns what `send()` accepts into what the bus carries (a string or a Buffer). */
+function toPayload(data: WebSocketData): string | Buffer {
+  if (typeof data === 'string' || Buffer.isBuffer(data)) return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** What a `BroadcastServer` is made of. */
+export interface BroadcastServerInit {
+  /** The node-layer server whose clients it serves. */
+  readonly server: WebSocketServer;
+  /** Where broadcasts travel between instances. */
+  readonly bus: BroadcastBus;
+  /** The bus channel: the same on every instance that serves the same clients (e.g. named after port and path). */
+  readonly channel: string;
+  readonly logger: BroadcastLogger;
+  /** Most rooms one client can be in, `null` for no limit. */
+  readonly maxRoomsPerClient: number | null;
+  /** Told of each `RoomLimitError` before it is thrown (the Nest adapter turns it into the request's exception frame). */
+  readonly onRoomLimit?: (error: RoomLimitError) => void;
+}
+
+/** A server's clients, rooms and broadcast. */
+export class BroadcastServer {
+  /** The bus channel of this server. */
+  readonly channel: string;
+  readonly #server: WebSocketServer;
+  readonly #bus: BroadcastBus;
+  readonly #logger: BroadcastLogger;
+  readonly #rooms: Rooms;
+  readonly #unsubscribe: Promise<() => Promise<void>>;
+  /** This server's id on the bus: the `origin` of what it publishes, which the bus does not hand back to it. */
+  readonly #origin = newOrigin();
+  /** Broadcast messages not delivered since the last report, the clients they were for, and the last reason. */
+  #dropped = 0;
+  readonly #droppedClients = new Set<WebSocket>();
+  #dropReason = '';
+  #dropReport: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(init: BroadcastServerInit) {
+    this.#server = init.server;
+    this.#bus = init.bus;
+    this.#logger = init.logger;
+    this.channel = init.channel;
+    this.#rooms = new Rooms(init.maxRoomsPerClient, init.onRoomLimit);
+    this.#unsubscribe = this.#bus.subscribe(this.channel, this.#origin, (envelope) => this.#deliverLocally(envelope, EMPTY));
+    this.#unsubscribe.catch((error: unknown) => this.#logger.error(`cannot subscribe to broadcast channel ${this.channel}`, String(error)));
+  }
+
+  /** The open connections of this server (on this instance). */
+  get clients(): ReadonlySet<WebSocket> {
+    return this.#server.clients;
+  }
+
+  /** The node-layer server underneath, for its events (`'connection'`, `'handshakeError'`, `'error'`). */
+  get webSocketServer(): WebSocketServer {
+    return this.#server;
+  }
+
+  /** Most rooms one client can be in (`maxRoomsPerClient`), or `null` for no limit. */
+  get maxRoomsPerClient(): number | null {
+    return this.#rooms.maxRoomsPerClient;
+  }
+
+  /**
+   * Adds `client` to `room` (creating the room). A client leaves all its rooms when it disconnects. Joining a room
+   * the client is already in changes nothing. Thrown inside a Nest message handler, the error reaches the client as
+   * an exception frame that names the limit when the request has an `id` or the gateway uses
+   * `WebSocketsExceptionFilter` (else Nest's "Internal server error").
+   * @throws RoomLimitError when the client is already in `maxRoomsPerClient` rooms
+   */
+  join(client: WebSocket, room: string): void {
+    this.#rooms.join(client, room);
+  }
+
+  /** Removes `client` from `room` (an empty room disappears). */
+  leave(client: WebSocket, room: string): void {
+    this.#rooms.leave(client, room);
+  }
+
+  /** The rooms `client` is in. */
+  roomsOf(client: WebSocket): ReadonlySet<string> {
+    return this.#rooms.of(client);
+  }
+
+  /** The names of the rooms that have members on this instance. */
+  get rooms(): ReadonlySet<string> {
+    return this.#rooms.names();
+  }
+
+  /**
+   * Resolves once the server is subscribed to its broadcast channel. `WebSocketsModule` waits for it at start-up.
+   * @throws what the bus's `subscribe()` threw (RedisUnavailableError, RedisClientMissingError)
+   */
+  async ready(): Promise<void> {
+    await this.#unsubscribe;
+  }
+
+  /** A room, to send to its members: `server.to('lobby').emit('chat', { text })`. */
+  to(room: string): WebSocketsRoom {
+    return this.#room(room, EMPTY);
+  }
+
+  /**
+   * Every client but these (on this instance; the others are not connected here):
+   * `server.except(client).emit('joined', { name })`.
+   */
+  except(...clients: WebSocket[]): WebSocketsBroadcast {
+    const excluded = new Set(clients);
+    return {
+      send: (data) => this.#publish({ room: null, data: toPayload(data) }, excluded),
+      emit: (event, data) => this.#publish({ room: null, data: JSON.stringify({ event, data }) }, excluded),
+    };
+  }
+
+  #room(room: string, excluded: ReadonlySet<WebSocket>): WebSocketsRoom {
+    const members = this.#rooms.members(room);
+    return {
+      name: room,
+      clients: excluded.size === 0 ? members : new Set([...members].filter((client) => !excluded.has(client))),
+      send: (data) => this.#publish({ room, data: toPayload(data) }, excluded),
+      emit: (event, data) => this.#publish({ room, data: JSON.stringify({ event, data }) }, excluded),
+      except: (...clients) => this.#room(room, new Set([...excluded, ...clients])),
+    };
+  }
+
+  /**
+   * Sends `data` to every client. Without a filter it goes through the bus (every instance); with one, only to the
+   * local clients it accepts (a function cannot travel to other instances). Each client gets it at its own pace
+   * (its send waits on its own backpressure); the promise resolves once the message is published.
+   */
+  broadcast(data: WebSocketData, filter?: BroadcastFilter): Promise<void> {
+    const payload = toPayload(data);
+    if (filter === undefined) return this.#publish({ room: null, data: payload });
+    this.#server.broadcast(payload, { filter });
+    return Promise.resolve();
+  }
+
+  /** Sends `{ "event": event, "data": data }` as JSON text to every client (through the bus). */
+  emit(event: string, data: unknown): Promise<void> {
+    return this.#publish({ room: null, data: JSON.stringify({ event, data }) });
+  }
+
+  /**
+   * Stops the server: 1001 (going away) to every client, waits up to `closeTimeoutMs`, destroys the rest, and leaves
+   * the broadcast channel. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      try {
+        await this.#server.close();
+      } finally {
+        const unsubscribe = await this.#unsubscribe.catch(() => undefined);
+        await unsubscribe?.();
+        this.#rooms.clear();
+        this.#reportDrops();
+      }
+    })();
+    return this.#closing;
+  }
+
+  #publish(envelope: BroadcastEnvelope, excluded: ReadonlySet<WebSocket> = EMPTY): Promise<void> {
+    // Local clients first, synchronously: a broadcast keeps its order with the sends around it, and reaches this
+    // instance's clients whatever happens to the bus. The bus carries it to the other instances.
+    this.#deliverLocally(envelope, excluded);
+    // An unawaited broadcast must not become an unhandled rejection: a bus failure is logged, never thrown.
+    return this.#bus
+      .publish(this.channel, { ...envelope, origin: this.#origin })
+      .catch((error: unknown) => this.#logger.error(`broadcast on ${this.channel} not published to other instances: ${String(error)}`));
+  }
+
+  /**
+   * Sends to this instance's targets, the frame built once for all of them. Each send applies the client's own bound
+   * and slow-consumer policy; a client that goes away while the broadcast waits only misses it, counted in one debug
+   * line per second (a line per departed member would flood the log of a busy room).
+   */
+  #deliverLocally(envelope: BroadcastEnvelope, excluded: ReadonlySet<WebSocket>): void {
+    const targets = envelope.room === null ? this.clients : this.#rooms.members(envelope.room);
+    if (targets.size === 0) return;
+    const message = new PreparedMessage(envelope.data);
+    for (const client of targets) {
+      if (client.readyState === WebSocket.OPEN && !excluded.has(client)) {
+        client.send(message).then(undefined, (error: unknown) => this.#countDrop(client, error));
+      }
+    }
+  }
+
+  #countDrop(client: WebSocket, error: unknown): void {
+    this.#dropped++;
+    this.#droppedClients.add(client);
+    this.#dropReason = String(error);
+    this.#dropReport ??= setTimeout(() => this.#reportDrops(), DROP_REPORT_INTERVAL_MS).unref();
+  }
+
+  /** One debug line for the broadcasts dropped since the last one. */
+  #reportDrops(): void {
+    clearTimeout(this.#dropReport);
+    this.#dropReport = undefined;
+    if (this.#dropped === 0) return;
+    this.#logger.debug?.(
+      `${this.#dropped} broadcast message(s) on ${this.channel} not delivered to ${this.#droppedClients.size} client(s) ` +
+        `whose connection closed before the message was sent (last: ${this.#dropReason})`,
+    );
+    this.#dropped = 0;
+    this.#droppedClients.clear();
+  }
+}
