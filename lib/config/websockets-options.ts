@@ -107,3 +107,39 @@ export interface WebSocketsOptions {
 
 /** What a send past `maxBufferedAmount` does (see `WebSocketsOptions.slowConsumer`). */
 export type SlowConsumerPolicy = 'close' | 'drop';
+
+/** The name of every field of `WebSocketsOptions` (the type checks that none is missing or extra). */
+export const WEBSOCKETS_OPTION_NAMES = Object.freeze([
+  'maxLineLength',
+  'maxNumHeaders',
+  'maxBodySize',
+  'serverHeader',
+  'userAgentHeader',
+  'maxMessageSize',
+  'maxFragments',
+  'readHighWaterMark',
+  'writeHighWaterMark',
+  'writeLowWaterMark',
+  'maxBufferedAmount',
+  'slowConsumer',
+  'compression',
+  'openTimeoutMs',
+  'pingIntervalMs',
+  'pingTimeoutMs',
+  'closeTimeoutMs',
+  'maxConnections',
+  'maxConnectionsPerAddress',
+  'maxHandshakesPerSecondPerAddress',
+] as const satisfies ReadonlyArray<keyof WebSocketsOptions>);
+
+/** Fails to compile when a field of `WebSocketsOptions` is missing from `WEBSOCKETS_OPTION_NAMES`. */
+type MissingName = Exclude<keyof WebSocketsOptions, (typeof WEBSOCKETS_OPTION_NAMES)[number]>;
+const allNamed: MissingName extends never ? true : never = true;
+void allNamed;
+
+/** The `WebSocketsOptions` fields of `options` that are set, and nothing else. */
+export function pickWebSocketsOptions(options: Readonly<WebSocketsOptions>): WebSocketsOptions {
+  const picked: Record<string, unknown> = {};
+  for (const name of WEBSOCKETS_OPTION_NAMES) if (options[name] !== undefined) picked[name] = options[name];
+  return picked as WebSocketsOptions;
+}

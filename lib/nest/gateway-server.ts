@@ -31,7 +31,7 @@ export class WebSocketsGatewayServer extends BroadcastServer {
     this.#address = init.address;
   }
 
-  /** The listening address of a gateway on its own port; `null` for one on the app's server. */
+  /** The listening address: its own listener's, or the app's server's for a gateway without a port; `null` before listening. */
   address(): AddressInfo | null {
     return this.#address();
   }

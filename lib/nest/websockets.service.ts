@@ -12,8 +12,10 @@ import type { WebSocketsGatewayServer } from './gateway-server.js';
 
 /** One live gateway server, as `WebSocketsService.servers()` lists it. */
 export interface WebSocketsServerInfo {
-  /** The port given to `@WebSocketGateway()`: 0 for the app's own server. */
+  /** The port it listens on: the app's port for a gateway on the app's server (`@WebSocketGateway()` without a port). */
   readonly port: number;
+  /** Whether it shares the app's HTTP(S) server. */
+  readonly sharesAppServer: boolean;
   /** The path the server owns, or `null` for every path. */
   readonly path: string | null;
   /** Whether it is served over TLS. */
@@ -47,7 +49,8 @@ export class WebSocketsService implements OnApplicationBootstrap {
   /** The live gateway servers with their connection counts, in the order they were created. */
   servers(): WebSocketsServerInfo[] {
     return [...this.#servers].map((server) => ({
-      port: server.port,
+      port: server.address()?.port ?? server.port,
+      sharesAppServer: server.port === 0,
       path: server.path,
       secure: server.secure,
       connections: server.clients.size,

@@ -17,7 +17,7 @@ import type { Server as HttpsServer } from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { resolveConfig, resolveHost, resolveSocketPath, resolveSocketPermissions, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config/index.js';
+import { pickWebSocketsOptions, resolveConfig, resolveHost, resolveSocketPath, resolveSocketPermissions, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config/index.js';
 import { ConfigError, ConnectionLimitError, FileDescriptorLimitError, HandshakeError, InvalidStateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection } from '../protocol/connection.js';
@@ -105,6 +105,12 @@ export interface WebSocketServerOptions extends WebSocketsOptions {
   /** The environment the settings fall back on. @default process.env (read once, here) */
   env?: Environment;
   /**
+   * Settings already resolved (`resolveConfig()`), used as they are instead of resolving the options of
+   * `WebSocketsOptions` again: what a layer above does when it has resolved them itself (the Nest adapter). Give
+   * either this or those options.
+   */
+  config?: Readonly<ResolvedConfig>;
+  /**
    * The class of the connections, a subclass of `WebSocket` (as the `WebSocket` option of ws's server): to add
    * methods or change `send()` for every connection without a property or closure per connection.
    * @default WebSocket
@@ -172,7 +178,15 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     this.#connectionError = (error, ws) => this.#reportError(error, ws);
     this.#options = options;
     const env = options.env ?? process.env;
-    this.config = resolveConfig(options, env);
+    if (options.config !== undefined) {
+      const given = Object.keys(pickWebSocketsOptions(options));
+      if (given.length > 0) {
+        throw new ConfigError(`give WebSocketServer either config or settings (${given.join(', ')}), not both`, 'config', given);
+      }
+      this.config = options.config;
+    } else {
+      this.config = resolveConfig(options, env);
+    }
     this.#admission = new Admission(this.config.connectionLimits);
     this.#path = options.path === undefined ? undefined : normalizePath(options.path);
     this.#socketPermissions = resolveSocketPermissions(options.socketPermissions, env);

@@ -177,7 +177,8 @@ describe('memory a peer can make the server hold', () => {
     let written = 0;
     while (Date.now() < until) {
       if (raw.socket.write(pings)) written += pings.length;
-      else await Promise.race([once(raw.socket, 'drain'), new Promise((resolve) => setTimeout(resolve, 50))]);
+      // The server stops reading: the kernel buffers fill and the writes back up; poll rather than wait for a drain.
+      else await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const growth = (await server.held()) - before;
     // Before the fix the server queued every pong: hundreds of MiB within the same time.
@@ -209,9 +210,10 @@ describe('CPU and event-loop time a peer can take', () => {
       'the reset connection to be released',
     );
     const { maxLagMs, errors } = await server.measure();
-    // Before the fix: seconds of blocked event loop, first while the kernel took the waiting sends (Array.shift()
-    // on a queue of 100 000), then when the reset rejected each with an error of its own.
-    expect(Math.max(longest, maxLagMs)).toBeLessThan(300);
+    // Before the fix: 4-7 s of blocked event loop, first while the kernel took the waiting sends (Array.shift() on a
+    // queue of 100 000), then when the reset rejected each with an error of its own. Now 20-30 ms on a quiet machine;
+    // the bound leaves room for a loaded one.
+    expect(Math.max(longest, maxLagMs)).toBeLessThan(1000);
     expect(errors).toEqual([]);
     await wellBehaved(server.port);
   }, 60_000);

@@ -374,10 +374,12 @@ describe('connections', () => {
     const { url, app } = await start([ChatGateway, StrictGateway]);
     const service = app.get(WebSocketsService);
     const peers = await Promise.all([connectPeer(`${url}/ws`), connectPeer(`${url}/ws`), connectPeer(`${url}/other`)]);
-    const servers = service.servers().map(({ port, path, connections, secure }) => ({ port, path, connections, secure }));
+    const servers = service.servers().map(({ port, sharesAppServer, path, connections, secure }) => ({ port, sharesAppServer, path, connections, secure }));
+    // Gateways on the app's server report the app's port (regression: they said 0).
+    const appPort = Number(new URL(url).port);
     expect(servers.sort((a, b) => String(a.path).localeCompare(String(b.path)))).toEqual([
-      { port: 0, path: '/other', connections: 1, secure: false },
-      { port: 0, path: '/ws', connections: 2, secure: false },
+      { port: appPort, sharesAppServer: true, path: '/other', connections: 1, secure: false },
+      { port: appPort, sharesAppServer: true, path: '/ws', connections: 2, secure: false },
     ]);
     expect(service.connections).toBe(3);
     await app.close();

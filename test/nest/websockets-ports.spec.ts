@@ -48,6 +48,9 @@ class AppServerGateway {
 @WebSocketGateway({ path: '/io', namespace: 'chat' })
 class NamespacedGateway {}
 
+@WebSocketGateway<WebSocketsGatewayOptions>({ path: '/tls', tls: { key: 'not read', cert: 'not read' } })
+class TlsWithoutPortGateway {}
+
 @WebSocketGateway({ path: '/io1', cors: { origin: '*' }, transports: ['websocket'] })
 class SocketIoGateway1 {}
 
@@ -114,7 +117,7 @@ describe('gateways on their own port', () => {
     expect((await refusal(`ws://127.0.0.1:${port}/a`)).status).toBe(404);
     const servers = app.get(WebSocketsService).servers();
     expect(servers.map(({ port: p, path, connections }) => `${p}${path} ${connections}`).sort()).toEqual(
-      [`${OWN_PORT}/a 1`, `${OWN_PORT}/b 1`, `0/app 1`].sort(),
+      [`${OWN_PORT}/a 1`, `${OWN_PORT}/b 1`, `${port}/app 1`].sort(),
     );
     expect(servers.find((server) => server.path === '/a')?.server.address()?.port).toBe(OWN_PORT);
   });
@@ -178,6 +181,21 @@ describe('start-up', () => {
     expect(error?.message).toBe(
       'Gateway NamespacedGateway has a namespace ("/chat"), which only socket.io supports; remove the namespace option ' +
         "and give each gateway its own path instead (@WebSocketGateway({ path: '/chat' }))",
+    );
+  });
+
+  it('refuses a gateway with tls and no port (it would serve plain ws on the app server), saying where TLS goes', async () => {
+    const moduleRef = await Test.createTestingModule({ imports: [WebSocketsModule.forRoot({ env: {} })], providers: [TlsWithoutPortGateway] }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    app.useWebSocketAdapter(new WebSocketsAdapter(app));
+    const error = await app.init().then(
+      () => undefined,
+      (failure: unknown) => failure as Error,
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error?.message).toBe(
+      "Gateway TlsWithoutPortGateway has tls options but no port: it shares the app's server, whose TLS is the app's; " +
+        'configure TLS on the app (NestFactory.create(AppModule, { httpsOptions: WebSocketsModule.httpsOptions() })) or give the gateway a port',
     );
   });
 

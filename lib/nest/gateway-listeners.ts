@@ -1,0 +1,131 @@
+/**
+ * The HTTP(S) listeners of gateways with a port of their own: one per port, shared by the paths on it, each with
+ * the WebSocket servers of those paths attached. Plain HTTP requests get 426; `openTimeoutMs` (of the gateway that
+ * opens the port) bounds the TLS handshake and then the request head, as on the node layer's own listener, where
+ * Node's own bounds would be 120 s and 60 s.
+ */
+import type { Logger } from '@nestjs/common';
+import http from 'node:http';
+import https from 'node:https';
+import { ConfigError } from '../errors.js';
+import { noticeFdExhaustion } from '../node/fd-limit-watch.js';
+import { refuseRenegotiation } from '../node/server.js';
+import type { ResolvedWebSocketsOptions } from './websockets-options.interface.js';
+
+/** An `http.Server` or an `https.Server` (which is a `tls.Server`, not an `http.Server`). */
+export type HttpLikeServer = http.Server | https.Server;
+
+/** One port's listener. */
+export interface GatewayListener {
+  readonly server: HttpLikeServer;
+  readonly secure: boolean;
+  /** Settles once listening, or once listening failed (the failure is logged). */
+  readonly listening: Promise<void>;
+}
+
+/** Node's default `requestTimeout`; an own listener raises it only when `openTimeoutMs` is longer. */
+const NODE_REQUEST_TIMEOUT_MS = 300_000;
+/** How often at most an own listener checks its connections' head times (Node's default is 30 s). */
+const MAX_CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
+const STATUS_UPGRADE_REQUIRED = 426;
+
+export class GatewayListeners {
+  readonly #listeners = new Map<number, GatewayListener>();
+
+  constructor(private readonly logger: Logger) {}
+
+  /**
+   * The listener of `port`, opened on first use.
+   * @throws ConfigError when the port is already served with the other TLS setting
+   */
+  get(port: number, host: string | undefined, tls: ResolvedWebSocketsOptions['tls'], openTimeoutMs: number | null, gatewayName: string): GatewayListener {
+    const existing = this.#listeners.get(port);
+    if (existing !== undefined) {
+      if (existing.secure !== (tls !== null)) {
+        throw new ConfigError(
+          `${gatewayName} wants port ${port} ${tls !== null ? 'with' : 'without'} TLS, but another gateway already serves it ` +
+            `${existing.secure ? 'with' : 'without'}; give gateways on one port the same tls option`,
+          'tls',
+          port,
+        );
+      }
+      return existing;
+    }
+    const listener = this.#open(port, host, tls, openTimeoutMs, gatewayName);
+    this.#listeners.set(port, listener);
+    return listener;
+  }
+
+  /** Closes every listener (its remaining keep-alive connections too). */
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.#listeners.values()].map(
+        ({ server, listening }) =>
+          new Promise<void>((resolve) => {
+            void listening.finally(() => {
+              if (!server.listening) return resolve();
+              server.close(() => resolve());
+              server.closeAllConnections();
+            });
+          }),
+      ),
+    );
+    this.#listeners.clear();
+  }
+
+  #open(port: number, host: string | undefined, tls: ResolvedWebSocketsOptions['tls'], openTimeoutMs: number | null, gatewayName: string): GatewayListener {
+    // Plain HTTP requests to a WebSocket-only port get 426 with `Upgrade: websocket` (RFC 9110 §15.5.22).
+    const onRequest = (_req: http.IncomingMessage, res: http.ServerResponse): void => {
+      const body = 'This port serves WebSocket connections only.\n';
+      res.writeHead(STATUS_UPGRADE_REQUIRED, {
+        Upgrade: 'websocket',
+        Connection: 'close',
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Content-Length': Buffer.byteLength(body),
+      });
+      res.end(body);
+    };
+    const httpOptions: http.ServerOptions =
+      openTimeoutMs === null
+        ? {}
+        : {
+            // Node counts a connection's head time from its first byte, or from the connection when nothing comes,
+            // and checks it every connectionsCheckingInterval: a stalled head is cut within the timeout plus at most
+            // one interval. An upgraded connection leaves Node's HTTP timeouts altogether.
+            headersTimeout: openTimeoutMs,
+            requestTimeout: Math.max(openTimeoutMs, NODE_REQUEST_TIMEOUT_MS),
+            connectionsCheckingInterval: Math.min(openTimeoutMs, MAX_CONNECTIONS_CHECKING_INTERVAL_MS),
+          };
+    let server: HttpLikeServer;
+    if (tls !== null) {
+      server = https.createServer({ ...httpOptions, ...(openTimeoutMs === null ? {} : { handshakeTimeout: openTimeoutMs }), ...tls }, onRequest);
+      // This port serves WebSockets only, which never need renegotiation (see refuseRenegotiation).
+      server.on('secureConnection', refuseRenegotiation);
+    } else {
+      server = http.createServer(httpOptions, onRequest);
+    }
+    let listened = false;
+    const listening = new Promise<void>((resolve) => {
+      // A permanent listener: an 'error' after listen() without one would end the process.
+      server.on('error', (error: Error) => {
+        if (listened) {
+          // An accept that failed for want of descriptors is reported once per burst, through the WebSocket servers.
+          if (!noticeFdExhaustion(error)) this.logger.error(`${gatewayName}: ${error.message}`);
+          return;
+        }
+        listened = true;
+        this.logger.error(
+          `${gatewayName}: cannot listen on ${host ?? '*'}:${port}: ${error.message}; stop what holds the port, or give ` +
+            `the gateway another one (@WebSocketGateway(port, ...)) or the module another host (option host, env WEBSOCKETS_HOST)`,
+        );
+        resolve();
+      });
+      server.listen(port, host, () => {
+        listened = true;
+        this.logger.log(`${gatewayName} listening on ${tls !== null ? 'wss' : 'ws'}://${host ?? '*'}:${port}`);
+        resolve();
+      });
+    });
+    return { server, secure: tls !== null, listening };
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * The messages of a gateway's clients: each client's messages are pulled one at a time (so that the node layer can
+ * apply backpressure), parsed (JSON `{ event, data, id? }` by default), and dispatched to every gateway bound to the
+ * client's server; results (values, promises, `WsResponse`, Observables of many values) go back as JSON with the
+ * message's `id`, each send waiting for the client's backpressure. Refused messages follow `invalidMessages`.
+ */
+import type { Logger, WsMessageHandler } from '@nestjs/common';
+import type { Observable } from 'rxjs';
+import { MessageTooDeepError, WebSocketsError } from '../errors.js';
+import { WebSocket } from '../node/websocket.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { errorText, messageOf } from './error-text.js';
+import { exceptionFrame, messageContext } from './exception-frames.js';
+import { InvalidMessageError, checkParsedMessage, parseJsonMessage, readTopLevelId } from './message-parser.js';
+import type { InvalidMessagePolicy, MessageParser, ParsedMessage } from './websockets-options.interface.js';
+
+/** How one server's messages are read. */
+export interface MessageSettings {
+  readonly parser: MessageParser;
+  /** Whether `parser` is the application's (`messageParser`) rather than the default JSON parser. */
+  readonly customParser: boolean;
+  readonly policy: InvalidMessagePolicy;
+}
+
+/** The settings of a client whose server is unknown: the defaults. */
+export const DEFAULT_MESSAGE_SETTINGS: MessageSettings = Object.freeze({ parser: parseJsonMessage, customParser: false, policy: 'exception' });
+
+/** A message handler's reply as it goes on the wire. */
+interface Reply {
+  readonly event: string;
+  readonly data: unknown;
+  readonly id?: string | number;
+}
+
+/** Per connection: the handlers of every gateway bound to it, and how its messages are read. */
+interface ClientState {
+  /**
+   * What Nest bound, once per gateway on the client's server: its handlers (made for this client) and the gateway's
+   * result transform. Kept as given and scanned per message, as @nestjs/platform-ws does: a Map per client would cost
+   * every idle connection a few hundred bytes for the handful of events a gateway has.
+   */
+  readonly bindings: Array<{ readonly handlers: readonly WsMessageHandler[]; readonly transform: (data: unknown) => Observable<unknown> }>;
+  readonly settings: MessageSettings;
+  /** The client's messages, pulled one at a time. */
+  readonly messages: AsyncIterator<string | Buffer>;
+  /** Messages being handled now (at most `MAX_MESSAGES_IN_FLIGHT`). */
+  inFlight: number;
+  /** Reading stopped at `MAX_MESSAGES_IN_FLIGHT`; the next message is pulled when one finishes. */
+  waiting: boolean;
+}
+
+/**
+ * Messages of one client handled at the same time; the next one is read when one finishes. Reading stops, and the
+ * node layer pauses the socket once `readHighWaterMark` bytes are waiting, so a client that floods requests without
+ * reading the replies is slowed down instead of filling memory.
+ */
+const MAX_MESSAGES_IN_FLIGHT = 16;
+/** The promise of a reply that has nothing to wait for. */
+const RESOLVED: Promise<void> = Promise.resolve();
+/** What clients are told of an error that is not theirs to know (Nest's words for an unknown exception). */
+const INTERNAL_ERROR_MESSAGE = 'Internal server error';
+/** The plain send, for the adapter's own replies (which carry their id already). */
+const rawSend = WebSocket.prototype.send;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function isWsResponse(value: unknown): value is { event: string; data: unknown } {
+  return typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string' && 'data' in value;
+}
+
+/**
+ * The `id` of a message that its parser refused: the one the error carries (`InvalidMessageError`,
+ * `MessageTooDeepError`), else the top-level `"id"` of the raw message read as JSON text, best effort.
+ */
+function refusedMessageId(error: unknown, raw: string | Buffer): string | number | undefined {
+  if (error instanceof InvalidMessageError || error instanceof MessageTooDeepError) return error.id;
+  if (typeof raw === 'string') return readTopLevelId(raw);
+  try {
+    return readTopLevelId(utf8.decode(raw));
+  } catch {
+    return undefined;
+  }
+}
+
+export class MessageDispatch {
+  readonly #clients = new WeakMap<WebSocket, ClientState>();
+
+  constructor(private readonly logger: Logger) {}
+
+  /**
+   * Binds one gateway's message handlers to a client. Nest calls it once per gateway on a shared server, so the
+   * handlers accumulate; the client's messages are read once, by one loop, and dispatched to all of them.
+   */
+  bind(client: WebSocket, handlers: WsMessageHandler[], transform: (data: unknown) => Observable<unknown>, settings: MessageSettings): void {
+    let state = this.#clients.get(client);
+    if (state === undefined) {
+      state = { bindings: [], settings, messages: client[Symbol.asyncIterator](), inFlight: 0, waiting: false };
+      this.#clients.set(client, state);
+      this.#pull(client, state);
+    }
+    state.bindings.push({ handlers, transform });
+  }
+
+  /**
+   * Reads the client's next message and dispatches it; up to `MAX_MESSAGES_IN_FLIGHT` at once. Promise callbacks
+   * rather than an async function with `for await`: an idle connection then holds one pending read, not a suspended
+   * function with its registers and a Set of tasks.
+   */
+  #pull(client: WebSocket, state: ClientState): void {
+    state.messages.next().then(
+      (result) => {
+        if (result.done === true) return;
+        state.inFlight++;
+        this.#handleMessage(client, state, result.value).then(
+          () => this.#settled(client, state),
+          (error: unknown) => {
+            this.logger.error(`handling a message from ${client.remoteAddress} failed: ${errorText(error)}`);
+            this.#settled(client, state);
+          },
+        );
+        if (state.inFlight < MAX_MESSAGES_IN_FLIGHT) this.#pull(client, state);
+        else state.waiting = true;
+      },
+      (error: unknown) => this.logger.error(`reading from ${client.remoteAddress} failed: ${errorText(error)}`),
+    );
+  }
+
+  /** One message of the client is handled: read the next one if reading waited for it. */
+  #settled(client: WebSocket, state: ClientState): void {
+    state.inFlight--;
+    if (state.waiting) {
+      state.waiting = false;
+      this.#pull(client, state);
+    }
+  }
+
+  async #handleMessage(client: WebSocket, state: ClientState, raw: string | Buffer): Promise<void> {
+    const { parser, customParser, policy } = state.settings;
+    let message: ParsedMessage;
+    try {
+      message = checkParsedMessage(parser(raw, typeof raw !== 'string'));
+    } catch (error) {
+      if (!(error instanceof InvalidMessageError) && !(error instanceof WebSocketsError) && customParser) {
+        // A custom parser that throws something else may be an application bug: leave a trace.
+        this.logger.warn(`messageParser threw: ${errorText(error)}`);
+      }
+      const code = error instanceof WebSocketsError ? error.code : undefined;
+      await this.#invalid(client, policy, messageOf(error), refusedMessageId(error, raw), code);
+      return;
+    }
+    // Most events have one handler: its run is awaited alone, without an array and Promise.all per message.
+    let first: Promise<void> | undefined;
+    let more: Array<Promise<void>> | undefined;
+    for (const { handlers, transform } of state.bindings) {
+      for (const handler of handlers) {
+        if (handler.message !== message.event) continue;
+        const run = this.#runHandler(client, handler, transform, message);
+        if (first === undefined) first = run;
+        else (more ??= [first]).push(run);
+      }
+    }
+    if (first === undefined) {
+      await this.#invalid(client, policy, `unknown event ${JSON.stringify(message.event)}`, message.id);
+      return;
+    }
+    await (more === undefined ? first : Promise.all(more));
+  }
+
+  /**
+   * Runs one handler and sends what it produces, in order, each send waiting for the client's backpressure. Nest's
+   * exception filter answers what the handler throws; what still gets here is a failure of the pipeline itself (the
+   * filter throwing, say `RangeError: Maximum call stack size exceeded` while it serializes a deeply nested cause),
+   * which is logged and answered with an exception frame, never with silence.
+   */
+  #runHandler(client: WebSocket, handler: WsMessageHandler, transform: (data: unknown) => Observable<unknown>, message: ParsedMessage): Promise<void> {
+    const run = async (): Promise<void> => {
+      const { event, id } = message;
+      // Observables may emit many values: send each in order, awaiting the socket, before taking the next.
+      let chain = Promise.resolve();
+      let failure: { readonly error: unknown } | undefined;
+      try {
+        let result: unknown;
+        if (handler.isAckHandledManually) {
+          // `@Ack()` gets a function that sends the reply (with the message's id) whenever the handler calls it.
+          const ack = (data: unknown): void => void this.#reply(client, { event, data, ...(id === undefined ? {} : { id }) });
+          result = handler.callback(message.data, ack);
+        } else {
+          result = handler.callback(message.data, event);
+        }
+        const values = transform(result);
+        await new Promise<void>((resolve) => {
+          values.subscribe({
+            next: (value) => {
+              if (value === undefined || handler.isAckHandledManually) return;
+              const reply: Reply = isWsResponse(value)
+                ? { event: value.event, data: value.data, ...(id === undefined ? {} : { id }) }
+                : { event, data: value, ...(id === undefined ? {} : { id }) };
+              chain = chain.then(() => this.#reply(client, reply));
+            },
+            error: (error: unknown) => {
+              failure = { error };
+              resolve();
+            },
+            complete: () => resolve(),
+          });
+        });
+      } catch (error) {
+        failure = { error };
+      }
+      await chain;
+      if (failure !== undefined) {
+        this.logger.error(`handler of ${JSON.stringify(event)} failed: ${errorText(failure.error)}`);
+        await this.#send(client, JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, id)));
+      }
+    };
+    return message.id === undefined ? run() : messageContext.run({ client, id: message.id, limitError: undefined }, run);
+  }
+
+  /** Sends one reply as JSON; a value that cannot be serialized becomes an exception frame. */
+  #reply(client: WebSocket, reply: Reply): Promise<void> {
+    let text: string;
+    try {
+      text = JSON.stringify(reply);
+    } catch (error) {
+      this.logger.error(`reply to ${JSON.stringify(reply.event)} cannot be serialized as JSON: ${errorText(error)}`);
+      text = JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, reply.id));
+    }
+    return this.#send(client, text);
+  }
+
+  /** Applies the `invalidMessages` policy. */
+  async #invalid(client: WebSocket, policy: InvalidMessagePolicy, reason: string, id: string | number | undefined, code?: string): Promise<void> {
+    this.logger.debug(`invalid message from ${client.remoteAddress}: ${reason}`);
+    switch (policy) {
+      case 'exception':
+        await this.#send(client, JSON.stringify(exceptionFrame(reason, id, code)));
+        return;
+      case 'ignore':
+        return;
+      case 'close':
+        await client.close(CloseCode.POLICY_VIOLATION, 'invalid message').catch(() => undefined);
+        return;
+      default: {
+        const unexpected: never = policy;
+        throw new TypeError(`unexpected policy ${String(unexpected)}`);
+      }
+    }
+  }
+
+  /** Sends a reply; resolves once written, or at once when the client is gone (a failure is only logged). */
+  #send(client: WebSocket, text: string): Promise<void> {
+    if (client.readyState !== WebSocket.OPEN) return RESOLVED;
+    // Promise callbacks rather than an async function: two fewer promises per reply on the hot path.
+    return rawSend.call(client, text).then(undefined, (error: unknown) => {
+      this.logger.debug(`reply to ${client.remoteAddress} not delivered: ${String(error)}`);
+    });
+  }
+}
