@@ -278,12 +278,16 @@ export class MessageTooBigError extends WebSocketsError {
   readonly code = 'WS_ERR_MESSAGE_TOO_BIG';
   readonly closeCode = MESSAGE_TOO_BIG;
   constructor(
-    readonly actual: number,
+    /** The message's size as its frames declare it, or `null` when only "over the limit" is known (after decompression). */
+    readonly actual: number | null,
     readonly limit: number,
     readonly afterDecompression = false,
   ) {
+    // Short enough for a close reason (123 bytes) whatever the numbers.
     super(
-      `message of ${actual} bytes${afterDecompression ? ' after decompression' : ''} exceeds the limit of ${limit} bytes (maxMessageSize)`,
+      actual === null
+        ? `message over ${limit} bytes${afterDecompression ? ' after decompression' : ''} (${describeSetting('maxMessageSize')})`
+        : `message of ${actual} bytes${afterDecompression ? ' after decompression' : ''}; the limit is ${limit} (${describeSetting('maxMessageSize')})`,
     );
   }
 }

@@ -43,7 +43,11 @@ import { WebSocketsService } from './websockets.service.js';
 
 /** What `handleDisconnect(client, close)` receives as its second argument. */
 export interface WebSocketsCloseInfo {
-  /** The close code: the peer's (1000, 1001, ...), 1005 when it sent none, 1006 when the connection dropped. */
+  /**
+   * The close code: the peer's (1000, 1001, ...; 1005 when its close frame had none); when the peer sent no close
+   * frame, the one the server sent (1009 for a message over the limit, 1011 for a keepalive timeout, 1013 for a slow
+   * consumer, 1001 on shutdown); 1006 when neither side sent one (the connection dropped).
+   */
   readonly code: number;
   /** The close reason ('' when none). */
   readonly reason: string;

@@ -621,7 +621,7 @@ export class WebSocket extends EventEmitter implements KeepaliveTarget {
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     if (this.#pongTimer !== undefined) clearTimeout(this.#pongTimer);
     if (this.#config.pingIntervalMs !== null) KeepaliveQueue.for(this.#config.pingIntervalMs).cancel(this);
-    // The core reports the code and reason of the closing handshake, or 1006 when none completed (RFC 6455 §7.1.5).
+    // The core reports the peer's close code, else the one sent, else 1006 when neither side sent one (RFC 6455 §7.1.5).
     if (this.#conn.state !== State.CLOSED) this.#conn.receiveEof();
     this.#closeCode = this.#conn.closeCode;
     this.#closeReason = this.#conn.closeReason;

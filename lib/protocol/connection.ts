@@ -305,14 +305,20 @@ export class Connection {
     return this.currentState === State.CLOSING;
   }
 
-  /** The code to report when the connection closes: the received one (1005 if the frame had none), else 1006. */
+  /**
+   * The code to report when the connection closes: the peer's (1005 when its close frame had none); when no close
+   * frame was received, the one this endpoint sent (so that a connection failed with 1009 or closed for a slow
+   * consumer with 1013 reports that code, not a dropped network's); 1006 when neither side sent one.
+   */
   get closeCode(): number {
-    return this.received === null ? ABNORMAL : this.received.code;
+    if (this.received !== null) return this.received.code;
+    return this.sent === null ? ABNORMAL : this.sent.code;
   }
 
-  /** The reason to report when the connection closes: the received one, else empty. */
+  /** The reason that goes with `closeCode`. */
   get closeReason(): string {
-    return this.received === null ? '' : this.received.reason;
+    if (this.received !== null) return this.received.reason;
+    return this.sent === null ? '' : this.sent.reason;
   }
 
   // --- parsing ---------------------------------------------------------------------------------------------
@@ -429,8 +435,8 @@ export class Connection {
     } catch (cause) {
       throw new ProtocolError('invalid compressed data', { cause });
     }
-    // The codec stops soon after the limit, so the exact size is unknown: report the first size over it.
-    if (inflated === null) throw new MessageTooBigError(this.maxMessageSize + 1, this.maxMessageSize, true);
+    // The codec stops soon after the limit (a bomb is never inflated whole), so only "more than the limit" is known.
+    if (inflated === null) throw new MessageTooBigError(null, this.maxMessageSize, true);
     return inflated;
   }
 

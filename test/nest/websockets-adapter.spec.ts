@@ -347,6 +347,24 @@ describe('connections', () => {
     expect(gateway.disconnects).toEqual([{ code: 4000, reason: 'bye' }]);
   });
 
+  it('gives handleDisconnect the code the server sent when it closed the connection (1009 for a message over the limit, not 1006)', async () => {
+    const { url, app } = await start([ChatGateway], { maxMessageSize: 1000, compression: false });
+    const gateway = app.get(ChatGateway);
+    const peer = await connectPeer(`${url}/ws`);
+    peer.send({ event: 'echo', data: 'x'.repeat(1200) });
+    expect((await peer.closed).code).toBe(1009);
+    await withTimeout(
+      (async () => {
+        while (gateway.disconnects.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      })(),
+      WAIT_MS,
+      'handleDisconnect',
+    );
+    expect(gateway.disconnects).toEqual([
+      { code: 1009, reason: 'message of 1226 bytes; the limit is 1000 (option maxMessageSize, env WEBSOCKETS_MAX_MESSAGE_SIZE)' },
+    ]);
+  });
+
   it('runs handshake guards with dependency injection: 403 for false, the HttpException status and message, else 101', async () => {
     const { url } = await start([PrivateGateway]);
     expect(await refusal(`${url}/private`)).toEqual({ status: 403, body: 'Forbidden' });

@@ -265,7 +265,7 @@ describe('connections', () => {
     client.send(Buffer.alloc(1001, 1));
     const [code, reason] = await closed;
     expect(code).toBe(CloseCode.MESSAGE_TOO_BIG);
-    expect(reason).toContain('1001 bytes exceeds the limit of 1000 bytes');
+    expect(reason).toBe('message of 1001 bytes; the limit is 1000 (option maxMessageSize, env WEBSOCKETS_MAX_MESSAGE_SIZE)');
   });
 
   it('closes with 1009 a compressed message that inflates over the limit', async () => {
