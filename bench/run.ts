@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --workload NAME]`: the benchmark suite of issue 6.
+ * `npm run bench [-- --quick] [-- --workload NAME]`: the benchmark suite of issue 6 (and the room workloads of issue 13).
  *
  * For each workload and each round, every target is started fresh in its own process, measured by the load client
  * (bench/client.ts, another process) and stopped; the order of the targets rotates from round to round. The server's
@@ -28,6 +28,11 @@ const ROOT = path.dirname(DIST);
 const RUN_TIMEOUT_MS = 120_000;
 /** Time for a target's memory to settle after a forced garbage collection. */
 const SETTLE_MS = 400;
+/**
+ * How often the peak workloads sample the server's RSS, in ms, besides reading VmHWM: the bomb lasts a few hundred ms,
+ * the slow consumer seconds (and its sampler must not take CPU from the server it measures).
+ */
+const PEAK_SAMPLE_MS: Partial<Record<ClientJob['kind'], number>> = { bomb: 5, 'slow-consumer': 50 };
 
 interface Options {
   readonly quick: boolean;
@@ -172,6 +177,7 @@ async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> 
  */
 export async function measure(workload: Workload, targetName: string, round: number, options: MeasureOptions): Promise<Sample> {
   const server = await startTarget(targetName, options);
+  const socketIo = TARGETS[targetName]!.socketIo === true;
   const job: ClientJob = {
     ...JOB_DEFAULTS,
     ...workload.job,
@@ -180,8 +186,10 @@ export async function measure(workload: Workload, targetName: string, round: num
     port: server.port,
     path: targetName.startsWith('nest') ? '/ws' : '/',
     raw: targetName === 'tcp',
-    nestJson: targetName.startsWith('nest'),
+    nestJson: targetName.startsWith('nest') && !socketIo,
+    socketIo,
   };
+  const sampleMs = PEAK_SAMPLE_MS[workload.job.kind];
   const client = spawnNode([path.join(options.built, 'bench', 'client.js')], true, path.dirname(options.built));
   const pid = server.pid;
   let cpuStart = 0;
@@ -191,6 +199,8 @@ export async function measure(workload: Workload, targetName: string, round: num
   let held = Number.NaN;
   let peakSampled = 0;
   let peakReset = false;
+  /** The peak read when the client said its load was over (slow consumer), before it lets the server drain. */
+  let peakMeasured = Number.NaN;
   let sampler: NodeJS.Timeout | undefined;
   let opened: Record<string, unknown> = {};
   try {
@@ -215,7 +225,7 @@ export async function measure(workload: Workload, targetName: string, round: num
               process.kill(pid, 'SIGUSR2');
               await sleep(SETTLE_MS);
               baseline = statusBytes(pid, 'VmRSS');
-              if (workload.job.kind === 'bomb') {
+              if (sampleMs !== undefined) {
                 peakReset = resetPeak(pid);
                 peakSampled = baseline;
                 sampler = setInterval(() => {
@@ -224,9 +234,14 @@ export async function measure(workload: Workload, targetName: string, round: num
                   } catch {
                     // The target is gone: the outcome says how.
                   }
-                }, 5);
+                }, sampleMs);
               }
               client.send({ cmd: 'go' });
+              break;
+            case 'measured':
+              clearInterval(sampler);
+              peakMeasured = peak(pid, peakSampled, peakReset);
+              client.send({ cmd: 'finish' });
               break;
             case 'opened':
               opened = message;
@@ -267,18 +282,17 @@ export async function measure(workload: Workload, targetName: string, round: num
         value = (held - baseline) / Number(opened.open) / 1024;
         Object.assign(detail, { baselineBytes: baseline, heldBytes: held });
         break;
-      case 'bomb': {
+      case 'bomb':
+      case 'slow-consumer': {
         clearInterval(sampler);
-        let peak = peakSampled;
-        try {
-          if (peakReset) peak = Math.max(peak, statusBytes(pid, 'VmHWM'));
-        } catch {
-          // The target died: the sampled peak is all there is.
-        }
-        value = (peak - baseline) / 1024 / 1024;
-        Object.assign(detail, { baselineBytes: baseline, peakBytes: peak, peakFromKernel: peakReset, alive: server.child.exitCode === null });
+        const peakBytes = Number.isNaN(peakMeasured) ? peak(pid, peakSampled, peakReset) : peakMeasured;
+        value = (peakBytes - baseline) / 1024 / 1024;
+        Object.assign(detail, { baselineBytes: baseline, peakBytes, peakFromKernel: peakReset, alive: server.child.exitCode === null });
         break;
       }
+      case 'fanout':
+        value = Number(result.deliveriesPerSecond);
+        break;
       default:
         value = Number.NaN;
     }
@@ -293,10 +307,20 @@ export async function measure(workload: Workload, targetName: string, round: num
   }
 }
 
+/** The highest RSS seen: the sampled one, or the kernel's VmHWM since the reset when it took one. */
+function peak(pid: number, sampled: number, fromKernel: boolean): number {
+  try {
+    return fromKernel ? Math.max(sampled, statusBytes(pid, 'VmHWM')) : sampled;
+  } catch {
+    // The target died: the sampled peak is all there is.
+    return sampled;
+  }
+}
+
 function describe(sample: Sample, workload: Workload): string {
   if (sample.error !== undefined) return `${sample.target} FAILED (${sample.error})`;
   let text = `${sample.target} ${formatNumber(sample.value)}`;
-  if (workload.job.kind === 'bomb') {
+  if (workload.outcomes !== undefined) {
     const outcomes = (sample.detail.outcomes as string[] | undefined) ?? [];
     const counts = new Map<string, number>();
     for (const outcome of outcomes) counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
@@ -357,7 +381,10 @@ async function main(): Promise<void> {
           '\n',
       );
     }
-    run.workloads.push({ name: workload.name, title: workload.title, unit: workload.unit, higherIsBetter: workload.higherIsBetter, targets: [...workload.targets], pairs: workload.pairs.map(([a, b]) => [a, b] as [string, string]), samples });
+    run.workloads.push({
+      name: workload.name, title: workload.title, unit: workload.unit, higherIsBetter: workload.higherIsBetter, targets: [...workload.targets],
+      pairs: workload.pairs.map(([a, b]) => [a, b] as [string, string]), samples, ...(workload.outcomes === undefined ? {} : { outcomes: workload.outcomes }),
+    });
   }
   run.finished = new Date().toISOString();
 

@@ -1,0 +1,425 @@
+/**
+ * The room workloads of the load client (bench/client.ts runs them): members that join one room of a chat app
+ * (bench/room-targets.ts), a publisher that is not a member, and the two jobs built on them.
+ *
+ * - `fanout`: `members` join; one unmeasured burst of `warmupMessages`, then `messages` chat messages written at
+ *   once; the figure is deliveries per second from that write to the last delivery of the last member.
+ * - `slow-consumer`: `members` healthy members and one more that stops reading at the TCP level (its socket paused,
+ *   so the kernel buffers fill and then the server's); `messages` chat messages published at a chat rate (see
+ *   `publishPaced`); the parent samples the server's RSS. Every healthy member must get everything; how the stuck
+ *   member ended is the outcome.
+ *
+ * Every chat text starts with `#` and a 7-digit sequence number, read back from the first bytes of each delivered
+ * payload: a member that gets a message twice, misses one or gets them out of order fails the round.
+ *
+ * Targets speak one of two dialects over the same raw WebSocket client (bench/wire.ts): Nest's JSON events
+ * (`{"event":"chat","data":{...}}`), or Socket.IO v5 over Engine.IO v4 (`?EIO=4&transport=websocket`: the server
+ * opens with `0{...}`, the client connects to the namespace with `40` and sends events as `42["chat",{...}]`; pings
+ * `2` are answered with `3`). The raw client costs every target the same few instructions per frame; socket.io-client
+ * would decode every packet into objects and emit events, on the same two cores as the server under test.
+ */
+import { FrameCounter, OP_TEXT, buildFrameBlock, handshakeRequest, openSocket, type ClientSocket } from './wire.js';
+
+/** What the room jobs need of the job the parent sent (see ClientJob). */
+export interface RoomJob {
+  readonly kind: 'fanout' | 'slow-consumer';
+  readonly port: number;
+  readonly socketIo: boolean;
+  readonly members: number;
+  readonly messages: number;
+  readonly warmupMessages: number;
+  readonly size: number;
+  readonly burst: number;
+  readonly maxBehind: number;
+  readonly batch: number;
+}
+
+/** The IPC channel to the parent (bench/run.ts). */
+export interface Parent {
+  send(message: object): void;
+  /** The parent's next command (`go` after a baseline, `finish` after a reading). */
+  next(): Promise<unknown>;
+}
+
+const ROOM = 'bench';
+const SEQ_DIGITS = 7;
+const HASH = 0x23;
+const DIGIT_0 = 0x30;
+const OPEN_BRACE = 0x7b;
+const CHAT = Buffer.from('"chat"');
+const JOINED = Buffer.from('"joined"');
+/** How long all members may take to get a burst, or a stuck member to drain, before the round fails. */
+const WAIT_MS = 60_000;
+/** Late duplicates would arrive within this after the last expected delivery. */
+const GRACE_MS = 200;
+/** A stuck member that reads again and gets nothing for this long is still open (its server never closed it). */
+const DRAIN_IDLE_MS = 2000;
+const DRAIN_POLL_MS = 20;
+/** Engine.IO v4 packets the clients handle themselves: ping (answered with pong) and open (answered with connect). */
+const EIO_PING = 0x32;
+const EIO_PONG = '3';
+const EIO_OPEN = 0x30;
+const SIO_CONNECT = '40';
+const SIO_CONNECT_BYTES = Buffer.from(SIO_CONNECT);
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function cpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
+
+/** One masked text frame. */
+function textFrame(text: string): Buffer {
+  return buildFrameBlock(OP_TEXT, Buffer.from(text), 1).block;
+}
+
+/** An event in the target's dialect. */
+function eventText(socketIo: boolean, event: string, data: unknown): string {
+  return socketIo ? `42${JSON.stringify([event, data])}` : JSON.stringify({ event, data });
+}
+
+/** The text of chat message `seq`: `#` and the number, then filler, so that Nest's `chat` event is `size` bytes. */
+function chatText(seq: number, size: number): string {
+  const envelope = JSON.stringify({ event: 'chat', data: { room: ROOM, text: '' } }).length;
+  const head = `#${String(seq).padStart(SEQ_DIGITS, '0')} `;
+  const filler = 'typing in the lobby, see you at the standup '.repeat(Math.ceil(size / 40));
+  return head + filler.slice(0, Math.max(0, size - envelope - head.length));
+}
+
+/** The sequence number in a chat payload's first bytes, or -1 when it carries none. */
+function sequenceIn(prefix: Buffer): number {
+  const at = prefix.indexOf(HASH);
+  if (at < 0 || at + 1 + SEQ_DIGITS > prefix.length) return -1;
+  let seq = 0;
+  for (let i = at + 1; i <= at + SEQ_DIGITS; i++) seq = seq * 10 + prefix[i]! - DIGIT_0;
+  return seq;
+}
+
+/** What a client reports to its job. */
+interface Hooks {
+  /** A chat message arrived in sequence. */
+  chat(): void;
+  /** Something went wrong that fails the round: a message out of sequence, or the server closed the connection. */
+  failed(reason: string): void;
+}
+
+/** A wait for deliveries: resolved once `done()` holds after a delivery, rejected on a failure or after WAIT_MS. */
+interface Wait {
+  readonly promise: Promise<void>;
+  progress(): void;
+  fail(reason: string): void;
+}
+
+function waitFor(done: () => boolean, what: () => string): Wait {
+  let resolve: () => void = () => undefined;
+  let reject: (error: Error) => void = () => undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<void>((ok, fail) => {
+    resolve = ok;
+    reject = fail;
+    timer = setTimeout(() => fail(new Error(`${what()} after ${WAIT_MS / 1000} s`)), WAIT_MS);
+  }).finally(() => clearTimeout(timer));
+  const wait = { promise, progress: () => (done() ? resolve() : undefined), fail: (reason: string) => reject(new Error(reason)) };
+  wait.progress();
+  return wait;
+}
+
+/** No wait in progress: deliveries and failures between waits are checked at the end. */
+const IDLE: Wait = { promise: Promise.resolve(), progress: () => undefined, fail: () => undefined };
+
+/**
+ * One client of the chat app: a member of the room, or the publisher (which never joins). It answers Engine.IO pings
+ * and checks that chat messages arrive in sequence, exactly once.
+ */
+class RoomClient {
+  /** Chat messages received, in sequence. */
+  received = 0;
+  /** The first message that was not the one due (out of sequence, or not a chat message), or null. */
+  error: string | null = null;
+  /** Whether the TCP connection has closed, and the socket error that closed it, if any. */
+  closed = false;
+  socketError: Error | null = null;
+  readonly counter: FrameCounter;
+  readonly #client: ClientSocket;
+  readonly #socketIo: boolean;
+  readonly #join: boolean;
+  readonly #hooks: Hooks;
+  #ready: (() => void) | null = null;
+  #joining: boolean;
+  #closing = false;
+
+  private constructor(client: ClientSocket, socketIo: boolean, join: boolean, hooks: Hooks) {
+    this.#client = client;
+    this.#socketIo = socketIo;
+    this.#join = join;
+    this.#joining = join;
+    this.#hooks = hooks;
+    this.counter = new FrameCounter(false, (prefix) => this.#message(prefix));
+    const socket = client.socket;
+    socket.on('data', (chunk: Buffer) => this.counter.push(chunk));
+    socket.on('error', (error: Error) => (this.socketError = error));
+    socket.on('close', () => {
+      this.closed = true;
+      if (!this.#closing) this.#hooks.failed(`the server closed a ${this.#join ? 'member' : 'publisher'} (${this.#how()})`);
+    });
+  }
+
+  /** Connects, handshakes, and (for a member) joins the room; resolves once the server has answered `joined`. */
+  static async open(job: RoomJob, join: boolean, hooks: Hooks): Promise<RoomClient> {
+    const path = job.socketIo ? '/ws/?EIO=4&transport=websocket' : '/ws';
+    const client = await openSocket(job.port, handshakeRequest(job.port, path, null));
+    const member = new RoomClient(client, job.socketIo, join, hooks);
+    const ready = new Promise<void>((resolve) => (member.#ready = resolve));
+    // Nest needs nothing before the first event; Socket.IO waits for the server's open packet (handled below).
+    if (!job.socketIo) member.#start();
+    if (client.head.length > 0) member.counter.push(client.head);
+    client.socket.resume();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      ready,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`a ${join ? 'member' : 'publisher'} was not ready within ${WAIT_MS / 1000} s (${member.error ?? member.#how()})`)), WAIT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    return member;
+  }
+
+  get socket(): ClientSocket['socket'] {
+    return this.#client.socket;
+  }
+
+  /** Writes one event in the target's dialect. */
+  write(event: string, data: unknown): void {
+    this.socket.write(textFrame(eventText(this.#socketIo, event, data)));
+  }
+
+  /** Ends the connection without it counting as a failure. */
+  close(): void {
+    this.#closing = true;
+    this.socket.destroy();
+  }
+
+  /** How the connection looks now: its close code, or open. */
+  #how(): string {
+    if (this.counter.closeCode !== null) return `close ${this.counter.closeCode}`;
+    if (this.closed) return this.socketError === null ? 'EOF without close' : 'reset';
+    return 'open';
+  }
+
+  /** Connected (Nest at once, Socket.IO after `40`): join, or be ready. */
+  #start(): void {
+    if (this.#join) this.write('join', ROOM);
+    else this.#done();
+  }
+
+  #done(): void {
+    this.#ready?.();
+    this.#ready = null;
+  }
+
+  #fail(reason: string): void {
+    this.error ??= reason;
+    this.#hooks.failed(reason);
+  }
+
+  #message(prefix: Buffer): void {
+    if (this.#socketIo) {
+      if (prefix.length === 1 && prefix[0] === EIO_PING) {
+        this.socket.write(textFrame(EIO_PONG));
+        return;
+      }
+      if (prefix.length > 1 && prefix[0] === EIO_OPEN && prefix[1] === OPEN_BRACE) {
+        this.socket.write(textFrame(SIO_CONNECT));
+        return;
+      }
+      if (this.#ready !== null && prefix.subarray(0, 2).equals(SIO_CONNECT_BYTES)) {
+        this.#start();
+        return;
+      }
+    }
+    if (this.#joining && prefix.includes(JOINED)) {
+      this.#joining = false;
+      this.#done();
+      return;
+    }
+    const seq = sequenceIn(prefix);
+    if (seq < 0 || !prefix.includes(CHAT)) {
+      this.#fail(`unexpected message ${JSON.stringify(prefix.toString())}`);
+      return;
+    }
+    if (seq !== this.received) {
+      this.#fail(`message #${seq} arrived where #${this.received} was due (a duplicate, a gap or a reordering)`);
+      return;
+    }
+    this.received++;
+    this.#hooks.chat();
+  }
+}
+
+/** Opens `count` clients, `batch` at a time. */
+async function openClients(job: RoomJob, count: number, join: boolean, hooks: Hooks): Promise<RoomClient[]> {
+  const clients: RoomClient[] = [];
+  for (let opened = 0; opened < count; ) {
+    const n = Math.min(job.batch, count - opened);
+    clients.push(...(await Promise.all(Array.from({ length: n }, () => RoomClient.open(job, join, hooks)))));
+    opened += n;
+  }
+  return clients;
+}
+
+/** The masked frames of chat messages `from` to `to - 1`, end to end (one write sends them at once). */
+function chatFrames(job: RoomJob, from: number, to: number): Buffer {
+  const frames: Buffer[] = [];
+  for (let seq = from; seq < to; seq++) frames.push(textFrame(eventText(job.socketIo, 'chat', { room: ROOM, text: chatText(seq, job.size) })));
+  return Buffer.concat(frames);
+}
+
+/**
+ * Checks the members at the end of a round.
+ * @throws Error for the first member that went wrong, or when one has a count other than `expected`
+ */
+function checkMembers(members: readonly RoomClient[], expected: number, what: string): void {
+  const failed = members.find((m) => m.error !== null);
+  if (failed !== undefined) throw new Error(`a ${what}: ${failed.error}`);
+  const wrong = members.filter((m) => m.received !== expected);
+  if (wrong.length > 0) throw new Error(`${wrong.length} ${what}(s) got a message count other than ${expected} (e.g. ${wrong[0]!.received})`);
+}
+
+/**
+ * Fan-out: every member gets every message. The clock runs from the write of the measured burst to the last delivery.
+ * @throws Error when a member misses a message, gets one twice or out of order, is closed, or the deliveries take
+ *   over a minute
+ */
+export async function fanout(job: RoomJob, parent: Parent): Promise<object> {
+  let delivered = 0;
+  let wait = IDLE;
+  const hooks: Hooks = {
+    chat: () => {
+      delivered++;
+      wait.progress();
+    },
+    failed: (reason) => wait.fail(reason),
+  };
+  const members = await openClients(job, job.members, true, hooks);
+  const publisher = await RoomClient.open(job, false, hooks);
+  try {
+    const deliver = async (from: number, to: number): Promise<number> => {
+      const before = delivered;
+      const expected = job.members * (to - from);
+      const frames = chatFrames(job, from, to);
+      wait = waitFor(() => delivered - before >= expected, () => `${delivered - before} of ${expected} deliveries`);
+      const started = performance.now();
+      publisher.socket.write(frames);
+      await wait.promise;
+      wait = IDLE;
+      return (performance.now() - started) / 1000;
+    };
+    if (job.warmupMessages > 0) await deliver(0, job.warmupMessages);
+    const startCpu = cpuMs();
+    parent.send({ type: 'mark', phase: 'start' });
+    const seconds = await deliver(job.warmupMessages, job.warmupMessages + job.messages);
+    parent.send({ type: 'mark', phase: 'end' });
+    const clientCpuPercent = (cpuMs() - startCpu) / 10 / seconds;
+    await sleep(GRACE_MS);
+    checkMembers(members, job.warmupMessages + job.messages, 'member');
+    const deliveries = job.members * job.messages;
+    return { deliveriesPerSecond: deliveries / seconds, deliveries, seconds, clientCpuPercent, members: job.members, messages: job.messages };
+  } finally {
+    publisher.close();
+    for (const member of members) member.close();
+  }
+}
+
+/**
+ * Publishes messages `from` to `to - 1` in bursts of `burst`, each burst written at once; before the next burst every
+ * member in `readers` must be at most `maxBehind` messages behind what was published, and after the last one they
+ * must have everything. That is a chat rate that readers keep up with, and the stuck member is the only one left
+ * behind. (All 10 000 at once, a server that never yields would pile up megabytes for every member, and a bound such
+ * as `maxBufferedAmount` would rightly close healthy members too.)
+ */
+async function publishPaced(job: RoomJob, publisher: RoomClient, readers: readonly RoomClient[], from: number, to: number, setWait: (wait: Wait) => void): Promise<void> {
+  const slowest = (): number => {
+    let min = Infinity;
+    for (const member of readers) if (member.received < min) min = member.received;
+    return min;
+  };
+  for (let next = from; next < to; ) {
+    const end = Math.min(next + job.burst, to);
+    publisher.socket.write(chatFrames(job, next, end));
+    next = end;
+    const due = end === to ? to : end - job.maxBehind;
+    const wait = waitFor(() => slowest() >= due, () => `the slowest member that reads at ${slowest()} of ${due} messages`);
+    setWait(wait);
+    await wait.promise;
+  }
+  setWait(IDLE);
+}
+
+/** How the stuck member ended once it read again: its close code, EOF, a reset, or still open (with what it got). */
+async function drainStuck(stuck: RoomClient, total: number): Promise<string> {
+  stuck.socket.resume();
+  const deadline = Date.now() + WAIT_MS;
+  let last = -1;
+  let lastProgress = 0;
+  for (;;) {
+    if (stuck.counter.closeCode !== null) return `close ${stuck.counter.closeCode}`;
+    if (stuck.closed) return stuck.socketError === null ? 'EOF without close' : 'reset';
+    const now = Date.now();
+    if (stuck.received !== last) {
+      last = stuck.received;
+      lastProgress = now;
+    } else if (now - lastProgress > DRAIN_IDLE_MS || now > deadline) {
+      return stuck.received === total ? 'open, got all' : `open, got ${stuck.received} of ${total}`;
+    }
+    await sleep(DRAIN_POLL_MS);
+  }
+}
+
+/**
+ * Slow consumer: healthy members and one stuck member; the parent takes a baseline once the stuck member stops
+ * reading (after a warm-up that every member reads, long enough for V8's young generation to reach its working size)
+ * and reads the server's peak RSS once every healthy member has every message.
+ * @throws Error when a healthy member misses a message, gets one twice or out of order, is closed, or falls a minute
+ *   behind
+ */
+export async function slowConsumer(job: RoomJob, parent: Parent): Promise<object> {
+  let wait = IDLE;
+  const setWait = (next: Wait): void => {
+    wait = next;
+  };
+  const hooks: Hooks = { chat: () => wait.progress(), failed: (reason) => wait.fail(reason) };
+  const healthy = await openClients(job, job.members, true, hooks);
+  // The stuck member's close is what is measured, not a failure: its hooks only count.
+  const [stuck] = await openClients(job, 1, true, { chat: () => wait.progress(), failed: () => undefined });
+  const publisher = await RoomClient.open(job, false, hooks);
+  const everyone = [...healthy, stuck!];
+  const total = job.warmupMessages + job.messages;
+  try {
+    await publishPaced(job, publisher, everyone, 0, job.warmupMessages, setWait);
+    stuck!.socket.pause();
+    parent.send({ type: 'warm' });
+    await parent.next();
+    const startCpu = cpuMs();
+    const started = performance.now();
+    parent.send({ type: 'mark', phase: 'start' });
+    await publishPaced(job, publisher, healthy, job.warmupMessages, total, setWait);
+    const seconds = (performance.now() - started) / 1000;
+    parent.send({ type: 'mark', phase: 'end' });
+    const clientCpuPercent = (cpuMs() - startCpu) / 10 / seconds;
+    // The peak is read before the stuck member reads again and the server can let go of what it holds.
+    parent.send({ type: 'measured' });
+    await parent.next();
+    const outcome = await drainStuck(stuck!, total);
+    // What the stuck member did get must still be in sequence; that it got less is the policy.
+    if (stuck!.error !== null) throw new Error(`the stuck member: ${stuck!.error}`);
+    await sleep(GRACE_MS);
+    checkMembers(healthy, total, 'healthy member');
+    return { outcomes: [outcome], stuckReceived: stuck!.received, healthy: healthy.length, complete: healthy.length, messages: job.messages, seconds, clientCpuPercent };
+  } finally {
+    publisher.close();
+    for (const member of everyone) member.close();
+  }
+}
