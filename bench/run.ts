@@ -36,7 +36,8 @@ const PEAK_SAMPLE_MS: Partial<Record<ClientJob['kind'], number>> = { bomb: 5, 's
 
 interface Options {
   readonly quick: boolean;
-  readonly only: string | null;
+  /** Only these workloads (--workload a or --workload a,b), or all of them. */
+  readonly only: readonly string[] | null;
   readonly rounds: number;
   /** Only these targets (--targets a,b), for profiling one server. */
   readonly targets: readonly string[] | null;
@@ -49,19 +50,19 @@ interface Options {
 function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Options {
   const fromNpm = (name: string): string | undefined => (env[`npm_config_${name}`] === '' ? undefined : env[`npm_config_${name}`]);
   const quick = argv.includes('--quick') || fromNpm('quick') === 'true';
-  let only: string | null = fromNpm('workload') ?? null;
+  let workload: string | null = fromNpm('workload') ?? null;
   let targets: string[] | null = null;
   let rounds = fromNpm('rounds') !== undefined ? Number(fromNpm('rounds')) : quick ? 2 : 5;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--workload') only = argv[++i] ?? null;
-    else if (arg.startsWith('--workload=')) only = arg.slice('--workload='.length);
+    if (arg === '--workload') workload = argv[++i] ?? null;
+    else if (arg.startsWith('--workload=')) workload = arg.slice('--workload='.length);
     else if (arg === '--rounds') rounds = Number(argv[++i]);
     else if (arg === '--targets') targets = (argv[++i] ?? '').split(',');
-    else if (arg !== '--quick') throw new Error(`unknown argument ${arg}: use --quick, --workload NAME, --rounds N, --targets A,B`);
+    else if (arg !== '--quick') throw new Error(`unknown argument ${arg}: use --quick, --workload NAME[,NAME], --rounds N, --targets A,B`);
   }
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds takes a positive integer');
-  return { quick, only, rounds, targets };
+  return { quick, only: workload === null ? null : workload.split(','), rounds, targets };
 }
 
 const CLOCK_TICKS = (() => {
@@ -350,9 +351,10 @@ function machine(): RunResult['machine'] {
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2), process.env);
   const all = workloads(options.quick);
-  const named = options.only === null ? all : all.filter((workload) => workload.name === options.only);
+  const unknown = (options.only ?? []).filter((name) => !all.some((workload) => workload.name === name));
+  if (unknown.length > 0) throw new Error(`unknown workload ${unknown.join(', ')}: use one of ${all.map((w) => w.name).join(', ')}`);
+  const named = options.only === null ? all : all.filter((workload) => options.only!.includes(workload.name));
   const selected = options.targets === null ? named : named.map((workload) => ({ ...workload, targets: workload.targets.filter((t) => options.targets!.includes(t)) }));
-  if (selected.length === 0) throw new Error(`unknown workload ${options.only}: use one of ${all.map((w) => w.name).join(', ')}`);
   const started = new Date();
   const run: RunResult = { started: started.toISOString(), quick: options.quick, rounds: options.rounds, machine: machine(), workloads: [] };
   process.stdout.write(`nestjs-websockets benchmark: ${options.rounds} rounds, ${run.machine.cpu}, Node ${run.machine.node}\n`);
