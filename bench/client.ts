@@ -43,6 +43,8 @@ export interface ClientJob {
   /** Room workloads: chat messages published and measured, after `warmupMessages` that are not measured. */
   readonly messages: number;
   readonly warmupMessages: number;
+  /** Fan-out: measured bursts of `messages` per round (the figure is the median burst). */
+  readonly bursts: number;
   /** Slow consumer: messages per burst, and how many messages a healthy member may lag before the next burst. */
   readonly burst: number;
   readonly maxBehind: number;
