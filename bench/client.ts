@@ -8,9 +8,9 @@
  * read the peak), `{ type: 'result', ... }`, `{ type: 'error', message }`.
  * Messages from the parent: `{ cmd: 'go' }` after a baseline, `{ cmd: 'finish' }` after the measurement.
  *
- * The room workloads (`fanout`, `slow-consumer`) live in bench/room-client.ts.
+ * The room workloads (`fanout`, `slow-consumer`) live in bench/room-workloads.ts.
  */
-import { fanout, slowConsumer } from './room-client.js';
+import { fanout, slowConsumer } from './room-workloads.js';
 import { CLOSE_FRAME, FrameCounter, OP_BINARY, OP_TEXT, buildFrameBlock, deflateMessage, handshakeRequest, inflateMessage, openSocket, type ClientSocket } from './wire.js';
 
 /** What the parent asks for. */
