@@ -4,20 +4,26 @@
  * the server's CPU time from /proc over exactly the same window.
  *
  * Messages to the parent: `{ type: 'mark', phase: 'start' | 'end' }`, `{ type: 'warm' }` (ready for a baseline),
- * `{ type: 'opened', ... }` (connections are open and idle), `{ type: 'result', ... }`, `{ type: 'error', message }`.
+ * `{ type: 'opened', ... }` (connections are open and idle), `{ type: 'measured' }` (the slow consumer's load is over:
+ * read the peak), `{ type: 'result', ... }`, `{ type: 'error', message }`.
  * Messages from the parent: `{ cmd: 'go' }` after a baseline, `{ cmd: 'finish' }` after the measurement.
+ *
+ * The room workloads (`fanout`, `slow-consumer`) live in bench/room-workloads.ts.
  */
+import { fanout, slowConsumer } from './room-workloads.js';
 import { CLOSE_FRAME, FrameCounter, OP_BINARY, OP_TEXT, buildFrameBlock, deflateMessage, handshakeRequest, inflateMessage, openSocket, type ClientSocket } from './wire.js';
 
 /** What the parent asks for. */
 export interface ClientJob {
-  readonly kind: 'echo' | 'handshake' | 'idle' | 'deflate-memory' | 'bomb';
+  readonly kind: 'echo' | 'handshake' | 'idle' | 'deflate-memory' | 'bomb' | 'fanout' | 'slow-consumer';
   readonly port: number;
   readonly path: string;
   /** Raw TCP target: no handshake, the frames are echoed as sent. */
   readonly raw: boolean;
   /** Wrap text payloads as the Nest echo event `{"event":"echo","data":"..."}`. */
   readonly nestJson: boolean;
+  /** The target speaks Socket.IO v5 over Engine.IO v4 (room workloads only). */
+  readonly socketIo: boolean;
   readonly connections: number;
   readonly inFlight: number;
   readonly size: number;
@@ -32,6 +38,16 @@ export interface ClientJob {
   readonly batch: number;
   /** How long to wait for the server's answer to each bomb, in ms. */
   readonly answerTimeoutMs: number;
+  /** Room workloads: members of the room (the slow consumer's stuck member is one more). */
+  readonly members: number;
+  /** Room workloads: chat messages published and measured, after `warmupMessages` that are not measured. */
+  readonly messages: number;
+  readonly warmupMessages: number;
+  /** Fan-out: measured bursts of `messages` per round (the figure is the median burst). */
+  readonly bursts: number;
+  /** Slow consumer: messages per burst, and how many messages a healthy member may lag before the next burst. */
+  readonly burst: number;
+  readonly maxBehind: number;
 }
 
 /** A parent's command. */
@@ -54,6 +70,8 @@ function send(message: object): void {
 function nextCommand(): Promise<Command> {
   return new Promise((resolve) => process.once('message', (message: Command) => resolve(message)));
 }
+
+const PARENT = { send, next: nextCommand };
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -368,6 +386,10 @@ async function run(job: ClientJob): Promise<object> {
       return memory(job);
     case 'bomb':
       return bomb(job);
+    case 'fanout':
+      return fanout({ ...job, kind: job.kind }, PARENT);
+    case 'slow-consumer':
+      return slowConsumer({ ...job, kind: job.kind }, PARENT);
     default: {
       const unexpected: never = job.kind;
       throw new Error(`unknown job ${String(unexpected)}`);

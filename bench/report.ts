@@ -22,6 +22,8 @@ export interface WorkloadResult {
   readonly targets: string[];
   readonly pairs: Array<[string, string]>;
   readonly samples: Sample[];
+  /** Heading of the column of outcomes (how connections ended), for workloads whose client reports them. */
+  readonly outcomes?: string;
 }
 
 export interface RunResult {
@@ -57,7 +59,7 @@ function figure(summary: Summary): string {
   return `${formatNumber(summary.median)} (${formatNumber(summary.min)}-${formatNumber(summary.max)})`;
 }
 
-/** How the bomb's connections ended over all rounds, e.g. `50x close 1009`. */
+/** How the connections ended over all rounds, e.g. `50x close 1009` (a failed round counts as `round failed`). */
 function outcomes(workload: WorkloadResult, target: string): string {
   const counts = new Map<string, number>();
   for (const sample of workload.samples) {
@@ -78,7 +80,10 @@ export function evaluateGoals(run: RunResult): GoalOutcome[] {
     let met = summary.n > 0 && (goal.op === '>=' ? summary.median >= goal.bound : summary.median <= goal.bound);
     let note = '';
     if (goal.closeCode !== undefined) {
-      const all = workload.samples.filter((s) => s.target === goal.a).flatMap((s) => (s.detail.outcomes as string[] | undefined) ?? []);
+      // A round that failed (a healthy member incomplete, a target that died) did not show the close code either.
+      const all = workload.samples
+        .filter((s) => s.target === goal.a)
+        .flatMap((s) => (s.error !== undefined ? ['round failed'] : ((s.detail.outcomes as string[] | undefined) ?? [])));
       const closed = all.filter((outcome) => outcome === `close ${goal.closeCode}`).length;
       note = `${closed}/${all.length} closed with ${goal.closeCode}`;
       if (closed !== all.length || all.length === 0) met = false;
@@ -109,9 +114,11 @@ export function renderMarkdown(run: RunResult): string {
   for (const workload of run.workloads) {
     lines.push(`**${workload.title}** (${workload.unit}, ${workload.higherIsBetter ? 'higher' : 'lower'} is better)`);
     lines.push('');
-    const bomb = workload.name === 'bomb';
-    lines.push(`| target | ${workload.unit} | server CPU | client CPU${bomb ? ' | how the connections ended' : ''} |`);
-    lines.push(`|---|---|---|---${bomb ? '|---' : ''}|`);
+    // Results written before the column had a heading in the workload: only the bomb had one.
+    const outcomeColumn = workload.outcomes ?? (workload.name === 'bomb' ? 'how the connections ended' : undefined);
+    const withOutcomes = outcomeColumn !== undefined;
+    lines.push(`| target | ${workload.unit} | server CPU | client CPU${withOutcomes ? ` | ${outcomeColumn}` : ''} |`);
+    lines.push(`|---|---|---|---${withOutcomes ? '|---' : ''}|`);
     for (const target of workload.targets) {
       const samples = workload.samples.filter((s) => s.target === target);
       const cpu = summarize(samples.map((s) => s.serverCpuPercent));
@@ -121,13 +128,13 @@ export function renderMarkdown(run: RunResult): string {
       lines.push(
         `| ${TARGETS[target]?.label ?? target} | ${figure(summarize(values(workload, target)))}${failed} | ` +
           `${cpu.n === 0 ? '-' : `${cpu.median.toFixed(0)}%`} | ${clientCpu.n === 0 ? '-' : `${clientCpu.median.toFixed(0)}%`}` +
-          `${bomb ? ` | ${outcomes(workload, target)}` : ''} |`,
+          `${withOutcomes ? ` | ${outcomes(workload, target)}` : ''} |`,
       );
     }
     for (const [a, b] of workload.pairs) {
       const ratio = summarize(pairedRatios(values(workload, a), values(workload, b)));
       // A pair with a target left out (--targets) has no ratio: no row rather than "n/a".
-      if (ratio.n > 0) lines.push(`| *ratio ${a} / ${b}* | ${range(ratio)}x | | ${bomb ? '| ' : ''}|`);
+      if (ratio.n > 0) lines.push(`| *ratio ${a} / ${b}* | ${range(ratio)}x | | ${withOutcomes ? '| ' : ''}|`);
     }
     lines.push('');
   }
@@ -153,11 +160,12 @@ export function renderSvg(run: RunResult): string {
   const height = top + rowHeight * Math.max(1, goals.length) + 40;
   const maxScale = 3;
   const x = (score: number): number => labelWidth + (Math.min(Math.max(score, 0), maxScale) / maxScale) * plotWidth;
-  const score = (goal: Goal, value: number): number => (goal.op === '>=' ? value / goal.bound : goal.bound / value);
+  // A lower-is-better figure at or below zero (a peak growth that did not happen) is as good as the scale shows.
+  const score = (goal: Goal, value: number): number => (goal.op === '>=' ? value / goal.bound : value <= 0 ? maxScale : goal.bound / value);
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
   parts.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
-  parts.push(`<text x="10" y="20" font-size="14" font-weight="bold">nestjs-websockets: goals of issue 6, measured ${escapeXml(run.started.slice(0, 10))}${run.quick ? ' (--quick)' : ''}</text>`);
+  parts.push(`<text x="10" y="20" font-size="14" font-weight="bold">nestjs-websockets: benchmark goals, measured ${escapeXml(run.started.slice(0, 10))}${run.quick ? ' (--quick)' : ''}</text>`);
   parts.push(`<text x="10" y="37" fill="#555">${escapeXml(`${run.machine.cpu}, Node ${run.machine.node}; bar = measured / goal (lower-is-better goals inverted), whisker = min-max over ${run.rounds} rounds`)}</text>`);
   for (let tick = 0; tick <= maxScale; tick++) {
     const tx = x(tick);

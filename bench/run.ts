@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --workload NAME]`: the benchmark suite of issue 6.
+ * `npm run bench [-- --quick] [-- --workload NAME]`: the benchmark suite of issue 6 (and the room workloads of issue 13).
  *
  * For each workload and each round, every target is started fresh in its own process, measured by the load client
  * (bench/client.ts, another process) and stopped; the order of the targets rotates from round to round. The server's
@@ -28,10 +28,16 @@ const ROOT = path.dirname(DIST);
 const RUN_TIMEOUT_MS = 120_000;
 /** Time for a target's memory to settle after a forced garbage collection. */
 const SETTLE_MS = 400;
+/**
+ * How often the peak workloads sample the server's RSS, in ms, besides reading VmHWM: the bomb lasts a few hundred ms,
+ * the slow consumer seconds (and its sampler must not take CPU from the server it measures).
+ */
+const PEAK_SAMPLE_MS: Partial<Record<ClientJob['kind'], number>> = { bomb: 5, 'slow-consumer': 50 };
 
 interface Options {
   readonly quick: boolean;
-  readonly only: string | null;
+  /** Only these workloads (--workload a or --workload a,b), or all of them. */
+  readonly only: readonly string[] | null;
   readonly rounds: number;
   /** Only these targets (--targets a,b), for profiling one server. */
   readonly targets: readonly string[] | null;
@@ -44,19 +50,19 @@ interface Options {
 function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Options {
   const fromNpm = (name: string): string | undefined => (env[`npm_config_${name}`] === '' ? undefined : env[`npm_config_${name}`]);
   const quick = argv.includes('--quick') || fromNpm('quick') === 'true';
-  let only: string | null = fromNpm('workload') ?? null;
+  let workload: string | null = fromNpm('workload') ?? null;
   let targets: string[] | null = null;
   let rounds = fromNpm('rounds') !== undefined ? Number(fromNpm('rounds')) : quick ? 2 : 5;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '--workload') only = argv[++i] ?? null;
-    else if (arg.startsWith('--workload=')) only = arg.slice('--workload='.length);
+    if (arg === '--workload') workload = argv[++i] ?? null;
+    else if (arg.startsWith('--workload=')) workload = arg.slice('--workload='.length);
     else if (arg === '--rounds') rounds = Number(argv[++i]);
     else if (arg === '--targets') targets = (argv[++i] ?? '').split(',');
-    else if (arg !== '--quick') throw new Error(`unknown argument ${arg}: use --quick, --workload NAME, --rounds N, --targets A,B`);
+    else if (arg !== '--quick') throw new Error(`unknown argument ${arg}: use --quick, --workload NAME[,NAME], --rounds N, --targets A,B`);
   }
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds takes a positive integer');
-  return { quick, only, rounds, targets };
+  return { quick, only: workload === null ? null : workload.split(','), rounds, targets };
 }
 
 const CLOCK_TICKS = (() => {
@@ -172,6 +178,7 @@ async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> 
  */
 export async function measure(workload: Workload, targetName: string, round: number, options: MeasureOptions): Promise<Sample> {
   const server = await startTarget(targetName, options);
+  const socketIo = TARGETS[targetName]!.socketIo === true;
   const job: ClientJob = {
     ...JOB_DEFAULTS,
     ...workload.job,
@@ -180,8 +187,10 @@ export async function measure(workload: Workload, targetName: string, round: num
     port: server.port,
     path: targetName.startsWith('nest') ? '/ws' : '/',
     raw: targetName === 'tcp',
-    nestJson: targetName.startsWith('nest'),
+    nestJson: targetName.startsWith('nest') && !socketIo,
+    socketIo,
   };
+  const sampleMs = PEAK_SAMPLE_MS[workload.job.kind];
   const client = spawnNode([path.join(options.built, 'bench', 'client.js')], true, path.dirname(options.built));
   const pid = server.pid;
   let cpuStart = 0;
@@ -191,6 +200,8 @@ export async function measure(workload: Workload, targetName: string, round: num
   let held = Number.NaN;
   let peakSampled = 0;
   let peakReset = false;
+  /** The peak read when the client said its load was over (slow consumer), before it lets the server drain. */
+  let peakMeasured = Number.NaN;
   let sampler: NodeJS.Timeout | undefined;
   let opened: Record<string, unknown> = {};
   try {
@@ -215,7 +226,7 @@ export async function measure(workload: Workload, targetName: string, round: num
               process.kill(pid, 'SIGUSR2');
               await sleep(SETTLE_MS);
               baseline = statusBytes(pid, 'VmRSS');
-              if (workload.job.kind === 'bomb') {
+              if (sampleMs !== undefined) {
                 peakReset = resetPeak(pid);
                 peakSampled = baseline;
                 sampler = setInterval(() => {
@@ -224,9 +235,14 @@ export async function measure(workload: Workload, targetName: string, round: num
                   } catch {
                     // The target is gone: the outcome says how.
                   }
-                }, 5);
+                }, sampleMs);
               }
               client.send({ cmd: 'go' });
+              break;
+            case 'measured':
+              clearInterval(sampler);
+              peakMeasured = peak(pid, peakSampled, peakReset);
+              client.send({ cmd: 'finish' });
               break;
             case 'opened':
               opened = message;
@@ -267,18 +283,17 @@ export async function measure(workload: Workload, targetName: string, round: num
         value = (held - baseline) / Number(opened.open) / 1024;
         Object.assign(detail, { baselineBytes: baseline, heldBytes: held });
         break;
-      case 'bomb': {
+      case 'bomb':
+      case 'slow-consumer': {
         clearInterval(sampler);
-        let peak = peakSampled;
-        try {
-          if (peakReset) peak = Math.max(peak, statusBytes(pid, 'VmHWM'));
-        } catch {
-          // The target died: the sampled peak is all there is.
-        }
-        value = (peak - baseline) / 1024 / 1024;
-        Object.assign(detail, { baselineBytes: baseline, peakBytes: peak, peakFromKernel: peakReset, alive: server.child.exitCode === null });
+        const peakBytes = Number.isNaN(peakMeasured) ? peak(pid, peakSampled, peakReset) : peakMeasured;
+        value = (peakBytes - baseline) / 1024 / 1024;
+        Object.assign(detail, { baselineBytes: baseline, peakBytes, peakFromKernel: peakReset, alive: server.child.exitCode === null });
         break;
       }
+      case 'fanout':
+        value = Number(result.deliveriesPerSecond);
+        break;
       default:
         value = Number.NaN;
     }
@@ -293,10 +308,20 @@ export async function measure(workload: Workload, targetName: string, round: num
   }
 }
 
+/** The highest RSS seen: the sampled one, or the kernel's VmHWM since the reset when it took one. */
+function peak(pid: number, sampled: number, fromKernel: boolean): number {
+  try {
+    return fromKernel ? Math.max(sampled, statusBytes(pid, 'VmHWM')) : sampled;
+  } catch {
+    // The target died: the sampled peak is all there is.
+    return sampled;
+  }
+}
+
 function describe(sample: Sample, workload: Workload): string {
   if (sample.error !== undefined) return `${sample.target} FAILED (${sample.error})`;
   let text = `${sample.target} ${formatNumber(sample.value)}`;
-  if (workload.job.kind === 'bomb') {
+  if (workload.outcomes !== undefined) {
     const outcomes = (sample.detail.outcomes as string[] | undefined) ?? [];
     const counts = new Map<string, number>();
     for (const outcome of outcomes) counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
@@ -326,9 +351,10 @@ function machine(): RunResult['machine'] {
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2), process.env);
   const all = workloads(options.quick);
-  const named = options.only === null ? all : all.filter((workload) => workload.name === options.only);
+  const unknown = (options.only ?? []).filter((name) => !all.some((workload) => workload.name === name));
+  if (unknown.length > 0) throw new Error(`unknown workload ${unknown.join(', ')}: use one of ${all.map((w) => w.name).join(', ')}`);
+  const named = options.only === null ? all : all.filter((workload) => options.only!.includes(workload.name));
   const selected = options.targets === null ? named : named.map((workload) => ({ ...workload, targets: workload.targets.filter((t) => options.targets!.includes(t)) }));
-  if (selected.length === 0) throw new Error(`unknown workload ${options.only}: use one of ${all.map((w) => w.name).join(', ')}`);
   const started = new Date();
   const run: RunResult = { started: started.toISOString(), quick: options.quick, rounds: options.rounds, machine: machine(), workloads: [] };
   process.stdout.write(`nestjs-websockets benchmark: ${options.rounds} rounds, ${run.machine.cpu}, Node ${run.machine.node}\n`);
@@ -357,7 +383,10 @@ async function main(): Promise<void> {
           '\n',
       );
     }
-    run.workloads.push({ name: workload.name, title: workload.title, unit: workload.unit, higherIsBetter: workload.higherIsBetter, targets: [...workload.targets], pairs: workload.pairs.map(([a, b]) => [a, b] as [string, string]), samples });
+    run.workloads.push({
+      name: workload.name, title: workload.title, unit: workload.unit, higherIsBetter: workload.higherIsBetter, targets: [...workload.targets],
+      pairs: workload.pairs.map(([a, b]) => [a, b] as [string, string]), samples, ...(workload.outcomes === undefined ? {} : { outcomes: workload.outcomes }),
+    });
   }
   run.finished = new Date().toISOString();
 

@@ -7,6 +7,9 @@
  * - `nest-ours`: a Nest app with this package's `WebSocketsAdapter` and the echo gateway below.
  * - `nest-ws`: the same app and gateway with `@nestjs/platform-ws`'s `WsAdapter`.
  * - `tcp`: a raw TCP echo, the ceiling: it sends every byte back as it comes, with no framing at all.
+ * - `nest-ours-rooms`, `nest-ws-rooms`, `nest-socketio`: the chat app of the room workloads (join a room, chat to it)
+ *   on this package, on `@nestjs/platform-ws` with hand-written rooms, and on `@nestjs/platform-socket.io`
+ *   (bench/room-targets.ts).
  *
  * Start-up is the same for every plain target: this file loads only `node:net` and `ws`, and the Nest apps
  * (bench/nest-targets.ts) are imported only for `nest-ours` and `nest-ws`. Before, the Nest imports were static here,
@@ -59,6 +62,13 @@ async function startNest(adapter: 'ours' | 'ws'): Promise<void> {
   stopOnSignal(() => app.close());
 }
 
+async function startRooms(target: 'nest-ours-rooms' | 'nest-ws-rooms' | 'nest-socketio'): Promise<void> {
+  const { listenRooms } = await import('./room-targets.js');
+  const app = await listenRooms(target, HOST);
+  ready((app.getHttpServer().address() as net.AddressInfo).port);
+  stopOnSignal(() => app.close());
+}
+
 async function startTcp(): Promise<void> {
   const server = net.createServer((socket) => {
     socket.setNoDelay(true);
@@ -87,8 +97,12 @@ async function main(name: string | undefined): Promise<void> {
       return startNest('ws');
     case 'tcp':
       return startTcp();
+    case 'nest-ours-rooms':
+    case 'nest-ws-rooms':
+    case 'nest-socketio':
+      return startRooms(name);
     default:
-      throw new Error(`unknown target ${JSON.stringify(name)}: use ws, ws-deflate, nest-ours, nest-ws or tcp`);
+      throw new Error(`unknown target ${JSON.stringify(name)}: use ws, ws-deflate, nest-ours, nest-ws, tcp, nest-ours-rooms, nest-ws-rooms or nest-socketio`);
   }
 }
 

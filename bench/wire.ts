@@ -101,10 +101,19 @@ export class FrameCounter {
   /** Pieces of the current frame of the first message, still masked, and its masking key. */
   private frameParts: Buffer[] = [];
   private maskKey: Buffer | null = null;
+  /** The start of the current data message's payload, for `onMessage` (null when nobody asked). */
+  private readonly prefix: Buffer | null;
+  private prefixHave = 0;
 
-  /** @param keepFirst keep the first data message's payload (in `first`); the others are only counted */
-  constructor(keepFirst = false) {
+  /**
+   * @param keepFirst keep the first data message's payload (in `first`); the others are only counted
+   * @param onMessage called at the end of each data message with the first `prefixLength` bytes of its payload (all of
+   *   it when shorter), in a buffer reused for the next message: the room workloads read an event name and a sequence
+   *   number there without copying whole payloads. Server frames only (the bytes are not unmasked).
+   */
+  constructor(keepFirst = false, private readonly onMessage: ((prefix: Buffer) => void) | null = null, prefixLength = 64) {
     this.firstParts = keepFirst ? [] : null;
+    this.prefix = onMessage === null ? null : Buffer.alloc(prefixLength);
   }
 
   /** Feeds one read; returns how many messages it completed. */
@@ -116,7 +125,13 @@ export class FrameCounter {
       if (this.payloadLeft > 0) {
         const n = Math.min(this.payloadLeft, length - i);
         if (this.control !== null) for (let j = 0; j < n; j++) this.control.push(chunk[i + j]!);
-        else if (this.firstParts !== null) this.frameParts.push(chunk.subarray(i, i + n));
+        else {
+          if (this.firstParts !== null) this.frameParts.push(chunk.subarray(i, i + n));
+          const prefix = this.prefix;
+          if (prefix !== null && this.prefixHave < prefix.length) {
+            this.prefixHave += chunk.copy(prefix, this.prefixHave, i, i + Math.min(n, prefix.length - this.prefixHave));
+          }
+        }
         i += n;
         this.payloadLeft -= n;
         if (this.payloadLeft === 0) this.endFrame();
@@ -162,7 +177,14 @@ export class FrameCounter {
   private endFrame(): void {
     if (this.control === null) {
       if (this.firstParts !== null) this.keepFrame();
-      if (this.fin) this.messages++;
+      if (this.fin) {
+        this.messages++;
+        if (this.prefix !== null) {
+          const have = this.prefixHave;
+          this.prefixHave = 0;
+          this.onMessage!(this.prefix.subarray(0, have));
+        }
+      }
       return;
     }
     if (this.opcode === OP_CLOSE) {

@@ -1,4 +1,4 @@
-/** The benchmark's targets, workloads, ratios and goals (issue 6), as data. */
+/** The benchmark's targets, workloads, ratios and goals (issues 6 and 13), as data. */
 import type { ClientJob } from './client.js';
 
 /** A server under test. */
@@ -7,6 +7,8 @@ export interface Target {
   readonly label: string;
   /** Script and arguments, relative to the package root, once built. */
   readonly script: readonly string[];
+  /** Speaks Socket.IO (v5 over Engine.IO v4) rather than plain WebSocket messages. */
+  readonly socketIo?: boolean;
 }
 
 export const TARGETS: Readonly<Record<string, Target>> = {
@@ -16,6 +18,9 @@ export const TARGETS: Readonly<Record<string, Target>> = {
   'nest-ours': { name: 'nest-ours', label: 'Nest + WebSocketsAdapter', script: ['dist/bench/targets.js', 'nest-ours'] },
   'nest-ws': { name: 'nest-ws', label: 'Nest + @nestjs/platform-ws 12', script: ['dist/bench/targets.js', 'nest-ws'] },
   tcp: { name: 'tcp', label: 'raw TCP echo (ceiling)', script: ['dist/bench/targets.js', 'tcp'] },
+  'nest-ours-rooms': { name: 'nest-ours-rooms', label: 'Nest + WebSocketsAdapter, to(room).emit', script: ['dist/bench/targets.js', 'nest-ours-rooms'] },
+  'nest-ws-rooms': { name: 'nest-ws-rooms', label: 'Nest + @nestjs/platform-ws 12, Map of Sets + send loop', script: ['dist/bench/targets.js', 'nest-ws-rooms'] },
+  'nest-socketio': { name: 'nest-socketio', label: 'Nest + @nestjs/platform-socket.io 12, to(room).emit', script: ['dist/bench/targets.js', 'nest-socketio'], socketIo: true },
 };
 
 /** One workload: what the client does, against which targets, and what is reported. */
@@ -28,10 +33,12 @@ export interface Workload {
   /** Ratios reported, `[a, b]` meaning a / b, each computed within one round. */
   readonly pairs: ReadonlyArray<readonly [string, string]>;
   readonly job: Partial<ClientJob> & Pick<ClientJob, 'kind'>;
+  /** Heading of a column of how connections ended (the client's `outcomes`), for workloads that report them. */
+  readonly outcomes?: string;
 }
 
 /** Defaults of every job; a workload overrides what it needs. */
-export const JOB_DEFAULTS: Omit<ClientJob, 'kind' | 'port' | 'path' | 'raw' | 'nestJson'> = {
+export const JOB_DEFAULTS: Omit<ClientJob, 'kind' | 'port' | 'path' | 'raw' | 'nestJson' | 'socketIo'> = {
   connections: 1,
   inFlight: 1,
   size: 32,
@@ -42,6 +49,12 @@ export const JOB_DEFAULTS: Omit<ClientJob, 'kind' | 'port' | 'path' | 'raw' | 'n
   concurrency: 10,
   batch: 250,
   answerTimeoutMs: 5000,
+  members: 500,
+  messages: 200,
+  warmupMessages: 200,
+  bursts: 5,
+  burst: 200,
+  maxBehind: 400,
 };
 
 /** The workloads of issue 6; `quick` shortens rounds and sizes where it says so. */
@@ -118,6 +131,28 @@ export function workloads(quick: boolean): Workload[] {
       targets: ['ours', 'ws', 'ws-deflate', 'nest-ours', 'nest-ws'],
       pairs: [],
       job: { kind: 'bomb', connections: 10 },
+      outcomes: 'how the connections ended',
+    },
+    {
+      name: 'fanout',
+      title: 'Fan-out: 500 members in one room, 200 chat messages of 64 B published at once by a non-member (median of 5 bursts per round)',
+      unit: 'deliveries/s',
+      higherIsBetter: true,
+      targets: ['nest-ours-rooms', 'nest-socketio', 'nest-ws-rooms'],
+      pairs: [['nest-ours-rooms', 'nest-socketio'], ['nest-ours-rooms', 'nest-ws-rooms'], ['nest-socketio', 'nest-ws-rooms']],
+      job: { kind: 'fanout', members: 500, messages: 200, warmupMessages: 200, bursts: 5, size: 64, batch: 100 },
+    },
+    {
+      name: 'slow-consumer',
+      title:
+        'Slow consumer: 20 members and one that stops reading, 10 000 chat messages of 1.9 KB ' +
+        '(bursts of 200, each once every member that reads is at most 400 behind)',
+      unit: 'MiB peak RSS growth',
+      higherIsBetter: false,
+      targets: ['nest-ours-rooms', 'nest-socketio', 'nest-ws-rooms'],
+      pairs: [],
+      job: { kind: 'slow-consumer', members: 20, messages: 10_000, warmupMessages: 2000, size: 1900, burst: 200, maxBehind: 400 },
+      outcomes: 'how the stuck member ended',
     },
   ];
 }
@@ -131,7 +166,7 @@ export interface Goal {
   readonly b?: string;
   readonly op: '>=' | '<=';
   readonly bound: number;
-  /** For the bomb: every connection of every round must have ended with this close code. */
+  /** For the bomb and the slow consumer: every connection of every round reported must have ended with this close code. */
   readonly closeCode?: number;
 }
 
@@ -146,4 +181,6 @@ export const GOALS: readonly Goal[] = [
   { label: 'idle memory, Nest adapter / platform-ws', workload: 'idle', a: 'nest-ours', b: 'nest-ws', op: '<=', bound: 0.6 },
   { label: 'memory per connection with deflate (KiB)', workload: 'deflate-memory', a: 'ours', op: '<=', bound: 40 },
   { label: 'compression bomb: peak RSS growth (MiB), all 1009', workload: 'bomb', a: 'ours', op: '<=', bound: 10, closeCode: 1009 },
+  { label: 'fan-out to 500, Nest adapter / platform-socket.io', workload: 'fanout', a: 'nest-ours-rooms', b: 'nest-socketio', op: '>=', bound: 4 },
+  { label: 'slow consumer: peak RSS growth (MiB), stuck member 1013', workload: 'slow-consumer', a: 'nest-ours-rooms', op: '<=', bound: 3, closeCode: 1013 },
 ];

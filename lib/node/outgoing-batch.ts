@@ -1,12 +1,17 @@
 /**
  * What one connection sends within one tick, written at the next tick in one system call: runs of small chunks
- * (frame headers, small payloads) are copied into one buffer, large payloads are written as they are (never copied
- * to prepend a header), all inside one cork so that Node makes one `writev`. Every send of the tick shares one
- * promise, made only when a sender asks for it.
+ * (frame headers, payloads up to 1 KiB) are copied into one buffer, larger payloads and broadcast frames are written
+ * as they are (never copied to prepend a header), all inside one cork so that Node makes one `writev`. Every send of
+ * the tick shares one promise, made only when a sender asks for it.
  */
 
-/** Chunks up to this size are copied together rather than written one by one (see `pieces()`). */
-const COALESCE_MAX_CHUNK = 4096;
+/**
+ * Chunks up to this size are copied together rather than written one by one (see `pieces()`). Copying saves Node's
+ * per-chunk write cost, which only small chunks feel. A larger chunk is often a broadcast frame that every member of
+ * a room shares: copied into each member's batch, it becomes garbage multiplied by the room's size, which the
+ * allocator keeps as resident memory long after the messages are gone.
+ */
+const COALESCE_MAX_CHUNK = 1024;
 /** The largest buffer that small chunks are copied into; past it a new one starts. */
 const COALESCE_MAX_RUN = 65_536;
 const WRITTEN: Promise<boolean> = Promise.resolve(true);
