@@ -113,10 +113,25 @@ export interface WebSocketsOptions {
    * @default null, or WEBSOCKETS_MAX_HANDSHAKES_PER_SECOND_PER_ADDRESS (`off` for no limit)
    */
   maxHandshakesPerSecondPerAddress?: number | null;
+  /**
+   * How a server sends a refusal in the 4xx range decided after the request was read as a valid upgrade: by its
+   * handshake hook (Nest handshake guards: 401, 403, 404 ...) or by `allowedOrigins` (403). `'http'`: an HTTP
+   * response with the status, which a browser's page never sees (it gets a close with 1006). `'in-band'`: a 101,
+   * then at once a close with 4000 + status (4401, 4403 ...) and the refusal's message as reason (cut to 123 bytes),
+   * which the page's `close` event shows. `'auto'`: in-band when the request carries an `Origin` header (browsers
+   * always send one; ws, Python websockets and `connect()` send none unless told to), else HTTP. Malformed requests,
+   * handshake limits (414, 431), connection limits (503 with `Retry-After`), 5xx and unknown paths on a server's own
+   * port are always HTTP.
+   * @default 'auto', or WEBSOCKETS_REFUSALS
+   */
+  refusals?: RefusalMode;
 }
 
 /** What a send past `maxBufferedAmount` does (see `WebSocketsOptions.slowConsumer`). */
 export type SlowConsumerPolicy = 'close' | 'drop';
+
+/** How a server sends a 4xx refusal of a handshake (see `WebSocketsOptions.refusals`). */
+export type RefusalMode = 'http' | 'in-band' | 'auto';
 
 /** Limits on connections, enforced by a server before the upgrade; `null` is no limit. */
 export interface ConnectionLimits {
@@ -160,6 +175,7 @@ export interface ResolvedConfig {
   readonly pingTimeoutMs: number | null;
   readonly closeTimeoutMs: number | null;
   readonly connectionLimits: ConnectionLimits;
+  readonly refusals: RefusalMode;
 }
 
 const POSITIVE_INTEGER = /^\d+$/;
@@ -245,16 +261,19 @@ export function isHeaderValue(value: string): boolean {
 }
 
 const POLICIES: readonly SlowConsumerPolicy[] = ['close', 'drop'];
+const REFUSAL_MODES: readonly RefusalMode[] = ['http', 'in-band', 'auto'];
 
-function resolvePolicy(option: unknown, env: Environment): SlowConsumerPolicy {
+/** One word of `choices`: the option, else the variable, else the default. */
+function resolveWord<const T extends string>(name: 'slowConsumer' | 'refusals', choices: readonly T[], option: unknown, env: Environment): T {
+  const expected = choices.map((choice) => JSON.stringify(choice)).join(', ').replace(/, ([^,]*)$/, ' or $1');
   if (option !== undefined) {
-    if (!POLICIES.includes(option as SlowConsumerPolicy)) throw invalid('slowConsumer', option, '"close" or "drop"', 'option');
-    return option as SlowConsumerPolicy;
+    if (!choices.includes(option as T)) throw invalid(name, option, expected, 'option');
+    return option as T;
   }
-  const raw = env[SETTINGS.slowConsumer.env];
-  if (raw === undefined || raw === '') return SETTINGS.slowConsumer.default;
-  if (!POLICIES.includes(raw as SlowConsumerPolicy)) throw invalid('slowConsumer', raw, '"close" or "drop"', 'env');
-  return raw as SlowConsumerPolicy;
+  const raw = env[SETTINGS[name].env];
+  if (raw === undefined || raw === '') return SETTINGS[name].default as T;
+  if (!choices.includes(raw as T)) throw invalid(name, raw, expected, 'env');
+  return raw as T;
 }
 
 function resolveCompression(option: unknown, env: Environment): ResolvedCompression | null {
@@ -328,7 +347,7 @@ export function resolveConfig(options: WebSocketsOptions = {}, env: Environment 
     writeHighWaterMark,
     writeLowWaterMark,
     maxBufferedAmount,
-    slowConsumer: resolvePolicy(options.slowConsumer, env),
+    slowConsumer: resolveWord('slowConsumer', POLICIES, options.slowConsumer, env),
     compression: resolveCompression(options.compression, env),
     openTimeoutMs: resolveTimeout('openTimeoutMs', options.openTimeoutMs, env),
     pingIntervalMs: resolveTimeout('pingIntervalMs', options.pingIntervalMs, env),
@@ -344,6 +363,7 @@ export function resolveConfig(options: WebSocketsOptions = {}, env: Environment 
         'handshakes per second',
       ),
     }),
+    refusals: resolveWord('refusals', REFUSAL_MODES, options.refusals, env),
   });
 }
 

@@ -10,6 +10,7 @@ export type {
   Environment,
   GatewayLimits,
   BackoffOptions,
+  RefusalMode,
   ResolvedBackoff,
   ProxyOptions,
   ProxyUrl,

@@ -6,6 +6,11 @@
  * handshake limits (414 / 431 with the `Server` header) and `openTimeoutMs`; a client that trickles its request is
  * cut off at the deadline and nothing of it is kept. Behind Node's `http` server the request is rebuilt from what
  * Node parsed (`requestFromNode`), and the same checks, hook and response follow.
+ *
+ * Two things serve browsers: a 4xx refusal by the hook or `allowedOrigins` may be sent in-band (option `refusals`:
+ * a 101, then a close with 4000 + status, which a page can read where an HTTP status reaches it as 1006), and a
+ * bearer token offered in `Sec-WebSocket-Protocol` becomes an `Authorization` header of the request (see
+ * `withSubprotocolCredentials`).
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
@@ -28,7 +33,8 @@ import {
   validateUpgradeRequest,
   type HandshakeRequest,
 } from '../protocol/handshake.js';
-import { selectSubprotocol } from '../protocol/subprotocols.js';
+import { inBandRefusal, isInBandStatus } from '../protocol/in-band-refusal.js';
+import { selectSubprotocol, withSubprotocolCredentials } from '../protocol/subprotocols.js';
 import { Admission, isRefusal } from './admission.js';
 import { createDeflateCodec } from './deflate.js';
 import { listenOnSocketPath } from './unix-socket.js';
@@ -88,7 +94,10 @@ export interface WebSocketServerOptions extends WebSocketsOptions {
   allowedOrigins?: ReadonlyArray<string | RegExp>;
   /** Whether a request without `Origin` (not from a browser) is allowed when `allowedOrigins` is set. @default true */
   allowMissingOrigin?: boolean;
-  /** Runs before the 101, after the protocol checks; may be async. See `HandshakeDecision`. */
+  /**
+   * Runs before the 101, after the protocol checks; may be async. See `HandshakeDecision`. A refusal with a 4xx
+   * status (returned, or thrown as a `HandshakeError`) is sent as the `refusals` setting says: HTTP or in-band.
+   */
   handshake?: (info: HandshakeInfo) => HandshakeDecision | Promise<HandshakeDecision>;
   /** The environment the settings fall back on. @default process.env (read once, here) */
   env?: Environment;
@@ -373,21 +382,40 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
 
   async #completeHandshake(
     socket: Duplex,
-    request: HandshakeRequest,
+    received: HandshakeRequest,
     head: Buffer,
     secure: boolean,
   ): Promise<void> {
+    // A bearer token offered as a subprotocol leaves the negotiation here and reaches everything after (the hook,
+    // guards, `ws.request`) as an Authorization header only.
+    let request: HandshakeRequest;
+    try {
+      request = withSubprotocolCredentials(received);
+    } catch (error) {
+      this.#refuse(socket, error, undefined);
+      return;
+    }
     const details: Mutable<HandshakeInfo> = { ...request, remoteAddress: (socket as Partial<net.Socket>).remoteAddress, secure };
     if (secure) details.peerCertificate = peerCertificateOf(socket);
     const info: HandshakeInfo = Object.freeze(details);
     let ws: WebSocket;
+    let key: string | undefined;
+    // A refusal the application decided on (allowedOrigins, the hook), which may be sent in-band; not a malformed
+    // request, a limit or a failure of the server.
+    let decided: unknown;
     try {
       if (this.#listener !== undefined && !this.ownsPath(request.path)) {
         throw new HandshakeError(`no WebSocket endpoint at ${request.path}`, STATUS_NOT_FOUND);
       }
       const upgrade = validateUpgradeRequest(request);
+      key = upgrade.key;
       if (this.#options.allowedOrigins !== undefined) {
-        checkOrigin(request, this.#options.allowedOrigins, this.#options.allowMissingOrigin ?? true);
+        try {
+          checkOrigin(request, this.#options.allowedOrigins, this.#options.allowMissingOrigin ?? true);
+        } catch (error) {
+          decided = error;
+          throw error;
+        }
       }
       let protocol =
         this.#options.selectSubprotocol !== undefined
@@ -399,7 +427,10 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       try {
         decision = this.#options.handshake === undefined ? undefined : await this.#options.handshake(info);
       } catch (error) {
-        if (error instanceof HandshakeError) throw error;
+        if (error instanceof HandshakeError) {
+          decided = error;
+          throw error;
+        }
         this.#reportError(toError(error));
         throw new HandshakeError('the handshake hook failed', STATUS_INTERNAL_ERROR, {}, { cause: error });
       }
@@ -409,9 +440,14 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       if (typeof decision === 'object' && decision !== null) {
         if ('reject' in decision) {
           const { status, body, headers } = decision.reject;
+          const failure = new HandshakeError(`refused by the handshake hook with HTTP ${status}`, status, headers ?? {});
+          if (this.#inBand(request, status)) {
+            this.#refuseInBand(socket, upgrade.key, failure, body ?? '', info);
+            return;
+          }
           const response = buildRejectResponse(status, body ?? '', { serverHeader: this.config.serverHeader, headers: headers ?? {} });
           this.#writeRefusal(socket, response);
-          this.#emitHandshakeError(new HandshakeError(`refused by the handshake hook with HTTP ${status}`, status, headers ?? {}), info);
+          this.#emitHandshakeError(failure, info);
           return;
         }
         if (decision.headers !== undefined) extraHeaders = decision.headers;
@@ -450,6 +486,10 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         onUnhandledError: this.#connectionError,
       });
     } catch (error) {
+      if (error === decided && key !== undefined && error instanceof HandshakeError && this.#inBand(request, error.httpStatus)) {
+        this.#refuseInBand(socket, key, error, error.message, info);
+        return;
+      }
       this.#refuse(socket, error, info);
       return;
     }
@@ -484,6 +524,21 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       response = buildRejectResponse(STATUS_INTERNAL_ERROR, '', { serverHeader: this.config.serverHeader });
     }
     this.#writeRefusal(socket, response, failure instanceof ConnectionLimitError);
+    this.#emitHandshakeError(failure, info);
+  }
+
+  /**
+   * Whether a refusal with `status` goes in-band (option `refusals`): a 4xx, and `'in-band'`, or `'auto'` with an
+   * `Origin` header (a browser, which cannot read an HTTP refusal).
+   */
+  #inBand(request: HandshakeRequest, status: number): boolean {
+    const mode = this.config.refusals;
+    return isInBandStatus(status) && (mode === 'in-band' || (mode === 'auto' && request.headers.has('Origin')));
+  }
+
+  /** Refuses in-band: a 101, then at once a close with 4000 + status and `message` as reason; then ends the socket. */
+  #refuseInBand(socket: Duplex, key: string, failure: HandshakeError, message: string, info: HandshakeInfo): void {
+    this.#writeRefusal(socket, inBandRefusal({ key, status: failure.httpStatus, message, serverHeader: this.config.serverHeader }));
     this.#emitHandshakeError(failure, info);
   }
 

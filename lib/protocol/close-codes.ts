@@ -22,6 +22,12 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 export const APPLICATION_CLOSE_CODE_MIN = 3000;
 export const APPLICATION_CLOSE_CODE_MAX = 4999;
 
+/**
+ * A server that sends a handshake refusal in-band (option `refusals`) accepts the handshake and closes at once with
+ * this plus the HTTP status: 4401 for 401, 4403 for 403. Clients read 4400-4499 as a refusal (see the client SDK).
+ */
+export const REFUSAL_CLOSE_CODE_OFFSET = 4000;
+
 /** Codes defined by RFC 6455 (and registered since) that may appear in a close frame on the wire. */
 const WIRE_CODES: ReadonlySet<number> = new Set([
   CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.PROTOCOL_ERROR, CloseCode.UNSUPPORTED_DATA,

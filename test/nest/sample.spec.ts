@@ -118,10 +118,11 @@ describeWithPeer('chromium', 'sample page in headless Chromium', () => {
       await first!.fill('#text', 'hello from the first page');
       await first!.click('#send');
       await second!.locator('#log li').filter({ hasText: '[garden] hello from the first page' }).waitFor({ timeout: 5000 });
-      // A page without the token is refused at the handshake: the browser reports a failed connection (1006).
+      // A page without the token is refused at the handshake, in-band (it sends an Origin): the page reads 4401
+      // where an HTTP refusal would only have given it 1006.
       const refused = await context.newPage();
       await refused.goto(`http://127.0.0.1:${port}/`);
-      await refused.locator('#status').filter({ hasText: 'closed (1006)' }).waitFor({ timeout: 5000 });
+      await refused.locator('#status').filter({ hasText: 'closed (4401)' }).waitFor({ timeout: 5000 });
     } finally {
       await context.close();
     }
