@@ -3,6 +3,8 @@
  * - lib/protocol/ is sans-I/O: it imports only itself, config/errors/settings, node:buffer and node:crypto, and uses
  *   no timers, no clock and nothing of `process` (no environment);
  * - lib/node/ imports only protocol/, config/errors/settings, itself and Node's built-ins: never nest/ or a package;
+ * - lib/client/ (the browser build: every file but node.ts and node-*.ts) imports only itself and the two core files
+ *   that import nothing (close codes, the bearer subprotocol): nothing of Node, of the server or of a package;
  * - nothing in lib/ imports a package other than the Nest peer dependencies, and only lib/nest/ may (no `ws` at
  *   run time: it is a dev dependency for interop tests).
  */
@@ -84,6 +86,26 @@ function nodeViolation(use: Use): string | null {
   const spec = use.what;
   if (spec.startsWith('node:') || (spec.startsWith('./') && !spec.slice(2).includes('/')) || spec.startsWith('../protocol/') || SHARED.includes(spec)) return null;
   return `imports ${spec} (node/ may import only ./*, ../protocol/*, ${SHARED.join(', ')} and node:* built-ins; never nest/, @nestjs/*, rxjs or any package)`;
+}
+
+/** The only files of the core that the browser client shares: they import nothing, and use nothing of Node. */
+const CLIENT_SHARED = ['../protocol/close-codes.js', '../protocol/bearer-subprotocol.js'];
+
+/** Whether a file of lib/client/ is reached only through the Node export condition (`node.ts`, `node-*.ts`). */
+function isNodeOnlyClientFile(file: string): boolean {
+  return /^node(-[\w-]+)?\.ts$/.test(path.basename(file));
+}
+
+/**
+ * Why a use is not allowed in a browser file of lib/client/, or `null`: only ./* (not the Node-only files) and
+ * CLIENT_SHARED; no node:*, no package, no `process`.
+ */
+function clientViolation(use: Use): string | null {
+  if (use.kind === 'global') return use.what === 'process' ? 'uses process (the browser build has none)' : null;
+  const spec = use.what;
+  if (spec.startsWith('./') && !spec.slice(2).includes('/') && !isNodeOnlyClientFile(spec.replace(/\.js$/, '.ts'))) return null;
+  if (CLIENT_SHARED.includes(spec)) return null;
+  return `imports ${spec} (the browser client may import only ./* and ${CLIENT_SHARED.join(', ')}; Node goes in node.ts / node-*.ts)`;
 }
 
 /** Why an import of a package is not allowed anywhere in lib/ (outside nest/, none is), or `null`. */
@@ -171,6 +193,21 @@ describe('layering of lib/', () => {
 
   it('lib/node/ never imports nest/, @nestjs/*, rxjs or any package', () => {
     expect(violations(tsFiles('lib/node'), (use) => nodeViolation(use))).toEqual([]);
+  });
+
+  it('lib/client/ outside node.ts and node-*.ts imports nothing of Node, of the server or of a package', () => {
+    const files = tsFiles('lib/client').filter((file) => !isNodeOnlyClientFile(file));
+    expect(files).toContain(path.join('lib/client', 'websockets-client.ts'));
+    expect(violations(files, (use) => clientViolation(use))).toEqual([]);
+    // The files the browser build shares import nothing at all.
+    expect(violations(['lib/protocol/close-codes.ts', 'lib/protocol/bearer-subprotocol.ts'], (use) => (use.kind === 'import' ? `imports ${use.what}` : null))).toEqual([]);
+  });
+
+  it('applies the client rule: ./ and the shared files yes; node files, node:*, the server and process no', () => {
+    const allowed = (what: string, kind: Use['kind'] = 'import'): boolean => clientViolation({ line: 1, kind, what }) === null;
+    expect(['./errors.js', '../protocol/close-codes.js', '../protocol/bearer-subprotocol.js', 'setTimeout'].map((what) => allowed(what, what === 'setTimeout' ? 'global' : 'import'))).toEqual([true, true, true, true]);
+    expect(['./node-websocket.js', './node.js', 'node:net', '../node/client.js', '../errors.js', '../protocol/frame.js', 'ws'].map((what) => allowed(what))).toEqual([false, false, false, false, false, false, false]);
+    expect(allowed('process', 'global')).toBe(false);
   });
 
   it('lib/ has no runtime dependency but the Nest peers, and only lib/nest/ uses them', () => {
