@@ -362,7 +362,8 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
     this.#openedAt = Date.now();
     const reconnected = this.#everOpened;
     this.#everOpened = true;
-    this.#emit('open', { protocol: ws.protocol, reconnected });
+    // The credentials marker is what the server answers when it chose no subprotocol: none, for the app.
+    this.#emit('open', { protocol: ws.protocol === AUTH_MARKER_SUBPROTOCOL ? '' : ws.protocol, reconnected });
     // The listeners may have closed the client, or sent what must go first (joining rooms again).
     if (this.#ws !== ws || this.#state !== 'open') return;
     const queue = this.#queue;

@@ -32,9 +32,10 @@ import {
   RequestParser,
   validateUpgradeRequest,
   type HandshakeRequest,
+  type UpgradeRequest,
 } from '../protocol/handshake.js';
 import { inBandRefusal, isInBandStatus } from '../protocol/in-band-refusal.js';
-import { selectSubprotocol, withSubprotocolCredentials } from '../protocol/subprotocols.js';
+import { selectSubprotocol, withAuthMarker, withSubprotocolCredentials } from '../protocol/subprotocols.js';
 import { Admission, isRefusal } from './admission.js';
 import { createDeflateCodec } from './deflate.js';
 import { listenOnSocketPath } from './unix-socket.js';
@@ -399,7 +400,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     if (secure) details.peerCertificate = peerCertificateOf(socket);
     const info: HandshakeInfo = Object.freeze(details);
     let ws: WebSocket;
-    let key: string | undefined;
+    let upgrade: UpgradeRequest | undefined;
     // A refusal the application decided on (allowedOrigins, the hook), which may be sent in-band; not a malformed
     // request, a limit or a failure of the server.
     let decided: unknown;
@@ -407,8 +408,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       if (this.#listener !== undefined && !this.ownsPath(request.path)) {
         throw new HandshakeError(`no WebSocket endpoint at ${request.path}`, STATUS_NOT_FOUND);
       }
-      const upgrade = validateUpgradeRequest(request);
-      key = upgrade.key;
+      upgrade = validateUpgradeRequest(request);
       if (this.#options.allowedOrigins !== undefined) {
         try {
           checkOrigin(request, this.#options.allowedOrigins, this.#options.allowMissingOrigin ?? true);
@@ -442,7 +442,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
           const { status, body, headers } = decision.reject;
           const failure = new HandshakeError(`refused by the handshake hook with HTTP ${status}`, status, headers ?? {});
           if (this.#inBand(request, status)) {
-            this.#refuseInBand(socket, upgrade.key, failure, body ?? '', info);
+            this.#refuseInBand(socket, upgrade, failure, body ?? '', info);
             return;
           }
           const response = buildRejectResponse(status, body ?? '', { serverHeader: this.config.serverHeader, headers: headers ?? {} });
@@ -454,6 +454,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         if (decision.protocol !== undefined) protocol = decision.protocol;
         data = decision.data;
       }
+      protocol = withAuthMarker(protocol, upgrade.protocols);
       if (this.#closing !== undefined) throw new HandshakeError('the server is shutting down', STATUS_SERVICE_UNAVAILABLE);
 
       // The 101 is written as a latin1 string (as ws does): no Buffer is made for it before the socket encodes it.
@@ -486,8 +487,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         onUnhandledError: this.#connectionError,
       });
     } catch (error) {
-      if (error === decided && key !== undefined && error instanceof HandshakeError && this.#inBand(request, error.httpStatus)) {
-        this.#refuseInBand(socket, key, error, error.message, info);
+      if (error === decided && upgrade !== undefined && error instanceof HandshakeError && this.#inBand(request, error.httpStatus)) {
+        this.#refuseInBand(socket, upgrade, error, error.message, info);
         return;
       }
       this.#refuse(socket, error, info);
@@ -536,9 +537,15 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     return isInBandStatus(status) && (mode === 'in-band' || (mode === 'auto' && request.headers.has('Origin')));
   }
 
-  /** Refuses in-band: a 101, then at once a close with 4000 + status and `message` as reason; then ends the socket. */
-  #refuseInBand(socket: Duplex, key: string, failure: HandshakeError, message: string, info: HandshakeInfo): void {
-    this.#writeRefusal(socket, inBandRefusal({ key, status: failure.httpStatus, message, serverHeader: this.config.serverHeader }));
+  /**
+   * Refuses in-band: a 101, then at once a close with 4000 + status and `message` as reason; then ends the socket.
+   * The 101 names one of the offered subprotocols (the credentials marker first), since a browser that offered some
+   * fails a 101 without one, and would then see 1006 instead of the refusal.
+   */
+  #refuseInBand(socket: Duplex, upgrade: UpgradeRequest, failure: HandshakeError, message: string, info: HandshakeInfo): void {
+    const protocol = withAuthMarker(null, upgrade.protocols) ?? upgrade.protocols[0] ?? null;
+    const serverHeader = this.config.serverHeader;
+    this.#writeRefusal(socket, inBandRefusal({ key: upgrade.key, protocol, status: failure.httpStatus, message, serverHeader }));
     this.#emitHandshakeError(failure, info);
   }
 

@@ -6,14 +6,16 @@
  *
  *     Sec-WebSocket-Protocol: chat, nestjs-websockets.auth, nestjs-websockets.bearer.ZXlKaGJHY2lPaUpJ...
  *
- * The marker comes before the token so that a server that picks the first protocol it is offered (ws does when it
- * has no `handleProtocols`) echoes the marker, never the token. This package's server takes both out of the
- * negotiation and hands the token to the application as `Authorization: Bearer <token>` (see `subprotocols.ts`).
+ * The marker has two jobs. Browsers fail a 101 that names no subprotocol when they offered some, so a server that
+ * chooses none of the application's answers with the marker. And it comes before the token, so that a server that
+ * picks the first protocol it is offered (ws does when it has no `handleProtocols`) echoes the marker, never the
+ * token. This package's server takes the token out of the negotiation and hands it to the application as
+ * `Authorization: Bearer <token>` (see `subprotocols.ts`).
  *
  * This file imports nothing, so that the browser client can share it.
  */
 
-/** Offered before the token, so that a server that echoes the first protocol echoes this. */
+/** Offered before the token: what a server answers when it chooses no other subprotocol, and never the token. */
 export const AUTH_MARKER_SUBPROTOCOL = 'nestjs-websockets.auth';
 /** Followed by the token, base64url without padding. */
 export const BEARER_SUBPROTOCOL_PREFIX = 'nestjs-websockets.bearer.';

@@ -28,6 +28,11 @@ export function refusalCloseCode(status: number): number {
 export interface InBandRefusalOptions {
   /** The client's `Sec-WebSocket-Key`. */
   readonly key: string;
+  /**
+   * The subprotocol the 101 names: one the client offered, when it offered any (a browser fails a 101 without one,
+   * and would see 1006 instead of the refusal); none when `null` or absent.
+   */
+  readonly protocol?: string | null;
   /** The HTTP status of the refusal, 400-499. */
   readonly status: number;
   /** What the client is told, as the close reason (cut to 123 bytes); the status's reason phrase when empty. */
@@ -37,14 +42,14 @@ export interface InBandRefusalOptions {
 }
 
 /**
- * The bytes of an in-band refusal: a 101 with no subprotocol and no extension, then a close frame with
+ * The bytes of an in-band refusal: a 101 with no extension (and `protocol`, if any), then a close frame with
  * 4000 + status and the message as reason. The server ends the stream after them (RFC 6455 §7.1.1).
  * @throws RangeError for a status outside 400-499
  * @throws ConfigError for a bad key or Server header, as `acceptResponseHead`
  */
 export function inBandRefusal(options: InBandRefusalOptions): Buffer {
   if (!isInBandStatus(options.status)) throw new RangeError(`an in-band refusal needs a status from 400 to 499; got ${options.status}`);
-  const head = acceptResponseHead({ key: options.key, protocol: null, extensions: null, serverHeader: options.serverHeader });
+  const head = acceptResponseHead({ key: options.key, protocol: options.protocol ?? null, extensions: null, serverHeader: options.serverHeader });
   const reason = truncateUtf8(options.message === '' ? reasonPhrase(options.status) : options.message, MAX_CLOSE_REASON);
   return Buffer.concat([Buffer.from(head, 'latin1'), ...encodeFrame(Opcode.CLOSE, closePayload(refusalCloseCode(options.status), reason))]);
 }

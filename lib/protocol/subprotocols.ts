@@ -62,17 +62,16 @@ export function selectSubprotocol(offered: readonly string[], supported: readonl
 const AUTHORIZATION = 'Authorization';
 
 /**
- * Takes the credentials a client offered in `Sec-WebSocket-Protocol` (see `bearer-subprotocol.ts`) out of the
- * request: the marker and the token are removed from the list (a line left empty is dropped), so that they are never
- * negotiated, echoed or seen in the request's headers, and the token becomes `Authorization: Bearer <token>` unless
- * the client sent an `Authorization` header itself (which then wins; the token is dropped). A request without them
- * is returned as is.
+ * Takes the bearer token a client offered in `Sec-WebSocket-Protocol` (see `bearer-subprotocol.ts`) out of the
+ * request: it is removed from the list (a line left empty is dropped), so that it is never negotiated, echoed or seen
+ * among the request's headers, and becomes `Authorization: Bearer <token>` unless the client sent an `Authorization`
+ * header itself (which then wins; the token is dropped). The marker stays: it is what the server answers when it
+ * chooses no other subprotocol (`withAuthMarker`). A request without a token is returned as is.
  * @throws HandshakeError (400) for a bearer subprotocol that does not hold a token, or for more than one; the
  *   message never contains the value
  */
 export function withSubprotocolCredentials(request: HandshakeRequest): HandshakeRequest {
-  const lines = request.headers.getAll(SUBPROTOCOL_HEADER);
-  if (!lines.some((line) => line.includes(AUTH_MARKER_SUBPROTOCOL) || line.includes(BEARER_SUBPROTOCOL_PREFIX))) return request;
+  if (!request.headers.getAll(SUBPROTOCOL_HEADER).some((line) => line.includes(BEARER_SUBPROTOCOL_PREFIX))) return request;
   let token: string | null = null;
   const rawHeaders: HeaderField[] = [];
   for (const field of request.rawHeaders) {
@@ -88,15 +87,26 @@ export function withSubprotocolCredentials(request: HandshakeRequest): Handshake
       } catch (error) {
         throw new HandshakeError(`invalid ${SUBPROTOCOL_HEADER} header: ${(error as Error).message}`, 400, {}, { cause: error });
       }
-      if (carried !== null) {
-        if (token !== null) throw new HandshakeError(`invalid ${SUBPROTOCOL_HEADER} header: more than one bearer token`);
-        token = carried;
-      } else if (protocol !== AUTH_MARKER_SUBPROTOCOL) {
+      if (carried === null) {
         kept.push(protocol);
+      } else if (token !== null) {
+        throw new HandshakeError(`invalid ${SUBPROTOCOL_HEADER} header: more than one bearer token`);
+      } else {
+        token = carried;
       }
     }
     if (kept.length > 0) rawHeaders.push([field[0], kept.join(', ')]);
   }
   if (token !== null && !request.headers.has(AUTHORIZATION)) rawHeaders.push([AUTHORIZATION, `Bearer ${token}`]);
   return { ...request, headers: new HandshakeHeaders(rawHeaders), rawHeaders };
+}
+
+/**
+ * The subprotocol a server answers with: `chosen`, or when it chose none, the credentials marker if the client
+ * offered it. A browser that offered subprotocols fails a 101 that names none ("Sent non-empty
+ * 'Sec-WebSocket-Protocol' header but no response was received"), and a client that sends credentials this way
+ * always offers at least the marker.
+ */
+export function withAuthMarker(chosen: string | null, offered: readonly string[]): string | null {
+  return chosen ?? (offered.includes(AUTH_MARKER_SUBPROTOCOL) ? AUTH_MARKER_SUBPROTOCOL : null);
 }

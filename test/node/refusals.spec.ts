@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { resolveConfig } from '../../lib/config.js';
 import { ConfigError, HandshakeError, InvalidStatusError } from '../../lib/errors.js';
 import type { HandshakeDecision } from '../../lib/node/server.js';
-import { bearerSubprotocol } from '../../lib/protocol/bearer-subprotocol.js';
+import { AUTH_MARKER_SUBPROTOCOL, bearerSubprotocol } from '../../lib/protocol/bearer-subprotocol.js';
 import { rawConnect } from '../support/net.js';
 import { Harness, next, WAIT_MS, wsClosed } from './harness.js';
 
@@ -84,6 +84,15 @@ describe('in-band refusals', () => {
     // Under 'auto', a request without Origin refused by allowMissingOrigin: false stays HTTP.
     const strict = await harness.listen({ allowedOrigins: ['http://good.test'], allowMissingOrigin: false });
     expect(await answer(strict.port, '')).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+  });
+
+  it('name an offered subprotocol in the 101 (the credentials marker first), since a browser fails a 101 without one', async () => {
+    const { port } = await harness.listen({ refusals: 'in-band', subprotocols: ['chat'], handshake: refuseWith(401, 'no') });
+    const withMarker = await answer(port, `Sec-WebSocket-Protocol: chat, ${AUTH_MARKER_SUBPROTOCOL}, ${bearerSubprotocol('t')}\r\n`);
+    expect(withMarker).toContain(`\r\nSec-WebSocket-Protocol: ${AUTH_MARKER_SUBPROTOCOL}\r\n`);
+    expect(withMarker).not.toContain('nestjs-websockets.bearer');
+    expect(await answer(port, 'Sec-WebSocket-Protocol: v2, v1\r\n')).toContain('\r\nSec-WebSocket-Protocol: v2\r\n');
+    expect(await answer(port, '')).not.toContain('Sec-WebSocket-Protocol');
   });
 
   it('use the reason phrase for a refusal without a body, and cut a long one to 123 bytes', async () => {

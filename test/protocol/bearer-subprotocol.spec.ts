@@ -15,7 +15,7 @@ import {
 } from '../../lib/protocol/bearer-subprotocol.js';
 import { isToken } from '../../lib/protocol/handshake-headers.js';
 import { RequestParser, type HandshakeRequest } from '../../lib/protocol/handshake.js';
-import { withSubprotocolCredentials } from '../../lib/protocol/subprotocols.js';
+import { withAuthMarker, withSubprotocolCredentials } from '../../lib/protocol/subprotocols.js';
 
 const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
 
@@ -70,16 +70,18 @@ describe('bearer subprotocol encoding', () => {
 });
 
 describe('withSubprotocolCredentials', () => {
-  it('returns a request without the marker or a token as it is', () => {
+  it('returns a request without a token as it is', () => {
     const request = parse('Sec-WebSocket-Protocol: chat, superchat\r\n');
     expect(withSubprotocolCredentials(request)).toBe(request);
+    const marker = parse(`Sec-WebSocket-Protocol: ${AUTH_MARKER_SUBPROTOCOL}, chat\r\n`);
+    expect(withSubprotocolCredentials(marker)).toBe(marker);
     const none = parse('');
     expect(withSubprotocolCredentials(none)).toBe(none);
   });
 
-  it('takes the marker and the token out of the list and adds Authorization: Bearer', () => {
+  it('takes the token out of the list, keeps the marker, and adds Authorization: Bearer', () => {
     const request = withSubprotocolCredentials(parse(`Sec-WebSocket-Protocol: chat, ${AUTH_MARKER_SUBPROTOCOL}, ${bearerSubprotocol(JWT)}\r\n`));
-    expect(request.headers.getAll('Sec-WebSocket-Protocol')).toEqual(['chat']);
+    expect(request.headers.getAll('Sec-WebSocket-Protocol')).toEqual([`chat, ${AUTH_MARKER_SUBPROTOCOL}`]);
     expect(request.headers.get('authorization')).toBe(`Bearer ${JWT}`);
     expect(request.rawHeaders.at(-1)).toEqual(['Authorization', `Bearer ${JWT}`]);
     expect(JSON.stringify(request.rawHeaders)).not.toContain(bearerSubprotocol(JWT));
@@ -91,20 +93,23 @@ describe('withSubprotocolCredentials', () => {
     const request = withSubprotocolCredentials(
       parse(`Sec-WebSocket-Protocol: ${AUTH_MARKER_SUBPROTOCOL}\r\nsec-websocket-protocol: v2\r\nSec-WebSocket-Protocol: ${bearerSubprotocol('t0k3n')}\r\n`),
     );
-    expect(request.rawHeaders.filter(([name]) => name.toLowerCase() === 'sec-websocket-protocol')).toEqual([['sec-websocket-protocol', 'v2']]);
+    expect(request.rawHeaders.filter(([name]) => name.toLowerCase() === 'sec-websocket-protocol')).toEqual([
+      ['Sec-WebSocket-Protocol', AUTH_MARKER_SUBPROTOCOL],
+      ['sec-websocket-protocol', 'v2'],
+    ]);
     expect(request.headers.get('Authorization')).toBe('Bearer t0k3n');
   });
 
   it('keeps an Authorization header the client sent itself, and drops the token', () => {
-    const request = withSubprotocolCredentials(parse(`Authorization: Basic YTpi\r\nSec-WebSocket-Protocol: ${AUTH_MARKER_SUBPROTOCOL}, ${bearerSubprotocol(JWT)}\r\n`));
+    const request = withSubprotocolCredentials(parse(`Authorization: Basic YTpi\r\nSec-WebSocket-Protocol: ${bearerSubprotocol(JWT)}\r\n`));
     expect(request.headers.getAll('authorization')).toEqual(['Basic YTpi']);
     expect(request.headers.has('sec-websocket-protocol')).toBe(false);
   });
 
-  it('takes the marker alone out too', () => {
-    const request = withSubprotocolCredentials(parse(`Sec-WebSocket-Protocol: ${AUTH_MARKER_SUBPROTOCOL}, chat\r\n`));
-    expect(request.headers.get('sec-websocket-protocol')).toBe('chat');
-    expect(request.headers.has('authorization')).toBe(false);
+  it("answers with the marker when the server chose none and the client offered it (browsers need an answer)", () => {
+    expect(withAuthMarker(null, ['chat', AUTH_MARKER_SUBPROTOCOL])).toBe(AUTH_MARKER_SUBPROTOCOL);
+    expect(withAuthMarker('chat', ['chat', AUTH_MARKER_SUBPROTOCOL])).toBe('chat');
+    expect(withAuthMarker(null, ['chat'])).toBeNull();
   });
 
   it.each([

@@ -26,6 +26,11 @@ describe('in-band refusals', () => {
     expect(frame.toString('hex')).toBe(`8818${'1131'}${Buffer.from('missing or wrong token').toString('hex')}`);
   });
 
+  it('name the subprotocol they are given', () => {
+    const { head } = split(inBandRefusal({ key: KEY, protocol: 'nestjs-websockets.auth', status: 401, message: 'no', serverHeader: null }));
+    expect(head).toContain('\r\nSec-WebSocket-Protocol: nestjs-websockets.auth\r\n');
+  });
+
   it("give the status's reason phrase when the message is empty, and no Server header for null", () => {
     const { head, frame } = split(inBandRefusal({ key: KEY, status: 403, message: '', serverHeader: null }));
     expect(head).not.toContain('Server:');
