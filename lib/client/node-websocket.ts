@@ -62,8 +62,6 @@ export class NodeWebSocket extends EventTarget implements WebSocketLike {
   onclose: Handler = null;
   #readyState: number = CONNECTING;
   #ws: WebSocket | null = null;
-  /** `close()` during CONNECTING: applied once the handshake is done. */
-  #closeRequest: { code: number | undefined; reason: string | undefined } | null = null;
 
   /**
    * Connects at once (the result comes as events, as in a browser).
@@ -117,7 +115,8 @@ export class NodeWebSocket extends EventTarget implements WebSocketLike {
   }
 
   /**
-   * Starts the closing handshake; during CONNECTING, once the handshake is done.
+   * Starts the closing handshake. During CONNECTING it fails the connection, as a browser does: `close` with 1006
+   * follows at once, and a handshake that still succeeds is cut.
    * @throws DOMException `InvalidAccessError` for a code other than 1000 or 3000-4999, `SyntaxError` for a reason
    *   over 123 bytes, as a browser's WebSocket does
    */
@@ -129,12 +128,23 @@ export class NodeWebSocket extends EventTarget implements WebSocketLike {
       throw new DOMException(`close reason over ${MAX_CLOSE_REASON} bytes`, 'SyntaxError');
     }
     if (this.#readyState >= CLOSING) return;
-    if (this.#ws === null) this.#closeRequest = { code, reason };
-    else void this.#ws.close(code, reason).catch(() => undefined);
     this.#readyState = CLOSING;
+    if (this.#ws !== null) {
+      void this.#ws.close(code, reason).catch(() => undefined);
+      return;
+    }
+    setImmediate(() => {
+      this.#readyState = CLOSED;
+      this.#fire('close', { code: CloseCode.ABNORMAL_CLOSURE, reason: '', wasClean: false });
+    });
   }
 
   #opened(ws: WebSocket): void {
+    if (this.#readyState !== CONNECTING) {
+      // close() came first and has reported 1006.
+      ws.terminate();
+      return;
+    }
     this.#ws = ws;
     ws.on('message', (data: string | Buffer, isBinary: boolean) => {
       const body = isBinary ? (data as Buffer).buffer.slice((data as Buffer).byteOffset, (data as Buffer).byteOffset + data.length) : data;
@@ -147,20 +157,16 @@ export class NodeWebSocket extends EventTarget implements WebSocketLike {
     });
     this.protocol = ws.protocol;
     this.extensions = ws.extensions;
-    if (this.#closeRequest !== null) {
-      const { code, reason } = this.#closeRequest;
-      void ws.close(code, reason).catch(() => ws.terminate());
-      return;
-    }
     this.#readyState = OPEN;
     this.#fire('open', {});
   }
 
   /** The handshake failed: `error`, then `close` with 1006, or 4000 + status for an HTTP 4xx refusal. */
   #failed(error: unknown): void {
+    if (this.#readyState === CLOSED || this.#readyState === CLOSING) return;
     this.#readyState = CLOSED;
-    const failure = error instanceof Error ? error : new Error(String(error));
-    this.#fire('error', { error: failure });
+    // Passed on as it is: Node's own errors may come from another realm, where `instanceof Error` is false.
+    this.#fire('error', { error: error as Error });
     let code: number = CloseCode.ABNORMAL_CLOSURE;
     let reason = '';
     const close: { retryAfterMs?: number } = {};

@@ -344,7 +344,8 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
           if (this.#ws === ws) this.#onMessage(event.data);
         };
         ws.onerror = (event: WebSocketLikeEvent) => {
-          if (this.#ws === ws && event.error instanceof Error) this.#emit('error', event.error);
+          // Not `instanceof Error`: Node's own errors may come from another realm (a vm context, a test runner).
+          if (this.#ws === ws && event.error != null) this.#emit('error', event.error);
         };
         ws.onclose = (event: WebSocketLikeEvent) => this.#onClose(ws, event);
       },
@@ -403,25 +404,25 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
       this.#ws = null;
       const code = event.code ?? CloseCode.ABNORMAL_CLOSURE;
       const reason = event.reason ?? '';
-      // The replies of what was sent on this connection will not come.
-      for (const [id, pending] of this.#pending) if (pending.sent) this.#settle(id, new ConnectionLostError(code, reason));
+      const refusal = closeOutcome(code) === 'refused' ? new HandshakeRefusedError(code - REFUSAL_CLOSE_CODE_OFFSET, reason) : undefined;
+      // The replies of what was sent on this connection will not come (an in-band refusal opens, then refuses).
+      for (const [id, pending] of this.#pending) if (pending.sent) this.#settle(id, refusal ?? new ConnectionLostError(code, reason));
       const wasOpen = this.#state === 'open';
       if (this.#userClosed) this.#emit('close', { code, reason, willReconnect: false });
-      else this.#lost(code, reason, event.retryAfterMs, wasOpen);
+      else this.#lost(code, reason, event.retryAfterMs, wasOpen, refusal);
     }
     for (const resolve of waiting ?? []) resolve();
   }
 
   /** A connection or an attempt ended without `close()`: reconnect, or end as its close code says. */
-  #lost(code: number, reason: string, retryAfterMs: number | undefined, wasOpen: boolean): void {
+  #lost(code: number, reason: string, retryAfterMs: number | undefined, wasOpen: boolean, refusal?: HandshakeRefusedError): void {
     const policy = this.#policy;
-    const outcome = closeOutcome(code);
-    if (outcome === 'refused') {
-      const error = new HandshakeRefusedError(code - REFUSAL_CLOSE_CODE_OFFSET, reason);
-      this.#emit('error', error);
-      this.#end(code, reason, error);
+    if (refusal !== undefined) {
+      this.#emit('error', refusal);
+      this.#end(code, reason, refusal);
       return;
     }
+    const outcome = closeOutcome(code);
     if (wasOpen && Date.now() - this.#openedAt >= (policy?.resetAfterMs ?? 0)) this.#attempt = 0;
     const attempt = ++this.#attempt;
     if (outcome === 'final' || policy === null || attempt > policy.maxAttempts) {
@@ -503,13 +504,18 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
    * @throws ClientConfigError for a scheme other than ws, wss, http or https
    */
   #urlWith(params: QueryParams | undefined): string {
-    const url = new URL(this.#url, (globalThis as { location?: { href: string } }).location?.href);
-    url.protocol = url.protocol.replace('http', 'ws');
-    if (!/^wss?:$/.test(url.protocol)) throw new ClientConfigError('url', this.#url, 'a ws:, wss:, http: or https: URL');
-    for (const [name, value] of Object.entries(params ?? {})) {
-      if (value !== null && value !== undefined) url.searchParams.set(name, String(value));
+    let url: URL | undefined;
+    try {
+      url = new URL(this.#url, (globalThis as { location?: { href: string } }).location?.href);
+      url.protocol = url.protocol.replace('http', 'ws');
+    } catch {
+      // Refused below.
     }
-    return url.href;
+    if (!/^wss?:$/.test(url?.protocol ?? '')) throw new ClientConfigError('url', this.#url, 'a ws:, wss:, http: or https: URL');
+    for (const [name, value] of Object.entries(params ?? {})) {
+      if (value !== null && value !== undefined) url!.searchParams.set(name, String(value));
+    }
+    return url!.href;
   }
 }
 

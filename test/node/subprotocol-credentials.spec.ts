@@ -5,6 +5,7 @@
  * nothing else), and an Authorization header the client sent wins.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
+import WsLibrary from 'ws';
 import type { HandshakeInfo } from '../../lib/node/server.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import { AUTH_MARKER_SUBPROTOCOL, bearerSubprotocol } from '../../lib/protocol/bearer-subprotocol.js';
@@ -34,9 +35,13 @@ describe('credentials in Sec-WebSocket-Protocol', () => {
     // Offered alone: the server chooses none of its own and answers with the marker, as browsers (and ws) require.
     const bare = await harness.connect(`${url}/`, { protocols: OFFER });
     expect(bare.protocol).toBe(AUTH_MARKER_SUBPROTOCOL);
-    const library = harness.wsClientRaw(`${url}/`, OFFER);
-    await next(library, 'open');
-    expect(library.protocol).toBe(AUTH_MARKER_SUBPROTOCOL);
+    const library = new WsLibrary(`${url}/`, OFFER);
+    try {
+      await next(library, 'open');
+      expect(library.protocol).toBe(AUTH_MARKER_SUBPROTOCOL);
+    } finally {
+      library.terminate();
+    }
   });
 
   it('never echoes the token in the response', async () => {
