@@ -17,6 +17,8 @@ import {
   type ClientEvents,
   type WebSocketsClientOptions,
 } from '../../lib/client/node.js';
+import { WebSocketsClient as BrowserClient } from '../../lib/client/websockets-client.js';
+import type { WebSocketConstructor } from '../../lib/client/websocket-like.js';
 import type { HandshakeInfo } from '../../lib/node/server.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
@@ -296,6 +298,40 @@ describe('credentials and query', () => {
     expect(() => new WebSocketsClient('ws://127.0.0.1:1/', { requestTimeoutMs: 0 })).toThrow('option requestTimeoutMs must be a number of at least 1; got 0');
     expect(() => new WebSocketsClient('ws://127.0.0.1:1/', { maxQueuedBytes: -1 })).toThrow('option maxQueuedBytes must be a number of at least 0; got -1');
     expect(() => new WebSocketsClient('not a url')).toThrow(new ClientConfigError('url', 'not a url', 'a ws:, wss:, http: or https: URL'));
+    // The browser build in Node 20, which has no global WebSocket, needs the option.
+    expect(() => new BrowserClient('ws://127.0.0.1:1/')).toThrow('option WebSocket must be a WebSocket class (this platform has none); got undefined');
+  });
+
+  it('stops for good when the WebSocket class refuses the URL (a browser throws for ws: from an https page)', async () => {
+    class Refusing {
+      constructor() {
+        throw new Error('SecurityError: insecure WebSocket from a secure page');
+      }
+    }
+    const c = client('ws://127.0.0.1:1/', { WebSocket: Refusing as unknown as WebSocketConstructor });
+    const seen = record(c);
+    const queued = c.request('x', 1).catch((error: unknown) => error);
+    const closed = await nextEvent(c, 'close');
+    expect(closed).toEqual({ code: 1006, reason: '', willReconnect: false, error: new Error('SecurityError: insecure WebSocket from a secure page') });
+    expect(seen[0]).toEqual(['error', new Error('SecurityError: insecure WebSocket from a secure page')]);
+    expect(await queued).toEqual(new Error('SecurityError: insecure WebSocket from a secure page'));
+    expect(c.state).toBe('closed');
+  });
+
+  it('calls a once() listener for the next event only', async () => {
+    const { server, url } = await harness.listen();
+    server.on('connection', (ws: WebSocket) => {
+      void ws.send('{"event":"n","data":1}');
+      void ws.send('{"event":"n","data":2}');
+      void ws.send('{"event":"done"}');
+    });
+    const c = client(`${url}/`);
+    const once: unknown[] = [];
+    const all: unknown[] = [];
+    c.once('n', (data) => once.push(data));
+    c.on('n', (data) => all.push(data));
+    await withTimeout(new Promise<void>((resolve) => c.on('done', () => resolve())), WAIT_MS, 'the done event');
+    expect([once, all]).toEqual([[1], [1, 2]]);
   });
 });
 
