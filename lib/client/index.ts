@@ -7,20 +7,16 @@ export { WebSocketsClient } from './websockets-client.js';
 export type {
   AnyEvents,
   ClientEvents,
-  ClientState,
   CloseEvent,
   EmitArgs,
   EventData,
   EventMap,
   EventReply,
   OpenEvent,
-  Provider,
-  QueryParams,
   ReconnectingEvent,
   RequestArgs,
-  RequestOptions,
-  WebSocketsClientOptions,
-} from './websockets-client.js';
+} from './client-events.js';
+export type { ClientState, Provider, QueryParams, RequestOptions, WebSocketsClientOptions } from './client-options.js';
 export type { ReconnectOptions } from './reconnect-policy.js';
 export type { WebSocketConstructor, WebSocketLike, WebSocketLikeEvent } from './websocket-like.js';
 export {

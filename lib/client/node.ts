@@ -4,7 +4,9 @@
  * Node client's options, limits and `Retry-After`). Browsers never reach this file.
  */
 import { NodeWebSocket } from './node-websocket.js';
-import { WebSocketsClient as BaseWebSocketsClient, type AnyEvents, type EventMap, type WebSocketsClientOptions } from './websockets-client.js';
+import type { AnyEvents, EventMap } from './client-events.js';
+import type { WebSocketsClientOptions } from './client-options.js';
+import { WebSocketsClient as BaseWebSocketsClient } from './websockets-client.js';
 
 export * from './index.js';
 export { NodeWebSocket } from './node-websocket.js';

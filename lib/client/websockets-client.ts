@@ -6,6 +6,10 @@
  * queue their messages (up to `maxQueuedBytes`), sent in order right after the next `'open'` listeners have run, so
  * that an app can join its rooms again first. A request settles with the first message that carries its `id`; a
  * message that settles nothing is delivered to the listeners of its event.
+ *
+ * A little over 400 lines: the queue, the requests and the reconnection share the state of one connection at a
+ * time (which socket is current, what was sent on it), and split apart they would pass it around. Its types are in
+ * client-options.ts and client-events.ts, its rules of reconnection in reconnect-policy.ts.
  */
 import { CloseCode, REFUSAL_CLOSE_CODE_OFFSET } from '../protocol/close-codes.js';
 import { AUTH_MARKER_SUBPROTOCOL, bearerSubprotocol } from '../protocol/bearer-subprotocol.js';
@@ -20,111 +24,10 @@ import {
   ServerExceptionError,
   type ServerExceptionData,
 } from './errors.js';
-import { closeOutcome, reconnectDelay, resolveReconnect, type ReconnectOptions, type ResolvedReconnect } from './reconnect-policy.js';
+import { closeOutcome, reconnectDelay, resolveReconnect, type ResolvedReconnect } from './reconnect-policy.js';
 import { OPEN, type WebSocketConstructor, type WebSocketLike, type WebSocketLikeEvent } from './websocket-like.js';
-
-/** Where the client is: `'connecting'` (first attempt), `'open'`, `'reconnecting'` (lost; waiting or trying again), `'closed'`. */
-export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
-
-/** Query parameters added to the URL; `null` and `undefined` values are left out. */
-export type QueryParams = Readonly<Record<string, string | number | boolean | null | undefined>>;
-
-/** A value, or a function that returns it (or a promise of it), called on every (re)connection. */
-export type Provider<T> = T | (() => T | Promise<T>);
-
-/** Options of `WebSocketsClient`. Every field is optional. */
-export interface WebSocketsClientOptions {
-  /** Subprotocols to offer, in order of preference. */
-  protocols?: string | readonly string[];
-  /** Added to the URL on every (re)connection, e.g. `{ token }` for a guard that reads the query. */
-  query?: Provider<QueryParams | undefined>;
-  /**
-   * A bearer token (or a function returning one, sync or async, called on every (re)connection), sent in
-   * `Sec-WebSocket-Protocol` so that it stays out of URLs and logs. This package's server hands it to guards as
-   * `Authorization: Bearer <token>`. Visible ASCII only; `null`, `undefined` or `''` sends none.
-   */
-  auth?: Provider<string | null | undefined>;
-  /** `false` never reconnects; otherwise the backoff (see `ReconnectOptions`). @default on, 0.5 s, x2, 30 s cap, full jitter */
-  reconnect?: false | ReconnectOptions;
-  /** How long `request()` waits for its reply, in ms, counted from the call. @default 10000 */
-  requestTimeoutMs?: number;
-  /** Most bytes (UTF-8 JSON) `emit()` and `request()` may queue while not connected. @default 1048576 */
-  maxQueuedBytes?: number;
-  /** The WebSocket class. @default the platform's (`globalThis.WebSocket`); in Node, this package's `NodeWebSocket` */
-  WebSocket?: WebSocketConstructor;
-}
-
-/** Options of one `request()`. */
-export interface RequestOptions {
-  /** Overrides `requestTimeoutMs` for this request, in ms. */
-  timeoutMs?: number;
-  /** Rejects the request with the signal's reason when aborted (a queued request is then not sent). */
-  signal?: AbortSignal;
-}
-
-/** `'open'`: a connection is open. */
-export interface OpenEvent {
-  /** The negotiated subprotocol, '' when none. */
-  readonly protocol: string;
-  /** Whether an earlier connection of this client was open (rejoin rooms, refetch state). */
-  readonly reconnected: boolean;
-}
-
-/** `'close'`: a connection (or an attempt) ended. */
-export interface CloseEvent {
-  /** The close code: the server's, 1006 when the connection failed or dropped, 44xx for a refusal. */
-  readonly code: number;
-  readonly reason: string;
-  /** Whether the client will try again (a `'reconnecting'` event follows). */
-  readonly willReconnect: boolean;
-  /** Why the client stopped, when it was refused (`HandshakeRefusedError`) or could not create a WebSocket. */
-  readonly error?: Error;
-}
-
-/** `'reconnecting'`: the next attempt is scheduled. */
-export interface ReconnectingEvent {
-  /** The attempt's number, from 1 since the last connection that stayed open (`resetAfterMs`). */
-  readonly attempt: number;
-  /** The wait before it, in ms ("reconnecting in 4 s"). */
-  readonly delayMs: number;
-  /** The code and reason of the close that led to it. */
-  readonly code: number;
-  readonly reason: string;
-}
-
-/** The client's own events. Their names are reserved: a server event with one of them is not delivered. */
-export interface ClientEvents {
-  open: OpenEvent;
-  close: CloseEvent;
-  reconnecting: ReconnectingEvent;
-  /**
-   * Errors worth reporting: a refusal (`HandshakeRefusedError`), an invalid message from the server
-   * (`InvalidServerMessageError`), a failure of `auth` or `query`, a network error where the WebSocket gives one
-   * (Node). Browsers give no detail of a failed connection: those are `'close'` events with 1006.
-   */
-  error: Error;
-  /** An `exception` frame that answers no request (an `emit()` the server refused). */
-  exception: ServerExceptionData;
-}
-
-/**
- * An event map: event name to data type. For client events, a function type `(data: D) => R` says that
- * `request()` of that event is answered with `R` (the reply's data).
- */
-export type EventMap = object;
-
-/** The data of an event of an `EventMap`. */
-export type EventData<T> = T extends (data: infer D) => unknown ? D : T;
-/** What `request()` of an event resolves with: the return type of its function type, else `unknown`. */
-export type EventReply<T> = T extends (data: never) => infer R ? Awaited<R> : unknown;
-/** `emit()`'s arguments after the event: the data, optional when it may be `undefined`. */
-export type EmitArgs<T> = undefined extends EventData<T> ? [data?: EventData<T>] : [data: EventData<T>];
-/** `request()`'s arguments after the event: the data (optional when it may be `undefined`), then options. */
-export type RequestArgs<T> = undefined extends EventData<T>
-  ? [data?: EventData<T>, options?: RequestOptions]
-  : [data: EventData<T>, options?: RequestOptions];
-/** Every name, every data: what an untyped client takes. */
-export type AnyEvents = Record<string, unknown>;
+import type { AnyEvents, ClientEvents, EmitArgs, EventMap, EventReply, RequestArgs } from './client-events.js';
+import type { ClientState, QueryParams, WebSocketsClientOptions } from './client-options.js';
 
 /** The server events a listener can be added for: every name but the client's own. */
 type Names<M> = Exclude<keyof M & string, keyof ClientEvents>;

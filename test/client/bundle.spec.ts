@@ -1,9 +1,10 @@
 /**
  * The client SDK as a browser gets it: `WebSocketsClient` bundled by esbuild for the browser (ESM, minified) is at
  * most 4 KB gzipped, is made of lib/client's browser files and the two core files they share and nothing of Node,
- * imports nothing, and is exactly the set of modules the sample serves to its page.
+ * imports nothing, is exactly the set of modules the sample serves to its page, and is the size the README states.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
 import { CLIENT_BUNDLE_LIMIT, measureClientBundle, type ClientBundle } from '../../bench/client-size.js';
 import { CLIENT_MODULES } from '../../sample/client-modules.js';
 
@@ -25,6 +26,13 @@ describe('the browser bundle of WebSocketsClient', () => {
     expect(bundle.imports).toEqual([]);
     // Nothing that a browser lacks: no process, Buffer or require.
     expect(bundle.code).not.toMatch(/\bprocess\.|\bBuffer\b|\brequire\(/);
+  });
+
+  it('is the size the README gives, within 2 %', () => {
+    const stated = /\*\*(\d+) bytes\*\* gzipped \((\d+) minified\)/.exec(readFileSync('README.md', 'utf8'));
+    expect(stated).not.toBeNull();
+    expect(Math.abs(Number(stated![1]) - bundle.gzipped)).toBeLessThanOrEqual(bundle.gzipped * 0.02);
+    expect(Math.abs(Number(stated![2]) - bundle.minified)).toBeLessThanOrEqual(bundle.minified * 0.02);
   });
 
   it('is what the sample serves to its page under /sdk/', () => {

@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import path from 'node:path';
 import { compileForChild, type CompiledTree } from './compile.js';
 import { withTimeout } from './net.js';
 
@@ -73,10 +72,5 @@ export class SampleApp {
       }
     }
     this.#tree.remove();
-  }
-
-  /** The compiled file of a source path (for tests that read what the page loads). */
-  file(source: string): string {
-    return path.join(this.#tree.dir, source);
   }
 }
