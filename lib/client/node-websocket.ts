@@ -15,6 +15,7 @@ import type { WebSocket } from '../node/websocket.js';
 import { APPLICATION_CLOSE_CODE_MAX, APPLICATION_CLOSE_CODE_MIN, CloseCode } from '../protocol/close-codes.js';
 import { MAX_CLOSE_REASON } from '../protocol/frame.js';
 import { isInBandStatus, refusalCloseCode } from '../protocol/in-band-refusal.js';
+import { formatSubprotocols } from '../protocol/subprotocols.js';
 import { truncateUtf8 } from '../protocol/utf8.js';
 import type { WebSocketConstructor, WebSocketLike } from './websocket-like.js';
 
@@ -66,16 +67,19 @@ export class NodeWebSocket extends EventTarget implements WebSocketLike {
   /**
    * Connects at once (the result comes as events, as in a browser).
    * @param options `connect()`'s options (TLS, proxy, headers, limits ...); `protocols` comes from the second argument
-   * @throws SyntaxError for a URL that cannot be parsed, as a browser's WebSocket does
+   * @throws SyntaxError for a URL that cannot be parsed, or a subprotocol that is not a token or is offered twice, as
+   *   a browser's WebSocket does
    */
   constructor(url: string | URL, protocols?: string | string[], options: ConnectOptions = {}) {
     super();
+    const offered = protocols === undefined ? [] : [protocols].flat();
     try {
       this.url = new URL(url).href;
+      formatSubprotocols(offered);
     } catch (error) {
-      throw new SyntaxError(`invalid WebSocket URL ${JSON.stringify(String(url))}`, { cause: error });
+      throw new SyntaxError(`invalid WebSocket URL or subprotocols: ${(error as Error).message}`, { cause: error });
     }
-    connect(this.url, { ...options, protocols: protocols === undefined ? [] : [protocols].flat() }).then(
+    connect(this.url, { ...options, protocols: offered }).then(
       (ws) => this.#opened(ws),
       (error: unknown) => this.#failed(error),
     );

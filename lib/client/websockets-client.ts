@@ -234,9 +234,13 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
         if (generation !== this.#generation) return;
         let ws: WebSocketLike;
         try {
+          // A server refuses a token it cannot put in a header (400): say so here rather than retry for ever. The
+          // message does not show the token.
+          if (token && !/^[!-~]+$/.test(token)) throw new ClientConfigError('auth', '<the token>', 'visible ASCII characters (a bearer token)');
           ws = new this.#WebSocket(this.#urlWith(params), token ? [...this.#protocols, AUTH_MARKER_SUBPROTOCOL, bearerSubprotocol(token)] : this.#protocols);
         } catch (error) {
-          // A URL the platform refuses (a SecurityError for ws: from an https page): trying again cannot help.
+          // A token, protocols or URL that cannot be sent (a SecurityError for ws: from an https page): trying again
+          // cannot help.
           this.#emit('error', error);
           this.#end(CloseCode.ABNORMAL_CLOSURE, '', error as Error);
           return;

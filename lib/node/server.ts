@@ -305,7 +305,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       this.#listener?.listening === true
         ? new Promise<void>((resolve) => this.#listener!.close(() => resolve()))
         : Promise.resolve();
-    if (this.#attachedTo !== undefined) UpgradeRouter.detach(this.#attachedTo as HttpServer, this);
+    // Retired, not detached: until the HTTP server closes, this path answers 503 rather than fall through to a 404.
+    if (this.#attachedTo !== undefined) UpgradeRouter.retire(this.#attachedTo as HttpServer, this);
     for (const socket of this.#handshaking.keys()) socket.destroy();
     this.#handshaking.clear();
     // A refused client that keeps its side open would otherwise hold the listener's close for the whole linger.

@@ -111,6 +111,8 @@ describe('NodeWebSocket', () => {
   it('checks close() and the URL as a browser does, and with() passes connect() options', async () => {
     const { url } = await harness.listen({ handshake: (info) => ({ reject: { status: 401, body: String(info.headers.get('x-app')) } }) });
     expect(() => new NodeWebSocket('not a url')).toThrow(SyntaxError);
+    expect(() => new NodeWebSocket(`${url}/`, ['chat', 'chat'])).toThrow('invalid WebSocket URL or subprotocols: subprotocol chat is offered twice');
+    expect(() => new NodeWebSocket(`${url}/`, 'a b')).toThrow(SyntaxError);
     const socket = open(`${url}/`);
     const thrown = (fn: () => void): unknown => {
       try {

@@ -318,6 +318,14 @@ describe('credentials and query', () => {
     expect(c.state).toBe('closed');
   });
 
+  it('stops at once for a token that no header can carry, without showing it', async () => {
+    const c = client('ws://127.0.0.1:1/', { auth: 'tökén secret' });
+    const closed = await nextEvent(c, 'close');
+    expect(closed.error).toBeInstanceOf(ClientConfigError);
+    expect(closed.error?.message).toBe('option auth must be visible ASCII characters (a bearer token); got "<the token>"');
+    expect(c.state).toBe('closed');
+  });
+
   it('calls a once() listener for the next event only', async () => {
     const { server, url } = await harness.listen();
     server.on('connection', (ws: WebSocket) => {
