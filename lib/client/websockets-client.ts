@@ -194,6 +194,8 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
    * `ClientClosedError`, queued messages are dropped, and no reconnection follows. Resolves once the WebSocket has
    * closed (at once when there is none).
    * @param code 1000, or 3000-4999
+   * @throws (rejection) what the WebSocket throws for another code or a reason over 123 bytes (the connection is then
+   *   closed with 1000)
    */
   close(code: number = CloseCode.NORMAL_CLOSURE, reason = ''): Promise<void> {
     this.#userClosed = true;
@@ -206,7 +208,13 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
     return new Promise((resolve) => {
       const waiting = this.#closing.get(ws) ?? [];
       this.#closing.set(ws, [...waiting, resolve]);
-      ws.close(code, reason);
+      try {
+        ws.close(code, reason);
+      } catch (error) {
+        // A code or reason the WebSocket refuses: it is closed all the same (1000), and the caller told why.
+        ws.close();
+        throw error;
+      }
     });
   }
 
@@ -230,38 +238,42 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
     Promise.resolve()
       .then(() => Promise.all([typeof query === 'function' ? query() : query, typeof auth === 'function' ? auth() : auth]))
       .then(
-      ([params, token]) => {
-        if (generation !== this.#generation) return;
-        let ws: WebSocketLike;
-        try {
-          // A server refuses a token it cannot put in a header (400): say so here rather than retry for ever. The
-          // message does not show the token.
-          if (token && !/^[!-~]+$/.test(token)) throw new ClientConfigError('auth', '<the token>', 'visible ASCII characters (a bearer token)');
-          ws = new this.#WebSocket(this.#urlWith(params), token ? [...this.#protocols, AUTH_MARKER_SUBPROTOCOL, bearerSubprotocol(token)] : this.#protocols);
-        } catch (error) {
-          // A token, protocols or URL that cannot be sent (a SecurityError for ws: from an https page): trying again
-          // cannot help.
+        ([params, token]) => {
+          if (generation === this.#generation) this.#open(params, token);
+        },
+        (error: unknown) => {
+          if (generation !== this.#generation) return;
           this.#emit('error', error);
-          this.#end(CloseCode.ABNORMAL_CLOSURE, '', error as Error);
-          return;
-        }
-        this.#ws = ws;
-        ws.onopen = () => this.#onOpen(ws);
-        ws.onmessage = (event: WebSocketLikeEvent) => {
-          if (this.#ws === ws) this.#onMessage(event.data);
-        };
-        ws.onerror = (event: WebSocketLikeEvent) => {
-          // Not `instanceof Error`: Node's own errors may come from another realm (a vm context, a test runner).
-          if (this.#ws === ws && event.error != null) this.#emit('error', event.error);
-        };
-        ws.onclose = (event: WebSocketLikeEvent) => this.#onClose(ws, event);
-      },
-      (error: unknown) => {
-        if (generation !== this.#generation) return;
-        this.#emit('error', error);
-        this.#lost(CloseCode.ABNORMAL_CLOSURE, '', undefined, false);
-      },
-    );
+          this.#lost(CloseCode.ABNORMAL_CLOSURE, '', undefined, false);
+        },
+      );
+  }
+
+  /** Creates the WebSocket of an attempt. */
+  #open(params: QueryParams | undefined, token: string | null | undefined): void {
+    let ws: WebSocketLike;
+    try {
+      // A server refuses a token it cannot put in a header (400): say so here rather than retry for ever. The
+      // message does not show the token.
+      if (token && !/^[!-~]+$/.test(token)) throw new ClientConfigError('auth', '<the token>', 'visible ASCII characters (a bearer token)');
+      ws = new this.#WebSocket(this.#urlWith(params), token ? [...this.#protocols, AUTH_MARKER_SUBPROTOCOL, bearerSubprotocol(token)] : this.#protocols);
+    } catch (error) {
+      // A token, protocols or URL that cannot be sent (a SecurityError for ws: from an https page): trying again
+      // cannot help.
+      this.#emit('error', error);
+      this.#end(CloseCode.ABNORMAL_CLOSURE, '', error as Error);
+      return;
+    }
+    this.#ws = ws;
+    ws.onopen = () => this.#onOpen(ws);
+    ws.onmessage = (event: WebSocketLikeEvent) => {
+      if (this.#ws === ws) this.#onMessage(event.data);
+    };
+    ws.onerror = (event: WebSocketLikeEvent) => {
+      // Not `instanceof Error`: Node's own errors may come from another realm (a vm context, a test runner).
+      if (this.#ws === ws && event.error != null) this.#emit('error', event.error);
+    };
+    ws.onclose = (event: WebSocketLikeEvent) => this.#onClose(ws, event);
   }
 
   #onOpen(ws: WebSocketLike): void {

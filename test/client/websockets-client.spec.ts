@@ -362,6 +362,18 @@ describe('close()', () => {
     expect(received.map((text) => (JSON.parse(text) as { event: string }).event)).toContain('again');
   });
 
+  it('rejects a code the WebSocket refuses, and closes with 1000 all the same', async () => {
+    const { server, url } = await harness.listen();
+    const serverSide = next<[WebSocket]>(server, 'connection');
+    const c = client(`${url}/`);
+    await nextEvent(c, 'open');
+    const [ws] = await serverSide;
+    const closedOnServer = next<[number]>(ws, 'close');
+    await expect(c.close(1001)).rejects.toMatchObject({ name: 'InvalidAccessError' });
+    expect((await closedOnServer)[0]).toBe(1000);
+    expect(c.state).toBe('closed');
+  });
+
   it('during a reconnection wait stops it for good', async () => {
     const { server, url } = await harness.listen();
     let connections = 0;
