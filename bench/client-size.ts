@@ -10,7 +10,7 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
+import { build, stop } from 'esbuild';
 
 /** The most bytes the gzipped browser bundle may take. */
 export const CLIENT_BUNDLE_LIMIT = 4096;
@@ -34,6 +34,7 @@ export interface ClientBundle {
  * @param root the repository root
  */
 export async function measureClientBundle(root: string = process.cwd()): Promise<ClientBundle> {
+  // esbuild keeps a service process for later builds: stop it, so that no child outlives the measurement.
   const result = await build({
     stdin: { contents: "export { WebSocketsClient } from './lib/client/index.ts';", resolveDir: root, loader: 'ts', sourcefile: 'entry.ts' },
     absWorkingDir: root,
@@ -45,7 +46,7 @@ export async function measureClientBundle(root: string = process.cwd()): Promise
     write: false,
     metafile: true,
     logLevel: 'silent',
-  });
+  }).finally(() => stop());
   const output = result.outputFiles[0]!.contents;
   const imports = Object.values(result.metafile.outputs).flatMap((out) => out.imports.map((entry) => entry.path));
   return {
