@@ -1,10 +1,13 @@
 /**
- * The sample's gateway at /ws: `echo` answers with what it got; `join` puts the client in a room; `chat` sends
- * `{ room, text }` to every member of the room. Messages are JSON `{ "event": ..., "data": ..., "id"?: ... }`.
+ * The sample's gateway at /ws: `echo` answers with what it got; `echo-after` does too, after `ms` milliseconds (an
+ * async handler: replies to several such requests come back in the order they finish, not the order they were
+ * asked); `join` puts the client in a room; `chat` sends `{ room, text }` to every member of the room. Messages are
+ * JSON `{ "event": ..., "data": ..., "id"?: ... }`.
  */
 import { UseFilters, UsePipes, ValidationPipe } from '@nestjs/common';
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway, WebSocketServer, type WsResponse } from '@nestjs/websockets';
-import { IsString, MaxLength, MinLength } from 'class-validator';
+import { IsDefined, IsInt, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebSocket } from '../lib/node/websocket.js';
 import { WebSocketsExceptionFilter, type WebSocketsGatewayOptions, type WebSocketsGatewayServer } from '../lib/nest/index.js';
 import { SampleTokenGuard } from './sample-token.guard.js';
@@ -18,6 +21,19 @@ export class JoinDto {
   @MinLength(1)
   @MaxLength(MAX_ROOM)
   room!: string;
+}
+
+/** Longest wait of `echo-after`, in ms. */
+const MAX_DELAY_MS = 10_000;
+
+export class EchoAfterDto {
+  @IsInt()
+  @Min(0)
+  @Max(MAX_DELAY_MS)
+  ms!: number;
+
+  @IsDefined()
+  data!: unknown;
 }
 
 export class ChatDto extends JoinDto {
@@ -36,6 +52,12 @@ export class ChatGateway {
   @SubscribeMessage('echo')
   echo(@MessageBody() data: unknown): WsResponse<unknown> {
     return { event: 'echo', data };
+  }
+
+  @SubscribeMessage('echo-after')
+  async echoAfter(@MessageBody() body: EchoAfterDto): Promise<WsResponse<unknown>> {
+    await sleep(body.ms);
+    return { event: 'echo', data: body.data };
   }
 
   @SubscribeMessage('join')

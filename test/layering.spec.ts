@@ -3,6 +3,8 @@
  * - lib/protocol/ is sans-I/O: it imports only itself, config/errors/settings, node:buffer and node:crypto, and uses
  *   no timers, no clock and nothing of `process` (no environment);
  * - lib/node/ imports only protocol/, config/errors/settings, itself and Node's built-ins: never nest/ or a package;
+ * - lib/client/ (the browser build: every file but node.ts and node-*.ts) imports only itself and the two core files
+ *   that import nothing (close codes, the bearer subprotocol): nothing of Node, of the server or of a package;
  * - nothing in lib/ imports a package other than the Nest peer dependencies, and only lib/nest/ may (no `ws` at
  *   run time: it is a dev dependency for interop tests).
  */
@@ -85,6 +87,26 @@ function target(from: string, spec: string): string {
   return path.posix.join(path.posix.dirname(from), spec).replace(/\.js$/, '.ts');
 }
 
+/** The only files of the core that the browser client shares: they import nothing, and use nothing of Node. */
+const CLIENT_SHARED = ['../protocol/close-codes.js', '../protocol/bearer-subprotocol.js'];
+
+/** Whether a file of lib/client/ is reached only through the Node export condition (`node.ts`, `node-*.ts`). */
+function isNodeOnlyClientFile(file: string): boolean {
+  return /^node(-[\w-]+)?\.ts$/.test(path.basename(file));
+}
+
+/**
+ * Why a use is not allowed in a browser file of lib/client/, or `null`: only ./* (not the Node-only files) and
+ * CLIENT_SHARED; no node:*, no package, no `process`.
+ */
+function clientViolation(use: Use): string | null {
+  if (use.kind === 'global') return use.what === 'process' ? 'uses process (the browser build has none)' : null;
+  const spec = use.what;
+  if (spec.startsWith('./') && !spec.slice(2).includes('/') && !isNodeOnlyClientFile(spec.replace(/\.js$/, '.ts'))) return null;
+  if (CLIENT_SHARED.includes(spec)) return null;
+  return `imports ${spec} (the browser client may import only ./* and ${CLIENT_SHARED.join(', ')}; Node goes in node.ts / node-*.ts)`;
+}
+
 /** Built-ins the sans-I/O core may use: bytes and hashes, nothing that does I/O. */
 const PROTOCOL_BUILTINS = new Set(['node:buffer', 'node:crypto']);
 
@@ -92,6 +114,7 @@ const PROTOCOL_BUILTINS = new Set(['node:buffer', 'node:crypto']);
 function layerViolation(use: Use, file: string): string | null {
   const layer = layerOf(file);
   if (use.kind === 'global') {
+    if (layer === 'client' && !isNodeOnlyClientFile(file)) return clientViolation(use);
     if (layer === 'protocol') return `uses ${use.what} (protocol/ is sans-I/O: no timers, clock or process; take them as parameters)`;
     return null;
   }
@@ -102,15 +125,16 @@ function layerViolation(use: Use, file: string): string | null {
     const toLayer = layerOf(to);
     if (layer === 'entry' || toLayer === layer) return null;
     if (layer === 'client') {
-      // The SDK stands on the WHATWG WebSocket; in Node only, one file of it may use the Node layer's client.
-      return toLayer === 'node' && file.endsWith('-node.ts') ? null : `imports ${spec} (client/ imports only itself; node/ only from its Node-only file)`;
+      // The SDK stands on the WHATWG WebSocket; its Node-only files (node.ts, node-*.ts) may use the layers below.
+      if (isNodeOnlyClientFile(file)) return toLayer === 'nest' || toLayer === 'broadcast' ? `imports ${spec} (client/ never uses ${toLayer}/)` : null;
+      return clientViolation(use);
     }
     if (toLayer === 'client' || toLayer === 'entry') return `imports ${spec} (${toLayer === 'client' ? 'the client SDK' : 'an entry point'} from ${layer}/)`;
     return LAYERS.indexOf(toLayer) <= LAYERS.indexOf(layer) ? null : `imports ${spec}, from ${toLayer}/ above ${layer}/ (layers point downward only)`;
   }
   if (spec.startsWith('node:')) {
     if (layer === 'protocol' && !PROTOCOL_BUILTINS.has(spec)) return `imports ${spec} (protocol/ may use only node:buffer and node:crypto)`;
-    if (layer === 'client' && !file.endsWith('-node.ts')) return `imports ${spec} (nothing of node:* may reach a browser bundle)`;
+    if (layer === 'client' && !isNodeOnlyClientFile(file)) return `imports ${spec} (nothing of node:* may reach a browser bundle)`;
     return null;
   }
   return null;
@@ -211,7 +235,7 @@ describe('the layer checker', () => {
     expect(allowed('lib/config/x.ts', '../protocol/frame.js')).toBe(false);
     expect(allowed('lib/errors.ts', './config/settings.js')).toBe(true);
     expect(allowed('lib/client/x.ts', '../node/client.js')).toBe(false);
-    expect(allowed('lib/client/websocket-node.ts', '../node/client.js')).toBe(true);
+    expect(allowed('lib/client/node-websocket.ts', '../node/client.js')).toBe(true);
     expect(allowed('lib/client/x.ts', 'node:events')).toBe(false);
   });
 
@@ -242,5 +266,20 @@ describe('layering of lib/', () => {
   it('lib/config/ never reads process.env: callers pass the environment', () => {
     const reads = tsFiles('lib/config').flatMap((file) => readsEnvironment(readFileSync(path.join(ROOT, file), 'utf8')).map((line) => `${file}:${line}`));
     expect(reads).toEqual([]);
+  });
+
+  it('lib/client/ outside node.ts and node-*.ts imports nothing of Node, of the server or of a package', () => {
+    const files = tsFiles('lib/client').filter((file) => !isNodeOnlyClientFile(file));
+    expect(files).toContain(path.join('lib/client', 'websockets-client.ts'));
+    expect(violations(files, (use) => clientViolation(use))).toEqual([]);
+    // The files the browser build shares import nothing at all.
+    expect(violations(['lib/protocol/close-codes.ts', 'lib/protocol/bearer-subprotocol.ts'], (use) => (use.kind === 'import' ? `imports ${use.what}` : null))).toEqual([]);
+  });
+
+  it('applies the client rule: ./ and the shared files yes; node files, node:*, the server and process no', () => {
+    const allowed = (what: string, kind: Use['kind'] = 'import'): boolean => clientViolation({ line: 1, kind, what }) === null;
+    expect(['./errors.js', '../protocol/close-codes.js', '../protocol/bearer-subprotocol.js', 'setTimeout'].map((what) => allowed(what, what === 'setTimeout' ? 'global' : 'import'))).toEqual([true, true, true, true]);
+    expect(['./node-websocket.js', './node.js', 'node:net', '../node/client.js', '../errors.js', '../protocol/frame.js', 'ws'].map((what) => allowed(what))).toEqual([false, false, false, false, false, false, false]);
+    expect(allowed('process', 'global')).toBe(false);
   });
 });

@@ -6,7 +6,7 @@
 export { SETTINGS, DEFAULT_IDENTITY, PACKAGE_VERSION, PROXY_VARIABLES, describeSetting } from './settings.js';
 export type { SettingName, SettingSpec, SettingKind } from './settings.js';
 export { isHeaderValue, type Environment } from './setting-values.js';
-export { WEBSOCKETS_OPTION_NAMES, pickWebSocketsOptions, type CompressionOptions, type SlowConsumerPolicy, type WebSocketsOptions } from './websockets-options.js';
+export { WEBSOCKETS_OPTION_NAMES, pickWebSocketsOptions, type CompressionOptions, type RefusalMode, type SlowConsumerPolicy, type WebSocketsOptions } from './websockets-options.js';
 export { resolveConfig, type ConnectionLimits, type Limits, type ResolvedCompression, type ResolvedConfig } from './resolved-config.js';
 export { resolveTlsFiles, type TlsFileField } from './tls-files.js';
 export { resolveGatewayLimits, type GatewayLimits } from './gateway-limits.js';

@@ -13,7 +13,7 @@ import {
   resolveTimeout,
   type Environment,
 } from './setting-values.js';
-import type { CompressionOptions, SlowConsumerPolicy, WebSocketsOptions } from './websockets-options.js';
+import type { CompressionOptions, RefusalMode, SlowConsumerPolicy, WebSocketsOptions } from './websockets-options.js';
 
 /** Limits on connections, enforced by a server before the upgrade; `null` is no limit. */
 export interface ConnectionLimits {
@@ -57,19 +57,23 @@ export interface ResolvedConfig {
   readonly pingTimeoutMs: number | null;
   readonly closeTimeoutMs: number | null;
   readonly connectionLimits: ConnectionLimits;
+  readonly refusals: RefusalMode;
 }
 
 const POLICIES: readonly SlowConsumerPolicy[] = ['close', 'drop'];
+const REFUSAL_MODES: readonly RefusalMode[] = ['http', 'in-band', 'auto'];
 
-function resolvePolicy(option: unknown, env: Environment): SlowConsumerPolicy {
+/** One word of `choices`: the option, else the variable, else the default. */
+function resolveWord<const T extends string>(name: 'slowConsumer' | 'refusals', choices: readonly T[], option: unknown, env: Environment): T {
+  const expected = choices.map((choice) => JSON.stringify(choice)).join(', ').replace(/, ([^,]*)$/, ' or $1');
   if (option !== undefined) {
-    if (!POLICIES.includes(option as SlowConsumerPolicy)) throw invalid('slowConsumer', option, '"close" or "drop"', 'option');
-    return option as SlowConsumerPolicy;
+    if (!choices.includes(option as T)) throw invalid(name, option, expected, 'option');
+    return option as T;
   }
-  const raw = env[SETTINGS.slowConsumer.env];
-  if (raw === undefined || raw === '') return SETTINGS.slowConsumer.default;
-  if (!POLICIES.includes(raw as SlowConsumerPolicy)) throw invalid('slowConsumer', raw, '"close" or "drop"', 'env');
-  return raw as SlowConsumerPolicy;
+  const raw = env[SETTINGS[name].env];
+  if (raw === undefined || raw === '') return SETTINGS[name].default as T;
+  if (!choices.includes(raw as T)) throw invalid(name, raw, expected, 'env');
+  return raw as T;
 }
 
 function resolveCompression(option: unknown, env: Environment): ResolvedCompression | null {
@@ -143,7 +147,7 @@ export function resolveConfig(options: WebSocketsOptions = {}, env: Environment 
     writeHighWaterMark,
     writeLowWaterMark,
     maxBufferedAmount,
-    slowConsumer: resolvePolicy(options.slowConsumer, env),
+    slowConsumer: resolveWord('slowConsumer', POLICIES, options.slowConsumer, env),
     compression: resolveCompression(options.compression, env),
     openTimeoutMs: resolveTimeout('openTimeoutMs', options.openTimeoutMs, env),
     pingIntervalMs: resolveTimeout('pingIntervalMs', options.pingIntervalMs, env),
@@ -159,5 +163,6 @@ export function resolveConfig(options: WebSocketsOptions = {}, env: Environment 
         'handshakes per second',
       ),
     }),
+    refusals: resolveWord('refusals', REFUSAL_MODES, options.refusals, env),
   });
 }

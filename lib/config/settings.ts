@@ -31,7 +31,7 @@ export type SettingKind =
   | 'host-list'
   /** File permissions: a number in an option (`0o660`), octal digits in the variable (`660`). */
   | 'mode'
-  /** One of a fixed set of words (`close`, `drop`). */
+  /** One of a fixed set of words (`close`, `drop`; `http`, `in-band`, `auto`). */
   | 'policy';
 
 export interface SettingSpec {
@@ -114,6 +114,14 @@ export const SETTINGS = {
   maxHandshakesPerSecondPerAddress: setting({ option: 'maxHandshakesPerSecondPerAddress', env: 'WEBSOCKETS_MAX_HANDSHAKES_PER_SECOND_PER_ADDRESS',
     kind: 'count', default: null,
     doc: 'New connections accepted per second from one client address (a burst of this many, refilled evenly); `null` for no limit.' }),
+
+  // --- How a server refuses a handshake that its hook, guards or allowedOrigins turn down (a 4xx) ----------------
+  // A browser sees an HTTP refusal only as a close with 1006, the same as a server that is down, so a page would
+  // retry a bad token for ever. In-band, the refusal is a 101 followed at once by a close with 4000 + status. `auto`
+  // does that only for requests with an Origin header: browsers always send one, and ws, Python websockets and this
+  // package's connect() send none by default, so they keep the HTTP status their retry logic reads.
+  refusals: setting({ option: 'refusals', env: 'WEBSOCKETS_REFUSALS', kind: 'policy', default: 'auto',
+    doc: 'How a 4xx refusal (hook, guards, `allowedOrigins`) is sent: `http`, `in-band` (a 101 then a close with 4000 + status and the message as reason), or `auto` (in-band when the request has an `Origin` header, i.e. from a browser).' }),
 
   // --- Nest gateways: what one message or one client may cost -------------------------------------------------
   // 64 levels is System.Text.Json's default MaxDepth: far deeper than application messages nest, and shallow enough

@@ -103,10 +103,25 @@ export interface WebSocketsOptions {
    * @default null, or WEBSOCKETS_MAX_HANDSHAKES_PER_SECOND_PER_ADDRESS (`off` for no limit)
    */
   maxHandshakesPerSecondPerAddress?: number | null;
+  /**
+   * How a server sends a refusal in the 4xx range decided after the request was read as a valid upgrade: by its
+   * handshake hook (Nest handshake guards: 401, 403, 404 ...) or by `allowedOrigins` (403). `'http'`: an HTTP
+   * response with the status, which a browser's page never sees (it gets a close with 1006). `'in-band'`: a 101,
+   * then at once a close with 4000 + status (4401, 4403 ...) and the refusal's message as reason (cut to 123 bytes),
+   * which the page's `close` event shows. `'auto'`: in-band when the request carries an `Origin` header (browsers
+   * always send one; ws, Python websockets and `connect()` send none unless told to), else HTTP. Malformed requests,
+   * handshake limits (414, 431), connection limits (503 with `Retry-After`), 5xx and unknown paths on a server's own
+   * port are always HTTP.
+   * @default 'auto', or WEBSOCKETS_REFUSALS
+   */
+  refusals?: RefusalMode;
 }
 
 /** What a send past `maxBufferedAmount` does (see `WebSocketsOptions.slowConsumer`). */
 export type SlowConsumerPolicy = 'close' | 'drop';
+
+/** How a server sends a 4xx refusal of a handshake (see `WebSocketsOptions.refusals`). */
+export type RefusalMode = 'http' | 'in-band' | 'auto';
 
 /** The name of every field of `WebSocketsOptions` (the type checks that none is missing or extra). */
 export const WEBSOCKETS_OPTION_NAMES = Object.freeze([
@@ -130,6 +145,7 @@ export const WEBSOCKETS_OPTION_NAMES = Object.freeze([
   'maxConnections',
   'maxConnectionsPerAddress',
   'maxHandshakesPerSecondPerAddress',
+  'refusals',
 ] as const satisfies ReadonlyArray<keyof WebSocketsOptions>);
 
 /** Fails to compile when a field of `WebSocketsOptions` is missing from `WEBSOCKETS_OPTION_NAMES`. */

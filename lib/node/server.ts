@@ -7,6 +7,10 @@
  * cut off at the deadline and nothing of it is kept. Behind Node's `http` server the request is rebuilt from what
  * Node parsed (`requestFromNode`), and the same checks, hook and response follow.
  *
+ * Two things serve browsers: a 4xx refusal by the hook or `allowedOrigins` may be sent in-band (option `refusals`:
+ * a 101, then a close with 4000 + status, which a page can read where an HTTP status reaches it as 1006), and a
+ * bearer token offered in `Sec-WebSocket-Protocol` becomes an `Authorization` header of the request (see
+ * `withSubprotocolCredentials`).
  * Over 400 lines because both modes share one handshake path (admission, open timer, checks, the hook's decision,
  * the 101 or the refusal, the hand-over to `WebSocket`) and its bookkeeping; the pieces that stand alone live in
  * their own files (admission, upgrade router, TLS options, the descriptor watch).
@@ -32,8 +36,10 @@ import {
   RequestParser,
   validateUpgradeRequest,
   type HandshakeRequest,
+  type UpgradeRequest,
 } from '../protocol/handshake.js';
-import { selectSubprotocol } from '../protocol/subprotocols.js';
+import { inBandRefusal, isInBandStatus } from '../protocol/in-band-refusal.js';
+import { selectSubprotocol, withAuthMarker, withSubprotocolCredentials } from '../protocol/subprotocols.js';
 import { Admission, isRefusal } from './admission.js';
 import { createDeflateCodec } from './deflate.js';
 import { noticeFdExhaustion, watchFdLimit, type FdExhaustion } from './fd-limit-watch.js';
@@ -100,7 +106,10 @@ export interface WebSocketServerOptions extends WebSocketsOptions {
   allowedOrigins?: ReadonlyArray<string | RegExp>;
   /** Whether a request without `Origin` (not from a browser) is allowed when `allowedOrigins` is set. @default true */
   allowMissingOrigin?: boolean;
-  /** Runs before the 101, after the protocol checks; may be async. See `HandshakeDecision`. */
+  /**
+   * Runs before the 101, after the protocol checks; may be async. See `HandshakeDecision`. A refusal with a 4xx
+   * status (returned, or thrown as a `HandshakeError`) is sent as the `refusals` setting says: HTTP or in-band.
+   */
   handshake?: (info: HandshakeInfo) => HandshakeDecision | Promise<HandshakeDecision>;
   /** The environment the settings fall back on. @default process.env (read once, here) */
   env?: Environment;
@@ -335,7 +344,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       this.#listener?.listening === true
         ? new Promise<void>((resolve) => this.#listener!.close(() => resolve()))
         : Promise.resolve();
-    if (this.#attachedTo !== undefined) UpgradeRouter.detach(this.#attachedTo as HttpServer, this);
+    // Retired, not detached: until the HTTP server closes, this path answers 503 rather than fall through to a 404.
+    if (this.#attachedTo !== undefined) UpgradeRouter.retire(this.#attachedTo as HttpServer, this);
     this.#unwatchFdLimit?.();
     this.#unwatchFdLimit = undefined;
     for (const socket of this.#handshaking.keys()) socket.destroy();
@@ -416,21 +426,39 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
 
   async #completeHandshake(
     socket: Duplex,
-    request: HandshakeRequest,
+    received: HandshakeRequest,
     head: Buffer,
     secure: boolean,
   ): Promise<void> {
+    // A bearer token offered as a subprotocol leaves the negotiation here and reaches everything after (the hook,
+    // guards, `ws.request`) as an Authorization header only.
+    let request: HandshakeRequest;
+    try {
+      request = withSubprotocolCredentials(received);
+    } catch (error) {
+      this.#refuse(socket, error, undefined);
+      return;
+    }
     const details: Mutable<HandshakeInfo> = { ...request, remoteAddress: (socket as Partial<net.Socket>).remoteAddress, secure };
     if (secure) details.peerCertificate = peerCertificateOf(socket);
     const info: HandshakeInfo = Object.freeze(details);
     let ws: WebSocket;
+    let upgrade: UpgradeRequest | undefined;
+    // A refusal the application decided on (allowedOrigins, the hook), which may be sent in-band; not a malformed
+    // request, a limit or a failure of the server.
+    let decided: unknown;
     try {
       if (this.#listener !== undefined && !this.ownsPath(request.path)) {
         throw new HandshakeError(`no WebSocket endpoint at ${request.path}`, STATUS_NOT_FOUND);
       }
-      const upgrade = validateUpgradeRequest(request);
+      upgrade = validateUpgradeRequest(request);
       if (this.#options.allowedOrigins !== undefined) {
-        checkOrigin(request, this.#options.allowedOrigins, this.#options.allowMissingOrigin ?? true);
+        try {
+          checkOrigin(request, this.#options.allowedOrigins, this.#options.allowMissingOrigin ?? true);
+        } catch (error) {
+          decided = error;
+          throw error;
+        }
       }
       let protocol =
         this.#options.selectSubprotocol !== undefined
@@ -443,7 +471,10 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       try {
         decision = this.#options.handshake === undefined ? undefined : await this.#options.handshake(info);
       } catch (error) {
-        if (error instanceof HandshakeError) throw error;
+        if (error instanceof HandshakeError) {
+          decided = error;
+          throw error;
+        }
         this.#reportError(toError(error));
         throw new HandshakeError('the handshake hook failed', STATUS_INTERNAL_ERROR, {}, { cause: error });
       }
@@ -453,6 +484,11 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       if (typeof decision === 'object' && decision !== null) {
         if ('reject' in decision) {
           const { status, body, headers } = decision.reject;
+          const failure = new HandshakeError(`refused by the handshake hook with HTTP ${status}`, status, headers ?? {});
+          if (this.#inBand(request, status)) {
+            this.#refuseInBand(socket, upgrade, failure, body ?? '', info);
+            return;
+          }
           let response: Buffer;
           try {
             response = buildRejectResponse(status, body ?? '', { serverHeader: this.config.serverHeader, headers: headers ?? {} });
@@ -460,7 +496,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
             throw invalidDecision('a refusal', error);
           }
           this.#writeRefusal(socket, response);
-          this.#emitHandshakeError(new HandshakeError(`refused by the handshake hook with HTTP ${status}`, status, headers ?? {}), info);
+          this.#emitHandshakeError(failure, info);
           return;
         }
         if (decision.headers !== undefined) extraHeaders = decision.headers;
@@ -470,6 +506,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         }
         data = decision.data;
       }
+      protocol = withAuthMarker(protocol, upgrade.protocols);
       if (this.#closing !== undefined) throw new HandshakeError('the server is shutting down', STATUS_SERVICE_UNAVAILABLE);
       // RFC 6455 §4.2.2 item 5: the server picks one of the client's values or none; a client must fail a 101 with
       // any other, so the application's mistake is answered here, as a 500, rather than by every client.
@@ -520,6 +557,10 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       // The WebSocket handles the socket's errors from here on (it ends the connection on any of them).
       socket.off('error', destroyOnError);
     } catch (error) {
+      if (error === decided && upgrade !== undefined && error instanceof HandshakeError && this.#inBand(request, error.httpStatus)) {
+        this.#refuseInBand(socket, upgrade, error, error.message, info);
+        return;
+      }
       this.#refuse(socket, error, info);
       return;
     }
@@ -554,6 +595,27 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       response = buildRejectResponse(STATUS_INTERNAL_ERROR, '', { serverHeader: this.config.serverHeader });
     }
     this.#writeRefusal(socket, response, failure instanceof ConnectionLimitError);
+    this.#emitHandshakeError(failure, info);
+  }
+
+  /**
+   * Whether a refusal with `status` goes in-band (option `refusals`): a 4xx, and `'in-band'`, or `'auto'` with an
+   * `Origin` header (a browser, which cannot read an HTTP refusal).
+   */
+  #inBand(request: HandshakeRequest, status: number): boolean {
+    const mode = this.config.refusals;
+    return isInBandStatus(status) && (mode === 'in-band' || (mode === 'auto' && request.headers.has('Origin')));
+  }
+
+  /**
+   * Refuses in-band: a 101, then at once a close with 4000 + status and `message` as reason; then ends the socket.
+   * The 101 names one of the offered subprotocols (the credentials marker first), since a browser that offered some
+   * fails a 101 without one, and would then see 1006 instead of the refusal.
+   */
+  #refuseInBand(socket: Duplex, upgrade: UpgradeRequest, failure: HandshakeError, message: string, info: HandshakeInfo): void {
+    const protocol = withAuthMarker(null, upgrade.protocols) ?? upgrade.protocols[0] ?? null;
+    const serverHeader = this.config.serverHeader;
+    this.#writeRefusal(socket, inBandRefusal({ key: upgrade.key, protocol, status: failure.httpStatus, message, serverHeader }));
     this.#emitHandshakeError(failure, info);
   }
 

@@ -22,17 +22,22 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 export const APPLICATION_CLOSE_CODE_MIN = 3000;
 export const APPLICATION_CLOSE_CODE_MAX = 4999;
 
-/** Codes defined by RFC 6455 (and registered since) that may appear in a close frame on the wire. */
-const WIRE_CODES: ReadonlySet<number> = new Set([
-  CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.PROTOCOL_ERROR, CloseCode.UNSUPPORTED_DATA,
-  CloseCode.INVALID_DATA, CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG, CloseCode.MANDATORY_EXTENSION,
-  CloseCode.INTERNAL_ERROR, CloseCode.SERVICE_RESTART, CloseCode.TRY_AGAIN_LATER, CloseCode.BAD_GATEWAY,
-]);
+/**
+ * A server that sends a handshake refusal in-band (option `refusals`) accepts the handshake and closes at once with
+ * this plus the HTTP status: 4401 for 401, 4403 for 403. Clients read 4400-4499 as a refusal (see the client SDK).
+ */
+export const REFUSAL_CLOSE_CODE_OFFSET = 4000;
 
 /**
  * Whether `code` may be sent or received in a close frame: 1000-1003, 1007-1014 and 3000-4999.
  * 1005, 1006 and 1015 are reported locally and never sent (RFC 6455 §7.4.1).
  */
 export function isWireCloseCode(code: number): boolean {
-  return WIRE_CODES.has(code) || (code >= APPLICATION_CLOSE_CODE_MIN && code <= APPLICATION_CLOSE_CODE_MAX);
+  // Ranges rather than a Set: a bundle that imports only CloseCode (the browser client) then carries nothing more.
+  return (
+    Number.isInteger(code) &&
+    ((code >= CloseCode.NORMAL_CLOSURE && code <= CloseCode.UNSUPPORTED_DATA) ||
+      (code >= CloseCode.INVALID_DATA && code <= CloseCode.BAD_GATEWAY) ||
+      (code >= APPLICATION_CLOSE_CODE_MIN && code <= APPLICATION_CLOSE_CODE_MAX))
+  );
 }

@@ -21,7 +21,7 @@ import { closePayload, encodeFrame } from './frame-writer.js';
 import { MASK_KEY_LENGTH, defaultMaskSource } from './mask.js';
 import { MessageBuffer } from './message-buffer.js';
 import type { PreparedMessage } from './prepared-message.js';
-import { Utf8Validator, decodeUtf8 } from './utf8.js';
+import { Utf8Validator, decodeUtf8, truncateUtf8 } from './utf8.js';
 
 /** Connection states (RFC 6455 §4, §7). A `Connection` starts OPEN: the opening handshake is handled elsewhere. */
 export const State = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
@@ -561,14 +561,4 @@ function checkCloseArguments(code: number, reason: string): void {
   if (length > MAX_CLOSE_REASON) {
     throw new RangeError(`close reason of ${length} bytes is over ${MAX_CLOSE_REASON} bytes`);
   }
-}
-
-/** Cuts `text` to at most `max` UTF-8 bytes without splitting a character. */
-function truncateUtf8(text: string, max: number): string {
-  if (Buffer.byteLength(text) <= max) return text;
-  let end = max;
-  const bytes = Buffer.from(text, 'utf8');
-  // Back up over continuation bytes (10xxxxxx) so the cut falls between characters.
-  while ((bytes[end]! & 0xc0) === 0x80) end--;
-  return bytes.toString('utf8', 0, end);
 }

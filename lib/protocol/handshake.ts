@@ -6,7 +6,9 @@
  * - `handshake-key.ts`: `Sec-WebSocket-Key` and `Sec-WebSocket-Accept`;
  * - `handshake-headers.ts`: case-insensitive headers and the field syntax;
  * - `handshake-reader.ts`: the incremental line reader under the limits (internal);
- * - `subprotocols.ts`: `Sec-WebSocket-Protocol` negotiation.
+ * - `subprotocols.ts`: `Sec-WebSocket-Protocol` negotiation, and credentials taken out of it;
+ * - `bearer-subprotocol.ts`: how a client carries a bearer token in `Sec-WebSocket-Protocol`;
+ * - `in-band-refusal.ts`: a refusal sent as a 101 and a close with 4000 + status, for browsers.
  */
 export { HandshakeHeaders, isToken, parseList, listHasToken } from './handshake-headers.js';
 export type { HeaderField, HeaderFields } from './handshake-headers.js';
@@ -41,5 +43,8 @@ export type {
   AcceptOptions,
   RejectOptions,
 } from './handshake-response.js';
-export { SUBPROTOCOL_HEADER, parseSubprotocols, formatSubprotocols, selectSubprotocol } from './subprotocols.js';
+export { SUBPROTOCOL_HEADER, parseSubprotocols, formatSubprotocols, selectSubprotocol, withSubprotocolCredentials } from './subprotocols.js';
+export { AUTH_MARKER_SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX, bearerSubprotocol, bearerTokenOf } from './bearer-subprotocol.js';
+export { inBandRefusal, isInBandStatus, refusalCloseCode } from './in-band-refusal.js';
+export type { InBandRefusalOptions } from './in-band-refusal.js';
 export type { SubprotocolSelector } from './subprotocols.js';

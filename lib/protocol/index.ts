@@ -8,7 +8,7 @@ export { Connection, State, SEND_EOF } from './connection.js';
 export { PreparedMessage } from './prepared-message.js';
 export { MessageBuffer } from './message-buffer.js';
 export type { ConnectionEvent, ConnectionOptions, ConnectionFailure, CloseInfo } from './connection.js';
-export { CloseCode, isWireCloseCode, APPLICATION_CLOSE_CODE_MIN, APPLICATION_CLOSE_CODE_MAX } from './close-codes.js';
+export { CloseCode, isWireCloseCode, APPLICATION_CLOSE_CODE_MIN, APPLICATION_CLOSE_CODE_MAX, REFUSAL_CLOSE_CODE_OFFSET } from './close-codes.js';
 export { Opcode, MAX_CONTROL_PAYLOAD, MAX_CLOSE_REASON } from './frame.js';
 export type { Side } from './frame.js';
 export { frameHeader, encodeFrame, closePayload } from './frame-writer.js';

@@ -86,3 +86,13 @@ export function decodeUtf8(data: Buffer, what: string): string {
   if (!isUtf8(data)) throw new InvalidUtf8Error(`invalid UTF-8 in ${what}`);
   return data.toString('utf8');
 }
+
+/** Cuts `text` to at most `max` UTF-8 bytes without splitting a character (for close reasons). */
+export function truncateUtf8(text: string, max: number): string {
+  if (Buffer.byteLength(text) <= max) return text;
+  let end = max;
+  const bytes = Buffer.from(text, 'utf8');
+  // Back up over continuation bytes (10xxxxxx) so the cut falls between characters.
+  while ((bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.toString('utf8', 0, end);
+}

@@ -1,7 +1,7 @@
 /**
- * The sample app end to end: its AppModule (forRootAsync with @nestjs/config), the echo and chat gateway at /ws,
- * SAMPLE_TOKEN at the handshake (401 before the upgrade), the page at /, and two headless Chromium pages chatting
- * in a room.
+ * The sample app end to end with the ws package as the client: its AppModule (forRootAsync with @nestjs/config), the
+ * echo and chat gateway at /ws, SAMPLE_TOKEN at the handshake (401 before the upgrade, from the query or a bearer
+ * token), and the page at / with its script. The page itself, in Chromium, is in test/client/browser.spec.ts.
  */
 import 'reflect-metadata';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
@@ -12,8 +12,6 @@ import { CloseCode } from '../../lib/protocol/close-codes.js';
 import { WebSocketsAdapter } from '../../lib/nest/index.js';
 import { AppModule } from '../../sample/app.module.js';
 import { closePeers, connectPeer, refusal } from './ws-peer.js';
-import { describeWithPeer } from '../support/peers.js';
-import { useChromium } from '../support/browser.js';
 
 const TOKEN = 'sample-secret';
 const saved = { SAMPLE_TOKEN: process.env.SAMPLE_TOKEN };
@@ -86,44 +84,31 @@ describe('sample app', () => {
     expect(await peer.next()).toEqual({ event: 'echo', data: 'in' });
   });
 
-  it('serves the chat page at / and closes clients with 1001 when the app stops', async () => {
+  it('accepts the token as Authorization: Bearer, as the client SDK sends it', async () => {
+    const port = await startSample(TOKEN);
+    const peer = await connectPeer(`ws://127.0.0.1:${port}/ws`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    peer.send({ event: 'echo', data: 'bearer' });
+    expect(await peer.next()).toEqual({ event: 'echo', data: 'bearer' });
+    expect(await refusal(`ws://127.0.0.1:${port}/ws`, { headers: { Authorization: 'Bearer wrong' } })).toEqual({ status: 401, body: 'missing or wrong token' });
+  });
+
+  it('serves the chat page at / and its module script, and closes clients with 1001 when the app stops', async () => {
     const port = await startSample(undefined);
     const response = await fetch(`http://127.0.0.1:${port}/`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    expect(await response.text()).toContain("new WebSocket(url)");
+    // Scripts from this origin only: the page has no inline script.
+    expect(response.headers.get('content-security-policy')).toContain("script-src 'self';");
+    expect(await response.text()).toContain('<script type="module" src="/chat.js"></script>');
+    const script = await fetch(`http://127.0.0.1:${port}/chat.js`);
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(await script.text()).toContain("import { WebSocketsClient } from './sdk/client/index.js';");
+    // Only the SDK's own modules are served, and only once built (run from sources here: none).
+    expect((await fetch(`http://127.0.0.1:${port}/sdk/client/index.js`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${port}/sdk/node/client.js`)).status).toBe(404);
     const peer = await connectPeer(`ws://127.0.0.1:${port}/ws`);
     await app!.close();
     app = undefined;
     expect((await peer.closed).code).toBe(CloseCode.GOING_AWAY);
   });
-});
-
-describeWithPeer('chromium', 'sample page in headless Chromium', () => {
-  const browser = useChromium();
-
-  it('two pages join a room; a message sent from one shows on the other', async () => {
-    const port = await startSample(TOKEN);
-    const context = await browser().newContext();
-    try {
-      const url = `http://127.0.0.1:${port}/?token=${TOKEN}`;
-      const [first, second] = await Promise.all([context.newPage(), context.newPage()]);
-      for (const page of [first!, second!]) {
-        await page.goto(url);
-        await page.locator('#status').filter({ hasText: 'connected' }).waitFor({ timeout: 5000 });
-        await page.fill('#room', 'garden');
-        await page.click('#join');
-        await page.locator('#status').filter({ hasText: 'in room garden' }).waitFor({ timeout: 5000 });
-      }
-      await first!.fill('#text', 'hello from the first page');
-      await first!.click('#send');
-      await second!.locator('#log li').filter({ hasText: '[garden] hello from the first page' }).waitFor({ timeout: 5000 });
-      // A page without the token is refused at the handshake: the browser reports a failed connection (1006).
-      const refused = await context.newPage();
-      await refused.goto(`http://127.0.0.1:${port}/`);
-      await refused.locator('#status').filter({ hasText: 'closed (1006)' }).waitFor({ timeout: 5000 });
-    } finally {
-      await context.close();
-    }
-  }, 30_000);
 });

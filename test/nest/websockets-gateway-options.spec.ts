@@ -203,11 +203,13 @@ describe('per-gateway options', () => {
 });
 
 describe('allowed origins', () => {
-  it('refuses an Origin that is not listed with 403, and accepts listed strings, matching RegExps and no Origin', async () => {
+  it('refuses an Origin that is not listed with 403 (in-band: 4403), and accepts listed strings, matching RegExps and no Origin', async () => {
     const { url } = await start([OriginsGateway, BrowsersOnlyGateway, BigGateway]);
-    expect((await refusal(`${url}/origins`, { origin: 'https://evil.example' })).status).toBe(403);
-    expect((await refusal(`${url}/origins`, { origin: 'https://good.example.evil.example' })).status).toBe(403);
-    expect((await refusal(`${url}/origins`, { origin: 'http://good.example' })).status).toBe(403);
+    // The default refusals: 'auto' sends a browser's refusal in-band, where its page can read it.
+    for (const origin of ['https://evil.example', 'https://good.example.evil.example', 'http://good.example']) {
+      const refused = await connectPeer(`${url}/origins`, { origin });
+      expect(await refused.closed).toEqual({ code: 4403, reason: `origin not allowed: ${origin}` });
+    }
     for (const origin of ['https://good.example', 'https://chat.trusted.example', undefined]) {
       const peer = await connectPeer(`${url}/origins`, origin === undefined ? {} : { origin });
       peer.send({ event: 'echo', data: origin ?? 'none' });
@@ -220,9 +222,12 @@ describe('allowed origins', () => {
     await connectPeer(`${url}/big`, { origin: 'https://evil.example' });
   });
 
-  it("applies the module's allowedOrigins to every gateway that sets none", async () => {
-    const { url } = await start([BigGateway], { allowedOrigins: ['https://app.example'] });
-    expect((await refusal(`${url}/big`, { origin: 'https://evil.example' })).status).toBe(403);
+  it("applies the module's allowedOrigins to every gateway that sets none, with its refusals setting", async () => {
+    const { url } = await start([BigGateway], { allowedOrigins: ['https://app.example'], refusals: 'http' });
+    expect(await refusal(`${url}/big`, { origin: 'https://evil.example' })).toEqual({
+      status: 403,
+      body: 'Failed to open a WebSocket connection: origin not allowed: https://evil.example.\n',
+    });
     await connectPeer(`${url}/big`, { origin: 'https://app.example' });
   });
 });

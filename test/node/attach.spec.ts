@@ -67,16 +67,30 @@ describe('attached to an http server', () => {
     expect(refusal).toContain('\r\nServer: attach-test\r\n');
   });
 
-  it('detaches on close() and removes the router when the last server goes', async () => {
-    const { server: http, port } = await harness.httpServer();
+  it("answers a closed server's path with 503 until the HTTP server closes, then removes the router", async () => {
+    const { server: http, port } = await harness.httpServer((_req, res) => res.writeHead(404).end('not found'));
     const a = harness.attach({ server: http, path: '/a' });
     const b = harness.attach({ server: http, path: '/b' });
     const client = await harness.wsClient(`ws://127.0.0.1:${port}/a`);
     const closed = next<[number]>(client, 'close');
     await a.close();
     expect((await closed)[0]).toBe(1001);
-    expect(http.listenerCount('upgrade')).toBe(1);
     await b.close();
+    // Not a fall-through to the HTTP app's 404: a client told to go away (1001) reads 503 as "try again later".
+    expect(http.listenerCount('upgrade')).toBe(1);
+    for (const path of ['/a', '/b']) {
+      const raw = await rawConnect(port);
+      await raw.write(`GET ${path} HTTP/1.1\r\n${UPGRADE}`);
+      expect((await raw.readUntilClose(WAIT_MS)).toString('latin1')).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    }
+    // A new server on the path wins over the closed one.
+    const again = harness.attach({ server: http, path: '/a' });
+    const fresh = await harness.wsClient(`ws://127.0.0.1:${port}/a`);
+    expect(fresh.readyState).toBe(1);
+    fresh.terminate();
+    await again.close();
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
     expect(http.listenerCount('upgrade')).toBe(0);
   });
 });

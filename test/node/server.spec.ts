@@ -166,7 +166,12 @@ describe('handshake on our own port', () => {
   });
 
   it('refuses an origin that is not allowed with 403', async () => {
-    const { url } = await harness.listen({ allowedOrigins: ['https://good.example', /https:\/\/[a-z]+\.trusted\.example/], allowMissingOrigin: false });
+    // As HTTP: under the default ('auto') a request with an Origin is refused in-band (see refusals.spec.ts).
+    const { url } = await harness.listen({
+      allowedOrigins: ['https://good.example', /https:\/\/[a-z]+\.trusted\.example/],
+      allowMissingOrigin: false,
+      refusals: 'http',
+    });
     for (const [origin, status] of [
       ['https://good.example', 101],
       ['https://app.trusted.example', 101],

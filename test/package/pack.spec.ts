@@ -202,7 +202,7 @@ describe('npm pack', () => {
     // README.md is shipped whenever the repository has one (npm always includes it).
     expect(packed.includes('README.md')).toBe(existsSync(path.join(ROOT, 'README.md')));
     expect(packed).not.toContain('dist/lib/removed-long-ago.js');
-    for (const entry of ['index', 'node/index', 'protocol/index']) {
+    for (const entry of ['index', 'node/index', 'protocol/index', 'client/index', 'client/node']) {
       expect(packed).toContain(`dist/lib/${entry}.js`);
       expect(packed).toContain(`dist/lib/${entry}.d.ts`);
     }
@@ -222,18 +222,26 @@ describe('npm pack', () => {
   });
 
   it('has an exports map whose every target is in the tarball', () => {
+    type Target = string | { [condition: string]: Target };
     const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
-      exports: Record<string, string | Record<string, string>>;
+      exports: Record<string, Target>;
       types: string;
       main: string;
       files: string[];
     };
-    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './broadcast', './node', './package.json', './protocol', './redis']);
-    const targets = Object.values(manifest.exports).flatMap((target) => (typeof target === 'string' ? [target] : Object.values(target)));
+    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './broadcast', './client', './node', './package.json', './protocol', './redis']);
+    const flatten = (target: Target): string[] => (typeof target === 'string' ? [target] : Object.values(target).flatMap(flatten));
+    const targets = Object.values(manifest.exports).flatMap(flatten);
     for (const target of [...targets, manifest.types, manifest.main]) expect(packed).toContain(target.replace(/^\.\//, ''));
     for (const [key, target] of Object.entries(manifest.exports)) {
       if (typeof target === 'string') continue;
-      // "types" first: TypeScript takes the first condition that matches.
+      if (key === './client') {
+        // The browser build unless the resolver says node; each branch with its own types, first (TypeScript takes
+        // the first condition that matches).
+        expect(Object.keys(target)).toEqual(['browser', 'node', 'types', 'default']);
+        for (const branch of ['browser', 'node'] as const) expect(Object.keys(target[branch] as object)).toEqual(['types', 'default']);
+        continue;
+      }
       expect([key, Object.keys(target)]).toEqual([key, ['types', 'default']]);
     }
   });
@@ -265,12 +273,39 @@ describe('installed in a fresh app outside the repository', () => {
       assert.equal(await echoed, 'hello');
       await client.close(CloseCode.NORMAL_CLOSURE);
       await server.close();
+      // The client SDK in Node: its node build, whose default WebSocket is this package's (Node 20 has none).
+      const sdk = await import('nestjs-websockets/client');
+      assert.equal(typeof sdk.NodeWebSocket, 'function');
+      const echoServer = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+      echoServer.on('connection', (ws) => ws.on('message', (data) => ws.send(data)));
+      const echoPort = (await echoServer.listen()).port;
+      const sdkClient = new sdk.WebSocketsClient('ws://127.0.0.1:' + echoPort + '/');
+      // An echo server sends the request back as it is: the reply carries the request's id.
+      assert.deepEqual(await sdkClient.request('echo', { n: 1 }), { n: 1 });
+      await sdkClient.close();
+      await echoServer.close();
       await assert.rejects(import('nestjs-websockets'), { code: 'ERR_MODULE_NOT_FOUND', message: /@nestjs\\/common/ });
       process.stdout.write('ok\\n');
     `;
     writeFileSync(path.join(dir, 'check.mjs'), script);
     const { stdout } = await run(process.execPath, ['check.mjs'], { cwd: dir, timeout: START_TIMEOUT_MS });
     expect(stdout).toBe('ok\n');
+  }, NPM_TIMEOUT_MS);
+
+  it('gives bundlers the browser build of nestjs-websockets/client, with nothing of node:*, and Node its node build', async () => {
+    const dir = await makeApp('bundled', 'module', false);
+    writeFileSync(path.join(dir, 'entry.js'), "export { WebSocketsClient } from 'nestjs-websockets/client';\n");
+    const { build, stop } = await import('esbuild');
+    const inputs = async (platform: 'browser' | 'node'): Promise<string[]> => {
+      const result = await build({ entryPoints: [path.join(dir, 'entry.js')], absWorkingDir: dir, bundle: true, write: false, format: 'esm', platform, metafile: true, logLevel: 'silent' });
+      return Object.keys(result.metafile.inputs);
+    };
+    // esbuild keeps a service process for later builds: stop it, so that no child outlives this test.
+    const [browser, node] = await Promise.all([inputs('browser'), inputs('node')]).finally(() => stop());
+    expect(browser).toContain('node_modules/nestjs-websockets/dist/lib/client/index.js');
+    expect(browser.filter((file) => file.startsWith('node:') || file.includes('/lib/node/') || file.endsWith('client/node.js'))).toEqual([]);
+    expect(node).toContain('node_modules/nestjs-websockets/dist/lib/client/node.js');
+    expect(node).toContain('node_modules/nestjs-websockets/dist/lib/node/client.js');
   }, NPM_TIMEOUT_MS);
 
   for (const type of ['module', 'commonjs'] as const) {
