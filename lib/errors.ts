@@ -9,6 +9,7 @@
  * │  ├─ InvalidStatusError            status, headers, body (client: the server did not answer 101)
  * │  ├─ IncompleteResponseError       (client: the connection ended before the whole handshake response came)
  * │  ├─ OriginNotAllowedError         origin (403)
+ * │  ├─ NoEndpointError               path, remoteAddress (404: no WebSocket server owns the path)
  * │  ├─ ConnectionLimitError          setting, limit, retryAfterSeconds (503 with Retry-After, before the upgrade)
  * │  ├─ OpenTimeoutError              timeoutMs (client: the opening handshake took too long)
  * │  ├─ RedirectError                 location (client: too many, insecure or invalid redirects)
@@ -140,6 +141,18 @@ export class OriginNotAllowedError extends HandshakeError {
   override readonly code = 'WS_ERR_ORIGIN_NOT_ALLOWED';
   constructor(readonly origin: string | undefined) {
     super(origin === undefined ? 'missing Origin header' : `origin not allowed: ${origin}`, 403);
+  }
+}
+
+/** Server side: an upgrade for a path that no WebSocket server owns (404), named by its path, not by a gateway. */
+export class NoEndpointError extends HandshakeError {
+  override readonly code = 'WS_ERR_NO_ENDPOINT';
+  constructor(
+    readonly path: string,
+    /** The client's address, when the socket knew it. */
+    readonly remoteAddress: string | undefined,
+  ) {
+    super(`no WebSocket endpoint at ${path}`, 404);
   }
 }
 

@@ -45,6 +45,7 @@ describe('README error table', () => {
       HandshakeLimitError: new errors.HandshakeLimitError('request-line', 8192, 8193),
       InvalidHeaderError: new errors.InvalidHeaderError('Upgrade', 'h2c'),
       OriginNotAllowedError: new errors.OriginNotAllowedError('http://evil.test'),
+      NoEndpointError: new errors.NoEndpointError('/nowhere', '127.0.0.1'),
       InvalidStatusError: new errors.InvalidStatusError(401, [], Buffer.alloc(0)),
       OpenTimeoutError: new errors.OpenTimeoutError(10),
       ConnectionLimitError: new errors.ConnectionLimitError('maxConnections', 1, 1),

@@ -95,7 +95,8 @@ export class BroadcastServer {
     this.channel = init.channel;
     this.#rooms = new Rooms(init.maxRoomsPerClient, init.onRoomLimit);
     this.#unsubscribe = this.#bus.subscribe(this.channel, this.#origin, (envelope) => this.#deliverLocally(envelope, EMPTY));
-    this.#unsubscribe.catch((error: unknown) => this.#logger.error(`cannot subscribe to broadcast channel ${this.channel}`, String(error)));
+    // Not logged here: `ready()` rejects with it, and its owner reports it once (a Nest app fails to start with it).
+    this.#unsubscribe.catch(() => undefined);
   }
 
   /** The open connections of this server (on this instance). */

@@ -1,15 +1,13 @@
 /**
- * Nest's exception filter (`BaseWsExceptionFilter`) answers a failed handler with `client.send(JSON.stringify({
- * event: 'exception', data }))` and is never told the message's `id`, so a client could not tell which request
- * failed. The adapter runs each handler of a message with an `id` inside `messageContext`, and its connections are
- * `GatewayWebSocket`s, whose `send()` adds that `id` to the exception frames the filter sends (and names the package
- * limit behind an "Internal server error", see `MessageContext`). This is the one place
- * that changes what a client's `send()` does, and it costs no closure or property per connection.
+ * Exception frames, `{ "event": "exception", "data": { "status": "error", "message": ... }, "id"?: ... }`, and the
+ * context that lets them carry the `id` of the message being handled: Nest's exception filter
+ * (`BaseWsExceptionFilter`) answers a failed handler with `client.send(JSON.stringify({ event: 'exception', data }))`
+ * and is never told the `id`, so the adapter runs each handler of a message with an `id` inside `messageContext`,
+ * and `GatewayWebSocket.send()` (gateway-websocket.ts) adds it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { WebSocketsError } from '../errors.js';
-import type { PreparedMessage } from '../protocol/prepared-message.js';
-import { WebSocket, type SendOptions, type WebSocketData } from '../node/websocket.js';
+import type { WebSocket } from '../node/websocket.js';
 import { EXCEPTION_EVENT } from './websockets.constants.js';
 
 /** The message being handled. */
@@ -43,24 +41,6 @@ export function exceptionFrame(message: string, id: string | number | undefined,
 export const messageContext = new AsyncLocalStorage<MessageContext>();
 
 /** The start of every frame Nest's exception filter sends. */
-const EXCEPTION_FRAME_PREFIX = `{"event":${JSON.stringify(EXCEPTION_EVENT)},`;
+export const EXCEPTION_FRAME_PREFIX = `{"event":${JSON.stringify(EXCEPTION_EVENT)},`;
 /** The start of the frame it sends for an exception that is not a `WsException` (Nest's words). */
-const UNKNOWN_EXCEPTION_FRAME_PREFIX = `${EXCEPTION_FRAME_PREFIX}"data":{"status":"error","message":"Internal server error"`;
-
-/** The connections of gateways: a `WebSocket` whose `send()` puts the handled message's `id` on exception frames. */
-export class GatewayWebSocket extends WebSocket {
-  override send(data: WebSocketData | PreparedMessage, options?: SendOptions): Promise<boolean> {
-    if (typeof data === 'string' && data.startsWith(EXCEPTION_FRAME_PREFIX) && data.endsWith('}')) {
-      const context = messageContext.getStore();
-      if (context !== undefined && context.client === this) {
-        const limitError = context.limitError;
-        context.limitError = undefined;
-        data =
-          limitError !== undefined && data.startsWith(UNKNOWN_EXCEPTION_FRAME_PREFIX)
-            ? JSON.stringify(exceptionFrame(limitError.message, context.id, limitError.code))
-            : `${data.slice(0, -1)},"id":${JSON.stringify(context.id)}}`;
-      }
-    }
-    return super.send(data, options);
-  }
-}
+export const UNKNOWN_EXCEPTION_FRAME_PREFIX = `${EXCEPTION_FRAME_PREFIX}"data":{"status":"error","message":"Internal server error"`;

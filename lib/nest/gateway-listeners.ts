@@ -23,6 +23,12 @@ export interface GatewayListener {
   readonly listening: Promise<void>;
 }
 
+/** What a listener takes from the configuration of the gateway that opens it. */
+export interface ListenerConfig {
+  readonly openTimeoutMs: number | null;
+  readonly serverHeader: string | null;
+}
+
 /** Node's default `requestTimeout`; an own listener raises it only when `openTimeoutMs` is longer. */
 const NODE_REQUEST_TIMEOUT_MS = 300_000;
 /** How often at most an own listener checks its connections' head times (Node's default is 30 s). */
@@ -38,7 +44,7 @@ export class GatewayListeners {
    * The listener of `port`, opened on first use.
    * @throws ConfigError when the port is already served with the other TLS setting
    */
-  get(port: number, host: string | undefined, tls: ResolvedWebSocketsOptions['tls'], openTimeoutMs: number | null, gatewayName: string): GatewayListener {
+  get(port: number, host: string | undefined, tls: ResolvedWebSocketsOptions['tls'], config: ListenerConfig, gatewayName: string): GatewayListener {
     const existing = this.#listeners.get(port);
     if (existing !== undefined) {
       if (existing.secure !== (tls !== null)) {
@@ -51,7 +57,7 @@ export class GatewayListeners {
       }
       return existing;
     }
-    const listener = this.#open(port, host, tls, openTimeoutMs, gatewayName);
+    const listener = this.#open(port, host, tls, config, gatewayName);
     this.#listeners.set(port, listener);
     return listener;
   }
@@ -73,16 +79,20 @@ export class GatewayListeners {
     this.#listeners.clear();
   }
 
-  #open(port: number, host: string | undefined, tls: ResolvedWebSocketsOptions['tls'], openTimeoutMs: number | null, gatewayName: string): GatewayListener {
-    // Plain HTTP requests to a WebSocket-only port get 426 with `Upgrade: websocket` (RFC 9110 §15.5.22).
+  #open(port: number, host: string | undefined, tls: ResolvedWebSocketsOptions['tls'], config: ListenerConfig, gatewayName: string): GatewayListener {
+    const { openTimeoutMs, serverHeader } = config;
+    // Plain HTTP requests to a WebSocket-only port get 426 with `Upgrade: websocket` (RFC 9110 §15.5.22), and the
+    // `Server` header that every response of the package carries.
+    const body = 'This port serves WebSocket connections only.\n';
+    const headers: http.OutgoingHttpHeaders = {
+      Upgrade: 'websocket',
+      Connection: 'close',
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      ...(serverHeader === null ? {} : { Server: serverHeader }),
+    };
     const onRequest = (_req: http.IncomingMessage, res: http.ServerResponse): void => {
-      const body = 'This port serves WebSocket connections only.\n';
-      res.writeHead(STATUS_UPGRADE_REQUIRED, {
-        Upgrade: 'websocket',
-        Connection: 'close',
-        'Content-Type': 'text/plain; charset=utf-8',
-        'Content-Length': Buffer.byteLength(body),
-      });
+      res.writeHead(STATUS_UPGRADE_REQUIRED, headers);
       res.end(body);
     };
     const httpOptions: http.ServerOptions =

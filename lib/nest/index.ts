@@ -14,22 +14,16 @@ export type { WebSocketsModuleForRootOptions, WebSocketsModuleAsyncOptions } fro
 export { WebSocketsService } from './websockets.service.js';
 export type { WebSocketsServerInfo } from './websockets.service.js';
 export { WebSocketsGatewayServer } from './gateway-server.js';
+export { exceptionFrame, type ExceptionFrame } from './exception-frames.js';
 export * from '../broadcast/index.js';
 export { WebSocketsExceptionFilter } from './websockets-exception.filter.js';
 export type { WebSocketsHandshakeRequest } from './handshake-request.js';
-export {
-  parseJsonMessage,
-  createJsonMessageParser,
-  checkParsedMessage,
-  exceedsJsonDepth,
-  readTopLevelId,
-  InvalidMessageError,
-} from './message-parser.js';
+export { parseJsonMessage, createJsonMessageParser, exceedsJsonDepth, readTopLevelId, InvalidMessageError } from './message-parser.js';
 export type { JsonMessageParserOptions } from './message-parser.js';
-export { websocketsHttpsOptions, resolveTlsOptions } from './tls-options.js';
+export { websocketsHttpsOptions } from './tls-options.js';
 export type { HttpsOptions } from './tls-options.js';
-export { resolveWebSocketsOptions, MODULE_OPTION_NAMES, GATEWAY_OPTION_NAMES } from './websockets-options.js';
-export { WEBSOCKETS_MODULE_OPTIONS, EXCEPTION_EVENT, SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
+export { WEBSOCKETS_MODULE_OPTIONS, EXCEPTION_EVENT } from './websockets.constants.js';
+export { GatewayWebSocket } from './gateway-websocket.js';
 export type {
   HandshakeGuard,
   InvalidMessagePolicy,

@@ -8,8 +8,8 @@
  *   app's server, routed by path by the node layer);
  * - `HandshakeGuards`: Nest guards run before the 101;
  * - `MessageDispatch`: parsing, routing to handlers, replies with their `id`, exception frames;
- * - `GatewayWebSocket` (exception-frames.ts) and `guardLifecycleHooks` (lifecycle-hooks.ts): the two workarounds for
- *   Nest limitations, each with the reason at its top.
+ * - `GatewayWebSocket`: the class of gateway connections (`sendEvent()`, the ids of Nest's exception frames);
+ * - `guardLifecycleHooks` (lifecycle-hooks.ts): the workaround for a Nest limitation, with the Nest issue at its top.
  *
  * `app.close()` sends 1001 to every client, waits up to `closeTimeoutMs`, then destroys what is left, and closes every
  * listener it opened.
@@ -23,11 +23,12 @@ import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 import { InProcessBroadcastBus } from '../broadcast/in-process-bus.js';
 import { RedisBroadcastBus } from '../broadcast/redis/redis-bus.js';
 import { pickWebSocketsOptions, resolveConfig, resolveGatewayLimits, type ResolvedConfig } from '../config/index.js';
-import { ConfigError, type RoomLimitError } from '../errors.js';
+import { ConfigError, NoEndpointError, type HandshakeError, type RoomLimitError } from '../errors.js';
 import { WebSocketServer, type HandshakeInfo } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { GatewayWebSocket, messageContext } from './exception-frames.js';
+import { messageContext } from './exception-frames.js';
+import { GatewayWebSocket } from './gateway-websocket.js';
 import { GatewayListeners, type HttpLikeServer } from './gateway-listeners.js';
 import { GatewayRegistry, gatewayName } from './gateway-registry.js';
 import { WebSocketsGatewayServer } from './gateway-server.js';
@@ -186,7 +187,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     } else {
       const tls = gateway.tls === false ? null : (gateway.tls ?? resolved.tls);
       const host = gateway.host ?? resolved.host ?? undefined;
-      const listener = this.#listeners.get(port, host, tls, config.openTimeoutMs, name);
+      const listener = this.#listeners.get(port, host, tls, config, name);
       node = new WebSocketServer({ ...nodeOptions, server: listener.server });
       secure = listener.secure;
       address = () => {
@@ -195,9 +196,14 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       };
     }
     node.on('error', (error: Error) => this.#logger.error(`${name}: ${error.message}`, error.stack));
-    node.on('handshakeError', (error: { message: string; httpStatus: number }, info: HandshakeInfo | undefined) =>
-      this.#logger.debug(`${name}: handshake refused with ${error.httpStatus} (${error.message}) from ${info?.remoteAddress ?? 'a client'}`),
-    );
+    node.on('handshakeError', (error: HandshakeError, info: HandshakeInfo | undefined) => {
+      // A path no gateway owns reaches the first server of the HTTP server: it is no gateway's refusal.
+      if (error instanceof NoEndpointError) {
+        this.#logger.debug(`no gateway at ${error.path}: refused with 404 (from ${error.remoteAddress ?? 'an unknown address'})`);
+        return;
+      }
+      this.#logger.debug(`${name}: handshake refused with ${error.httpStatus} (${error.message}) from ${info?.remoteAddress ?? 'an unknown address'}`);
+    });
     node.on('connection', (client: WebSocket) => this.#logger.debug(`${name}: connection from ${client.remoteAddress}`));
 
     this.#bus ??=
@@ -231,7 +237,13 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       policy: gateway.invalidMessages ?? resolved.raw.invalidMessages ?? 'exception',
     });
     this.#servers.add(gatewayServer);
-    this.#service?.track(gatewayServer);
+    if (this.#service !== undefined) {
+      // WebSocketsService awaits ready() at bootstrap: a bus that cannot start fails the app, reported once by Nest.
+      this.#service.track(gatewayServer);
+    } else {
+      // Without the module nothing awaits it: this line is the only report.
+      gatewayServer.ready().catch((error: unknown) => this.#logger.error(`${name}: cannot subscribe to its broadcast channel: ${String(error)}`));
+    }
     return gatewayServer;
   }
 

@@ -22,7 +22,7 @@ import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { pickWebSocketsOptions, resolveConfig, resolveHost, resolveSocketPath, resolveSocketPermissions, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config/index.js';
-import { ConfigError, ConnectionLimitError, FileDescriptorLimitError, HandshakeError, InvalidStateError } from '../errors.js';
+import { ConfigError, ConnectionLimitError, FileDescriptorLimitError, HandshakeError, InvalidStateError, NoEndpointError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection } from '../protocol/connection.js';
 import { negotiateDeflate } from '../protocol/extensions.js';
@@ -127,7 +127,6 @@ export interface WebSocketServerOptions extends WebSocketsOptions {
   WebSocket?: new (init: WebSocketInit) => WebSocket;
 }
 
-const STATUS_NOT_FOUND = 404;
 const STATUS_INTERNAL_ERROR = 500;
 const STATUS_SERVICE_UNAVAILABLE = 503;
 /**
@@ -323,10 +322,15 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     return count;
   }
 
-  /** Answers an upgrade that no server on this HTTP server owns (the router calls it): 404 with the Server header. */
-  rejectUnowned(socket: Duplex): void {
+  /**
+   * Answers an upgrade that no server on this HTTP server owns (the router calls it): 404 with the Server header,
+   * reported as a `NoEndpointError` naming the path and the client, not this server.
+   */
+  rejectUnowned(req: IncomingMessage, socket: Duplex): void {
     socket.on('error', destroyOnError);
-    this.#refuse(socket, new HandshakeError('no WebSocket endpoint at this path', STATUS_NOT_FOUND), undefined);
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    this.#refuse(socket, new NoEndpointError(query === -1 ? url : url.slice(0, query), (socket as Partial<net.Socket>).remoteAddress), undefined);
   }
 
   /**
@@ -449,7 +453,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     let decided: unknown;
     try {
       if (this.#listener !== undefined && !this.ownsPath(request.path)) {
-        throw new HandshakeError(`no WebSocket endpoint at ${request.path}`, STATUS_NOT_FOUND);
+        throw new NoEndpointError(request.path, info.remoteAddress);
       }
       upgrade = validateUpgradeRequest(request);
       if (this.#options.allowedOrigins !== undefined) {

@@ -21,7 +21,7 @@ export interface UpgradeTarget {
   /** Takes over the socket (handshake, then the connection). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Answers an upgrade that no one owns with 404 (the target supplies its `Server` header). */
-  rejectUnowned(socket: Duplex): void;
+  rejectUnowned(req: IncomingMessage, socket: Duplex): void;
 }
 
 /** Routes one HTTP server's upgrade requests to the `WebSocketServer`s attached to it. */
@@ -84,7 +84,7 @@ export class UpgradeRouter {
     }
     // Another 'upgrade' listener (a GraphQL or proxy library, say) may own this path: leave the socket to it.
     if (this.#server.listenerCount('upgrade') > 1) return;
-    (this.#targets[0] ?? this.#retired[0])?.rejectUnowned(socket);
+    (this.#targets[0] ?? this.#retired[0])?.rejectUnowned(req, socket);
   }
 }
 

@@ -14,6 +14,7 @@ import {
   type CanActivate,
   type ExecutionContext,
   type INestApplication,
+  type LoggerService,
   type Type,
 } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -34,6 +35,7 @@ import { CloseCode } from '../../lib/protocol/close-codes.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import { WebSocketsAdapter, type WebSocketsCloseInfo } from '../../lib/nest/websockets.adapter.js';
 import type { WebSocketsGatewayServer } from '../../lib/nest/gateway-server.js';
+import type { GatewayWebSocket } from '../../lib/nest/gateway-websocket.js';
 import type { WebSocketsHandshakeRequest } from '../../lib/nest/handshake-request.js';
 import { WebSocketsModule } from '../../lib/nest/websockets.module.js';
 import { WebSocketsService } from '../../lib/nest/websockets.service.js';
@@ -75,6 +77,14 @@ class ChatGateway {
   @SubscribeMessage('echo')
   echo(@MessageBody() data: unknown): unknown {
     return data;
+  }
+
+  /** socket.io's habit first (client.emit: local only, a warning), then the way that sends. */
+  @SubscribeMessage('notify')
+  notify(@ConnectedSocket() client: GatewayWebSocket, @MessageBody() data: unknown): void {
+    client.emit('notice', data);
+    client.emit('notice', data);
+    void client.sendEvent('notice', data);
   }
 
   @SubscribeMessage('response')
@@ -204,12 +214,12 @@ class FragileGateway {
 
 let app: INestApplication | undefined;
 
-async function start(gateways: Type[], options: WebSocketsModuleOptions = {}): Promise<{ url: string; app: INestApplication }> {
+async function start(gateways: Type[], options: WebSocketsModuleOptions = {}, logger: LoggerService | false = false): Promise<{ url: string; app: INestApplication }> {
   const moduleRef = await Test.createTestingModule({
     imports: [WebSocketsModule.forRoot({ env: {}, ...options })],
     providers: [...gateways, TokenService],
   }).compile();
-  app = moduleRef.createNestApplication({ logger: false });
+  app = moduleRef.createNestApplication({ logger });
   app.useWebSocketAdapter(new WebSocketsAdapter(app));
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
@@ -345,6 +355,22 @@ describe('connections', () => {
       'handleDisconnect',
     );
     expect(gateway.disconnects).toEqual([{ code: 4000, reason: 'bye' }]);
+  });
+
+  it("client.sendEvent() sends { event, data }; client.emit() (socket.io's habit) sends nothing and warns once per name", async () => {
+    const warnings: string[] = [];
+    const logger: LoggerService = { log: () => undefined, error: () => undefined, warn: (message: unknown) => void warnings.push(String(message)) };
+    const { url } = await start([ChatGateway], {}, logger);
+    const peer = await connectPeer(`${url}/ws`);
+    peer.send({ event: 'notify', data: { text: 'hi' } });
+    // One frame only: the emit() calls sent nothing.
+    expect(await peer.next()).toEqual({ event: 'notice', data: { text: 'hi' } });
+    peer.send({ event: 'echo', data: 'after' });
+    expect(await peer.next()).toEqual({ event: 'echo', data: 'after' });
+    expect(warnings.filter((line) => line.includes('client.emit("notice"'))).toEqual([
+      'client.emit("notice", ...) only fires listeners on the server and sends nothing to the client (this is not socket.io); ' +
+        'to send the event, use client.sendEvent("notice", data)',
+    ]);
   });
 
   it('gives handleDisconnect the code the server sent when it closed the connection (1009 for a message over the limit, not 1006)', async () => {

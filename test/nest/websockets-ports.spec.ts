@@ -122,11 +122,22 @@ describe('gateways on their own port', () => {
     expect(servers.find((server) => server.path === '/a')?.server.address()?.port).toBe(OWN_PORT);
   });
 
-  it('answers a plain HTTP request on a WebSocket-only port with 426 and Upgrade: websocket', async () => {
-    await start([GatewayA], { host: '127.0.0.1' });
+  it('logs a request for a path no gateway owns as such, with the client address, not as a gateway\'s refusal', async () => {
+    const logger = new CapturingLogger();
+    const { port } = await start([AppServerGateway], {}, { logger });
+    expect((await refusal(`ws://127.0.0.1:${port}/nowhere?x=1`)).status).toBe(404);
+    const lines = logger.lines.filter((line) => line.message.includes('404')).map((line) => `${line.level}: ${line.message}`);
+    // Regression: it said "Gateway AppServerGateway: handshake refused with 404 (...) from a client".
+    expect(lines).toEqual(['debug: no gateway at /nowhere: refused with 404 (from 127.0.0.1)']);
+  });
+
+  it('answers a plain HTTP request on a WebSocket-only port with 426, Upgrade: websocket and the Server header', async () => {
+    await start([GatewayA], { host: '127.0.0.1', serverHeader: 'chat/2' });
     const response = await fetch(`http://127.0.0.1:${OWN_PORT}/a`);
     expect(response.status).toBe(426);
     expect(response.headers.get('upgrade')).toBe('websocket');
+    // Every refusal carries it (regression: the 426 had none).
+    expect(response.headers.get('server')).toBe('chat/2');
     expect(await response.text()).toBe('This port serves WebSocket connections only.\n');
   });
 

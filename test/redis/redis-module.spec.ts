@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Module, type INestApplication } from '@nestjs/common';
+import { Module, type INestApplication, type LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
 import type { AddressInfo } from 'node:net';
@@ -59,11 +59,31 @@ class RoomsGateway {
 
 const apps: INestApplication[] = [];
 
-async function start(options: WebSocketsModuleOptions): Promise<{ app: INestApplication; url: string }> {
+/** A Nest logger that keeps its lines. */
+class CapturingLogger implements LoggerService {
+  readonly lines: string[] = [];
+  log(message: unknown): void {
+    this.lines.push(`log: ${String(message)}`);
+  }
+  error(message: unknown): void {
+    this.lines.push(`error: ${String(message)}`);
+  }
+  warn(message: unknown): void {
+    this.lines.push(`warn: ${String(message)}`);
+  }
+  debug(message: unknown): void {
+    this.lines.push(`debug: ${String(message)}`);
+  }
+  verbose(message: unknown): void {
+    this.lines.push(`verbose: ${String(message)}`);
+  }
+}
+
+async function start(options: WebSocketsModuleOptions, logger: LoggerService | false = false): Promise<{ app: INestApplication; url: string }> {
   @Module({ imports: [WebSocketsModule.forRoot(options)], providers: [RoomsGateway] })
   class AppModule {}
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
+  const app = moduleRef.createNestApplication({ logger });
   app.useWebSocketAdapter(new WebSocketsAdapter(app));
   apps.push(app);
   await app.listen(0, '127.0.0.1');
@@ -106,11 +126,15 @@ describe('redisUrl and WEBSOCKETS_REDIS_URL', () => {
     );
   });
 
-  it('stops app.init() with RedisUnavailableError when Redis cannot be reached', async () => {
+  it('stops app.init() with RedisUnavailableError when Redis cannot be reached, and logs nothing of its own about it', async () => {
     const port = await freePort();
-    const error = await start({ redisUrl: `redis://127.0.0.1:${port}`, env: {} }).catch((e: unknown) => e);
+    const logger = new CapturingLogger();
+    const error = await start({ redisUrl: `redis://127.0.0.1:${port}`, env: {} }, logger).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RedisUnavailableError);
     expect((error as Error).message).toContain(`cannot connect to Redis at redis://127.0.0.1:${port} (option redisUrl, env WEBSOCKETS_REDIS_URL)`);
+    // The failed start reports it (Nest prints it once); a line of ours would print it a second time (regression: the
+    // sample printed it three times).
+    expect(logger.lines.filter((line) => line.includes('Redis'))).toEqual([]);
   });
 
   it('uses a given broadcastBus over redisUrl', async () => {
