@@ -6,6 +6,7 @@
  * ├─ HandshakeError                   httpStatus (400 unless a subclass says otherwise)
  * │  ├─ HandshakeLimitError           setting, limit, actual: 414 / 431 on a server; thrown on a client
  * │  ├─ InvalidHeaderError            name, value
+ * │  │  └─ InvalidExtensionsError     reason (a malformed Sec-WebSocket-Extensions, or one the client did not offer)
  * │  ├─ InvalidStatusError            status, headers, body (client: the server did not answer 101)
  * │  ├─ IncompleteResponseError       (client: the connection ended before the whole handshake response came)
  * │  ├─ OriginNotAllowedError         origin (403)
@@ -23,6 +24,7 @@
  * ├─ ConnectionClosedError            code, reason
  * ├─ FileDescriptorLimitError         cause, limit, connections (server: clients are being reset by the OS)
  * ├─ ConfigError                      setting, value
+ * ├─ InvalidMessageError              id (a gateway's message its parser refused: an exception frame)
  * ├─ RedisClientMissingError          a Redis URL is set but ioredis is not installed (start-up)
  * ├─ RedisUnavailableError            url (Redis cannot be reached at start-up)
  * ├─ MessageTooDeepError              limit, id (a gateway's message: an exception frame)
@@ -117,7 +119,7 @@ export class HandshakeLimitError extends HandshakeError {
 
 /** A header is missing, empty or invalid: "missing Sec-WebSocket-Key header", "invalid Upgrade header: h2c". */
 export class InvalidHeaderError extends HandshakeError {
-  override readonly code = 'WS_ERR_INVALID_HEADER';
+  override readonly code: string = 'WS_ERR_INVALID_HEADER';
   constructor(
     readonly headerName: string,
     readonly value: string | undefined,
@@ -133,6 +135,22 @@ export class InvalidHeaderError extends HandshakeError {
       httpStatus,
       headers,
     );
+  }
+}
+
+/**
+ * The `Sec-WebSocket-Extensions` header is malformed, or (on a client) the server's response accepts something the
+ * client did not offer. `reason` says which rule failed; a server answers 400.
+ */
+export class InvalidExtensionsError extends InvalidHeaderError {
+  override readonly code = 'WS_ERR_INVALID_EXTENSIONS';
+  constructor(
+    value: string,
+    /** Why the header was refused, e.g. `expected a token at offset 19`. */
+    readonly reason: string,
+  ) {
+    super('Sec-WebSocket-Extensions', value);
+    this.message = `${this.message} (${reason})`;
   }
 }
 
@@ -445,5 +463,22 @@ export class RedisUnavailableError extends WebSocketsError {
         `unset it to keep broadcasts in this process`,
       options,
     );
+  }
+}
+
+/**
+ * A gateway's message that its parser refused (invalid JSON, no `event`): the `invalidMessages` policy applies, and
+ * this error's message is what the client is told. A custom parser may throw it with the message's `id`, so that
+ * the refusal still correlates.
+ */
+export class InvalidMessageError extends WebSocketsError {
+  readonly code = 'WS_ERR_INVALID_MESSAGE';
+  constructor(
+    message: string,
+    /** The message's `id`, when it could be read, so that the refusal still correlates. */
+    readonly id?: string | number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
   }
 }

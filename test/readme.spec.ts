@@ -44,6 +44,8 @@ describe('README error table', () => {
       HandshakeError: new errors.HandshakeError('x'),
       HandshakeLimitError: new errors.HandshakeLimitError('request-line', 8192, 8193),
       InvalidHeaderError: new errors.InvalidHeaderError('Upgrade', 'h2c'),
+      InvalidExtensionsError: new errors.InvalidExtensionsError('x;;', 'expected a token'),
+      InvalidMessageError: new errors.InvalidMessageError('invalid JSON', 1),
       OriginNotAllowedError: new errors.OriginNotAllowedError('http://evil.test'),
       NoEndpointError: new errors.NoEndpointError('/nowhere', '127.0.0.1'),
       InvalidStatusError: new errors.InvalidStatusError(401, [], Buffer.alloc(0)),

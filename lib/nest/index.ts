@@ -18,7 +18,7 @@ export { exceptionFrame, type ExceptionFrame } from './exception-frames.js';
 export * from '../broadcast/index.js';
 export { WebSocketsExceptionFilter } from './websockets-exception.filter.js';
 export type { WebSocketsHandshakeRequest } from './handshake-request.js';
-export { parseJsonMessage, createJsonMessageParser, exceedsJsonDepth, readTopLevelId, InvalidMessageError } from './message-parser.js';
+export { parseJsonMessage, createJsonMessageParser, exceedsJsonDepth, readTopLevelId } from './message-parser.js';
 export type { JsonMessageParserOptions } from './message-parser.js';
 export { websocketsHttpsOptions } from './tls-options.js';
 export type { HttpsOptions } from './tls-options.js';

@@ -6,12 +6,12 @@
  */
 import type { Logger, WsMessageHandler } from '@nestjs/common';
 import type { Observable } from 'rxjs';
-import { MessageTooDeepError, WebSocketsError } from '../errors.js';
+import { InvalidMessageError, MessageTooDeepError, WebSocketsError } from '../errors.js';
 import { WebSocket } from '../node/websocket.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { errorText, messageOf } from './error-text.js';
 import { exceptionFrame, messageContext } from './exception-frames.js';
-import { InvalidMessageError, checkParsedMessage, parseJsonMessage, readTopLevelId } from './message-parser.js';
+import { checkParsedMessage, parseJsonMessage, readTopLevelId } from './message-parser.js';
 import type { InvalidMessagePolicy, MessageParser, ParsedMessage } from './websockets-options.interface.js';
 
 /** How one server's messages are read. */

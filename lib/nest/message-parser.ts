@@ -8,20 +8,8 @@
  * A refused message is answered with its `id` when one can be read from its top level (`readTopLevelId`).
  */
 import { resolveGatewayLimits } from '../config/index.js';
-import { MessageTooDeepError } from '../errors.js';
+import { InvalidMessageError, MessageTooDeepError } from '../errors.js';
 import type { MessageParser, ParsedMessage } from './websockets-options.interface.js';
-
-/** A message that the parser refused; its message is what the client is told. */
-export class InvalidMessageError extends Error {
-  override readonly name = 'InvalidMessageError';
-  constructor(
-    message: string,
-    /** The message's `id`, when it could be read, so that the refusal still correlates. */
-    readonly id?: string | number,
-  ) {
-    super(message);
-  }
-}
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

@@ -7,7 +7,7 @@
  * server's answer against what was offered.
  */
 import type { ResolvedCompression } from '../config/index.js';
-import { InvalidHeaderError } from '../errors.js';
+import { InvalidExtensionsError } from '../errors.js';
 import { SETTINGS } from '../config/settings.js';
 import type { DeflateParams } from './compression.js';
 
@@ -26,21 +26,6 @@ export const MAX_WINDOW_BITS = 15;
 export interface ExtensionItem {
   readonly name: string;
   readonly params: ReadonlyArray<readonly [name: string, value: string | null]>;
-}
-
-/**
- * The `Sec-WebSocket-Extensions` header is malformed, or (on a client) the server's response accepts something the
- * client did not offer. `reason` says which rule failed; a server answers 400.
- */
-export class InvalidExtensionsError extends InvalidHeaderError {
-  constructor(
-    value: string,
-    /** Why the header was refused, e.g. `expected a token at offset 19`. */
-    readonly reason: string,
-  ) {
-    super(SEC_WEBSOCKET_EXTENSIONS, value);
-    this.message = `${this.message} (${reason})`;
-  }
 }
 
 // RFC 7230 §3.2.6 tchar, quoted-string's qdtext and quoted-pair, and OWS.

@@ -19,7 +19,6 @@ export {
   negotiateDeflate,
   deflateOffer,
   acceptDeflateResponse,
-  InvalidExtensionsError,
   PERMESSAGE_DEFLATE,
 } from './extensions.js';
 export type { ExtensionItem, DeflateAgreement } from './extensions.js';

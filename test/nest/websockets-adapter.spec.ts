@@ -271,15 +271,15 @@ describe('messages', () => {
       id: 2,
     });
     peer.ws.send('{not json');
-    expect(await peer.next()).toEqual({ event: 'exception', data: { status: 'error', message: 'invalid JSON' } });
+    expect(await peer.next()).toEqual({ event: 'exception', data: { status: 'error', code: 'WS_ERR_INVALID_MESSAGE', message: 'invalid JSON' } });
     peer.send({ event: 'nope', id: 3 });
     expect(await peer.next()).toEqual({ event: 'exception', data: { status: 'error', message: 'unknown event "nope"' }, id: 3 });
     peer.send({ data: 1, id: 4 });
-    expect(await peer.next()).toEqual({ event: 'exception', data: { status: 'error', message: 'a message needs an "event" string' }, id: 4 });
+    expect(await peer.next()).toEqual({ event: 'exception', data: { status: 'error', code: 'WS_ERR_INVALID_MESSAGE', message: 'a message needs an "event" string' }, id: 4 });
     peer.send([1, 2]);
     expect(await peer.next()).toEqual({
       event: 'exception',
-      data: { status: 'error', message: 'a message must be a JSON object { "event": string, "data"?: any, "id"?: string | number }' },
+      data: { status: 'error', code: 'WS_ERR_INVALID_MESSAGE', message: 'a message must be a JSON object { "event": string, "data"?: any, "id"?: string | number }' },
     });
     // The connection is still usable.
     peer.send({ event: 'echo', data: 'still here' });

@@ -2,9 +2,8 @@ import { describe, it, expect } from '@jest/globals';
 import fc from 'fast-check';
 
 import { resolveConfig, type CompressionOptions, type ResolvedCompression } from '../../lib/config/index.js';
-import { InvalidHeaderError } from '../../lib/errors.js';
+import { InvalidExtensionsError, InvalidHeaderError } from '../../lib/errors.js';
 import {
-  InvalidExtensionsError,
   MAX_WINDOW_BITS,
   MIN_WINDOW_BITS,
   PERMESSAGE_DEFLATE,
@@ -74,7 +73,7 @@ describe('parseExtensions', () => {
     expect(error.reason).toBe(reason);
     expect(error.headerName).toBe('Sec-WebSocket-Extensions');
     expect(error.httpStatus).toBe(400);
-    expect(error.code).toBe('WS_ERR_INVALID_HEADER');
+    expect(error.code).toBe('WS_ERR_INVALID_EXTENSIONS');
     expect(error.message).toBe(`invalid Sec-WebSocket-Extensions header: ${header} (${reason})`);
   });
 
