@@ -74,7 +74,10 @@ describe('resolveConfig defaults', () => {
       clientNoContextTakeover: false,
       memLevel: 5,
       threshold: 128,
+      windowBitsSet: { server: false, client: false },
     });
+    // Set explicitly, even to the default, the window bits are recorded as set (a client then offers them).
+    expect(resolveConfig({ compression: { serverMaxWindowBits: 12 } }, {}).compression?.windowBitsSet).toEqual({ server: true, client: false });
   });
 
   it('match SETTINGS for every numeric setting', () => {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import * as errors from '../lib/index.js';
-import { SETTINGS, type SettingSpec } from '../lib/config/settings.js';
+import { SETTINGS, SETTING_LAYERS, type SettingName, type SettingSpec } from '../lib/config/settings.js';
 import { cellText, findMarkdownTable, readReadme } from './support/readme-table.js';
 
 const readme = readReadme();
@@ -23,11 +23,12 @@ describe('README options table', () => {
     expect(table.rows.map((row) => cellText(row['option'] ?? ''))).toEqual(Object.values(SETTINGS).map((s: SettingSpec) => s.option));
   });
 
-  it.each(Object.entries(SETTINGS))('gives %s its variable and default', (_name, spec: SettingSpec) => {
+  it.each(Object.entries(SETTINGS))('gives %s its variable, default and the layer that reads it', (name, spec: SettingSpec) => {
     const row = table.rows.find((r) => cellText(r['option'] ?? '') === spec.option);
     expect(row).toBeDefined();
     expect(cellText(row?.['environment variable'] ?? '')).toBe(spec.env ?? '—');
     expect(cellText(row?.['default'] ?? '')).toBe(shownDefault(spec));
+    expect(cellText(row?.['used by'] ?? '')).toBe(`${SETTING_LAYERS[name as SettingName]}/`);
   });
 });
 

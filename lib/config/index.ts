@@ -3,8 +3,8 @@
  * layer that uses it), and its resolution (an explicit option, then the environment, then the default), once, into
  * frozen objects that the layers above take. Nothing here reads `process.env`: callers pass the environment.
  */
-export { SETTINGS, DEFAULT_IDENTITY, PACKAGE_VERSION, PROXY_VARIABLES, describeSetting } from './settings.js';
-export type { SettingName, SettingSpec, SettingKind } from './settings.js';
+export { SETTINGS, SETTING_LAYERS, DEFAULT_IDENTITY, PACKAGE_VERSION, PROXY_VARIABLES, describeSetting } from './settings.js';
+export type { SettingName, SettingSpec, SettingKind, SettingLayer } from './settings.js';
 export { isHeaderValue, type Environment } from './setting-values.js';
 export { WEBSOCKETS_OPTION_NAMES, pickWebSocketsOptions, type CompressionOptions, type RefusalMode, type SlowConsumerPolicy, type WebSocketsOptions } from './websockets-options.js';
 export { resolveConfig, type ConnectionLimits, type Limits, type ResolvedCompression, type ResolvedConfig } from './resolved-config.js';

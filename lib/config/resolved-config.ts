@@ -39,6 +39,11 @@ export interface ResolvedCompression {
   readonly clientNoContextTakeover: boolean;
   readonly memLevel: number;
   readonly threshold: number;
+  /**
+   * Whether the window bits were set explicitly (not left to their defaults): a client offers a value it was given,
+   * and leaves the parameter out (or bare) otherwise, whatever the number.
+   */
+  readonly windowBitsSet: { readonly server: boolean; readonly client: boolean };
 }
 
 export interface ResolvedConfig {
@@ -104,6 +109,7 @@ function resolveCompression(option: unknown, env: Environment): ResolvedCompress
     clientNoContextTakeover: bool(o.clientNoContextTakeover, 'clientNoContextTakeover', false),
     memLevel: resolveInteger('memLevel', o.memLevel, none, 'zlib memLevel', 1, 9),
     threshold: o.threshold === 0 ? 0 : resolveInteger('compressionThreshold', o.threshold, none, 'bytes'),
+    windowBitsSet: Object.freeze({ server: o.serverMaxWindowBits !== undefined, client: o.clientMaxWindowBits !== undefined }),
   });
 }
 

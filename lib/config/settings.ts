@@ -183,6 +183,55 @@ export const PROXY_VARIABLES = {
   wss: ['WSS_PROXY', 'HTTPS_PROXY', 'ALL_PROXY'],
 } as const;
 
+/** The layer that reads a setting: the layers below it never see it (the Nest module resolves everything once). */
+export type SettingLayer = 'protocol' | 'node' | 'broadcast' | 'nest';
+
+/** Which layer reads each setting (a setting read by several is listed at the lowest). */
+export const SETTING_LAYERS: Readonly<Record<SettingName, SettingLayer>> = Object.freeze({
+  maxLineLength: 'protocol',
+  maxNumHeaders: 'protocol',
+  maxBodySize: 'protocol',
+  serverHeader: 'protocol',
+  userAgentHeader: 'protocol',
+  maxMessageSize: 'protocol',
+  maxFragments: 'protocol',
+  readHighWaterMark: 'node',
+  writeHighWaterMark: 'node',
+  maxBufferedAmount: 'node',
+  slowConsumer: 'node',
+  writeLowWaterMark: 'node',
+  compression: 'protocol',
+  serverMaxWindowBits: 'protocol',
+  clientMaxWindowBits: 'protocol',
+  memLevel: 'node',
+  compressionThreshold: 'protocol',
+  openTimeoutMs: 'node',
+  pingIntervalMs: 'node',
+  pingTimeoutMs: 'node',
+  closeTimeoutMs: 'node',
+  maxConnections: 'node',
+  maxConnectionsPerAddress: 'node',
+  maxHandshakesPerSecondPerAddress: 'node',
+  refusals: 'node',
+  maxJsonDepth: 'nest',
+  maxRoomsPerClient: 'broadcast',
+  proxy: 'node',
+  noProxy: 'node',
+  maxRedirects: 'node',
+  backoffInitialDelayMs: 'node',
+  backoffMinDelayMs: 'node',
+  backoffFactor: 'node',
+  backoffMaxDelayMs: 'node',
+  host: 'node',
+  tlsCert: 'node',
+  tlsKey: 'node',
+  tlsCa: 'node',
+  socketPath: 'node',
+  socketPermissions: 'node',
+  redisUrl: 'broadcast',
+  redisChannelPrefix: 'broadcast',
+});
+
 /** How a setting is named in messages: `option maxLineLength, env WEBSOCKETS_MAX_LINE_LENGTH`. */
 export function describeSetting(name: SettingName): string {
   const spec: SettingSpec = SETTINGS[name];

@@ -8,7 +8,6 @@
  */
 import type { ResolvedCompression } from '../config/index.js';
 import { InvalidExtensionsError } from '../errors.js';
-import { SETTINGS } from '../config/settings.js';
 import type { DeflateParams } from './compression.js';
 
 /** The header that carries extension offers and responses (RFC 6455 §11.3.2). */
@@ -228,16 +227,16 @@ export function negotiateDeflate(offerHeader: string | undefined, config: Resolv
 }
 
 /**
- * What a client offers for a configuration. Window bits are offered only when configured away from their
- * defaults: by default the offer is exactly `permessage-deflate; client_max_window_bits` (RFC 7692 §7.1.2.2:
- * "I can use a smaller window if you ask"), and the client's compressor still uses at most `clientMaxWindowBits`.
+ * What a client offers for a configuration. Window bits are offered only when set explicitly: by default the offer
+ * is exactly `permessage-deflate; client_max_window_bits` (RFC 7692 §7.1.2.2: "I can use a smaller window if you
+ * ask"), and the client's compressor still uses at most `clientMaxWindowBits`.
  */
 function clientOffer(config: ResolvedCompression): DeflateOfferParams {
   return {
     serverNoContextTakeover: config.serverNoContextTakeover,
     clientNoContextTakeover: config.clientNoContextTakeover,
-    serverMaxWindowBits: config.serverMaxWindowBits === SETTINGS.serverMaxWindowBits.default ? null : config.serverMaxWindowBits,
-    clientMaxWindowBits: config.clientMaxWindowBits === SETTINGS.clientMaxWindowBits.default ? true : config.clientMaxWindowBits,
+    serverMaxWindowBits: config.windowBitsSet.server ? config.serverMaxWindowBits : null,
+    clientMaxWindowBits: config.windowBitsSet.client ? config.clientMaxWindowBits : true,
   };
 }
 
@@ -245,8 +244,8 @@ function clientOffer(config: ResolvedCompression): DeflateOfferParams {
  * Client side: the value of the request's `Sec-WebSocket-Extensions` header.
  * @returns `permessage-deflate; client_max_window_bits` with the default settings, plus
  *   `server_no_context_takeover` / `client_no_context_takeover` when configured, `server_max_window_bits=N` when
- *   `serverMaxWindowBits` is not the default, and `client_max_window_bits=N` when `clientMaxWindowBits` is not the
- *   default; `null` when compression is off (send no header)
+ *   `serverMaxWindowBits` is set, and `client_max_window_bits=N` when `clientMaxWindowBits` is set; `null` when
+ *   compression is off (send no header)
  */
 export function deflateOffer(config: ResolvedCompression | null): string | null {
   return config === null ? null : formatDeflate(clientOffer(config));

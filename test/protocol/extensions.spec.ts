@@ -211,6 +211,10 @@ describe('deflateOffer (client)', () => {
     expect(deflateOffer(compression({ serverMaxWindowBits: 9, clientMaxWindowBits: 15 }))).toBe(
       'permessage-deflate; server_max_window_bits=9; client_max_window_bits=15',
     );
+    // Set explicitly to the default value, a window is still offered: "not set" is recorded, not inferred from the value.
+    expect(deflateOffer(compression({ serverMaxWindowBits: 12, clientMaxWindowBits: 12 }))).toBe(
+      'permessage-deflate; server_max_window_bits=12; client_max_window_bits=12',
+    );
   });
 
   it('is accepted by negotiateDeflate, and its answer by acceptDeflateResponse, for every window size', () => {
