@@ -4,7 +4,6 @@
  * `query` have the shapes of Node's and Express's requests, so that guards written for HTTP read it unchanged.
  */
 import type { PeerCertificate } from 'node:tls';
-import { headOf, requestOfHead } from '../node/request-head.js';
 import type { HandshakeInfo } from '../node/server.js';
 import type { HandshakeRequest } from '../protocol/handshake.js';
 
@@ -38,8 +37,8 @@ export interface WebSocketsHandshakeRequest {
 
 /**
  * The request as kept on `client.data`: the plain fields as properties, the header and query views built on first
- * read from the head kept in compact form (see `headOf`), so that an idle connection keeps a couple of hundred bytes
- * instead of the parsed header and query objects.
+ * read from the connection's one handshake request (kept compacted, see `ParsedHandshakeRequest.compact`), so that an
+ * idle connection keeps a couple of hundred bytes instead of the parsed header and query objects.
  */
 class HandshakeRequestView implements WebSocketsHandshakeRequest {
   [extra: string]: unknown;
@@ -50,8 +49,7 @@ class HandshakeRequestView implements WebSocketsHandshakeRequest {
   readonly ip: string | undefined;
   readonly secure: boolean;
   declare readonly peerCertificate?: PeerCertificate;
-  readonly #head: string;
-  #request: HandshakeRequest | undefined;
+  readonly #request: HandshakeRequest;
   #headers: Readonly<Record<string, string>> | undefined;
   #query: Readonly<Record<string, string | string[]>> | undefined;
 
@@ -63,7 +61,7 @@ class HandshakeRequestView implements WebSocketsHandshakeRequest {
     this.ip = info.remoteAddress;
     this.secure = info.secure;
     if (info.peerCertificate !== undefined) (this as { peerCertificate?: PeerCertificate }).peerCertificate = info.peerCertificate;
-    this.#head = headOf(info);
+    this.#request = info.request;
   }
 
   get headers(): Readonly<Record<string, string>> {
@@ -91,16 +89,11 @@ class HandshakeRequestView implements WebSocketsHandshakeRequest {
   }
 
   get searchParams(): URLSearchParams {
-    return this.#parsed().query;
+    return this.#request.query;
   }
 
   get rawHeaders(): ReadonlyArray<readonly [string, string]> {
-    return this.#parsed().rawHeaders;
-  }
-
-  #parsed(): HandshakeRequest {
-    this.#request ??= requestOfHead(this.#head);
-    return this.#request;
+    return this.#request.rawHeaders;
   }
 }
 

@@ -31,10 +31,10 @@ import {
   buildRejectResponse,
   checkOrigin,
   rejectionFor,
-  requestFromNode,
   requestTargetPath,
   RequestParser,
   validateUpgradeRequest,
+  ParsedHandshakeRequest,
   type HandshakeRequest,
   type UpgradeRequest,
 } from '../protocol/handshake.js';
@@ -47,17 +47,11 @@ import { serverTlsOptions } from './tls-options.js';
 import { listenOnSocketPath } from './unix-socket.js';
 import { UpgradeRouter, type UpgradeTarget } from './upgrade-router.js';
 import { PreparedMessage } from '../protocol/prepared-message.js';
+import { ServerHandshakeInfo, type HandshakeInfo } from './handshake-info.js';
+import { requestFromNode } from './request-from-node.js';
 import { WebSocket, type SendOptions, type WebSocketInit } from './websocket.js';
 
-/** The handshake request as the hook sees it, with where it came from. */
-export interface HandshakeInfo extends HandshakeRequest {
-  /** The client's address. */
-  readonly remoteAddress: string | undefined;
-  /** Whether the connection is over TLS. */
-  readonly secure: boolean;
-  /** The client's certificate, when the TLS server asked for one (`requestCert`) and the client sent it. */
-  readonly peerCertificate?: tls.PeerCertificate;
-}
+export type { HandshakeInfo } from './handshake-info.js';
 
 /**
  * What the handshake hook returns. Nothing (or `true`) accepts. An object accepts with extra response headers, a
@@ -291,9 +285,9 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     refuseRenegotiation(socket);
     if (!this.#admit(socket)) return;
     this.#startOpenTimer(socket);
-    let request: HandshakeRequest;
+    let request: ParsedHandshakeRequest;
     try {
-      request = requestFromNode(req.method ?? '', req.url ?? '', req.httpVersion, req.rawHeaders, this.config.limits);
+      request = requestFromNode(req, this.config.limits);
     } catch (error) {
       this.#refuse(socket, error, undefined);
       return;
@@ -376,7 +370,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     this.#startOpenTimer(socket);
     const parser = new RequestParser(this.config.limits);
     const onData = (chunk: Buffer): void => {
-      let request: HandshakeRequest | null;
+      let request: ParsedHandshakeRequest | null;
       try {
         request = parser.push(chunk);
       } catch (error) {
@@ -430,22 +424,20 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
 
   async #completeHandshake(
     socket: Duplex,
-    received: HandshakeRequest,
+    received: ParsedHandshakeRequest,
     head: Buffer,
     secure: boolean,
   ): Promise<void> {
     // A bearer token offered as a subprotocol leaves the negotiation here and reaches everything after (the hook,
     // guards, `ws.request`) as an Authorization header only.
-    let request: HandshakeRequest;
+    let request: ParsedHandshakeRequest;
     try {
       request = withSubprotocolCredentials(received);
     } catch (error) {
       this.#refuse(socket, error, undefined);
       return;
     }
-    const details: Mutable<HandshakeInfo> = { ...request, remoteAddress: (socket as Partial<net.Socket>).remoteAddress, secure };
-    if (secure) details.peerCertificate = peerCertificateOf(socket);
-    const info: HandshakeInfo = Object.freeze(details);
+    const info = new ServerHandshakeInfo(request, (socket as Partial<net.Socket>).remoteAddress, secure, secure ? peerCertificateOf(socket) : undefined);
     let ws: WebSocket;
     let upgrade: UpgradeRequest | undefined;
     // A refusal the application decided on (allowedOrigins, the hook), which may be sent in-band; not a malformed

@@ -20,11 +20,10 @@ import type { ResolvedConfig } from '../config/index.js';
 import { ConnectionClosedError, InvalidStateError, SlowConsumerError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection, State, type ConnectionEvent } from '../protocol/connection.js';
-import type { HandshakeRequest } from '../protocol/handshake.js';
+import { ParsedHandshakeRequest, type HandshakeRequest } from '../protocol/handshake.js';
 import { PreparedMessage } from '../protocol/prepared-message.js';
 import { IncomingMessages } from './incoming-messages.js';
-import { KeepaliveQueue, type KeepaliveTarget } from './keepalive.js';
-import { headOf, requestOfHead } from './request-head.js';
+import { KeepaliveQueue } from './keepalive.js';
 import { SendBuffer, type OutgoingMessage, type SendHost } from './send-buffer.js';
 
 /** What `send()` accepts: strings go as text, everything else as binary (unless `options.binary` says otherwise). */
@@ -103,7 +102,7 @@ function rejected<T>(error: Error): Promise<T> {
  * `'error'` (error: Error), `'ping'` (data: Buffer), `'pong'` (data: Buffer), `'drop'` (data: string | Buffer: a
  * message not sent under the `'drop'` policy or as a volatile send).
  */
-export class WebSocket extends EventEmitter implements KeepaliveTarget {
+export class WebSocket extends EventEmitter {
   static readonly CONNECTING = State.CONNECTING;
   static readonly OPEN = State.OPEN;
   static readonly CLOSING = State.CLOSING;
@@ -122,12 +121,8 @@ export class WebSocket extends EventEmitter implements KeepaliveTarget {
   /** Whatever the server's handshake hook attached; free for the application to use. */
   data: unknown;
 
-  /**
-   * Server side: the request head as it was on the wire (one flat string, about a tenth of the parsed object), parsed
-   * again on the first read of `request`: most applications never read it, and every idle connection keeps it.
-   */
-  #requestHead: string | undefined;
-  #request: HandshakeRequest | undefined;
+  /** Server side: the handshake request, kept compacted (see `ParsedHandshakeRequest.compact`). */
+  readonly #request: HandshakeRequest | undefined;
   readonly #socket: Duplex;
   readonly #conn: Connection;
   readonly #config: Readonly<ResolvedConfig>;
@@ -168,7 +163,8 @@ export class WebSocket extends EventEmitter implements KeepaliveTarget {
     this.#config = init.config;
     this.protocol = init.protocol ?? '';
     this.extensions = init.extensions ?? '';
-    if (init.request !== undefined) this.#requestHead = headOf(init.request);
+    this.#request = init.request;
+    if (init.request instanceof ParsedHandshakeRequest) init.request.compact();
     this.remoteAddress = init.remoteAddress;
     this.data = init.data;
     this.#onUnhandledError = init.onUnhandledError;
@@ -223,12 +219,8 @@ export class WebSocket extends EventEmitter implements KeepaliveTarget {
     }
   };
 
-  /** Server side: the parsed handshake request (parsed again from the stored head on the first read). */
+  /** Server side: the handshake request (its header fields are made again from a compact string on first read). */
   get request(): HandshakeRequest | undefined {
-    if (this.#request === undefined && this.#requestHead !== undefined) {
-      this.#request = requestOfHead(this.#requestHead);
-      this.#requestHead = undefined;
-    }
     return this.#request;
   }
 

@@ -1,7 +1,7 @@
 /**
  * The client's handshake request (RFC 6455 §4.1, §4.2.1): parsed and validated on the server, built on the client.
  *
- * Server: feed bytes to a `RequestParser` (or, behind Node's `http` server, call `requestFromNode`), then call
+ * Server: feed bytes to a `RequestParser` (or, behind Node's `http` server, call `requestFromParts`), then call
  * `validateUpgradeRequest` and, when origins are restricted, `checkOrigin`. Every failure is a `HandshakeError`
  * whose `httpStatus` and `headers` make the refusal (see `rejectionFor`).
  */
@@ -26,28 +26,13 @@ import {
 } from './handshake-headers.js';
 import { isValidKey } from './handshake-key.js';
 import { HeadReader, shown } from './handshake-reader.js';
+import { ParsedHandshakeRequest, pathAndQueryOf, type HandshakeRequest } from './request.js';
 import { formatSubprotocols, parseSubprotocols, SUBPROTOCOL_HEADER } from './subprotocols.js';
 
 /** RFC 6455 §4.1 item 9 / §4.4: the only protocol version this package speaks. */
 export const WEBSOCKET_VERSION = '13';
 
-/** A parsed handshake request, the same whether this package or Node's `http` server parsed it. */
-export interface HandshakeRequest {
-  /** The method, case-sensitive (RFC 9110 §9.1). */
-  readonly method: string;
-  /** The raw request-target, as on the request line. */
-  readonly target: string;
-  /** The path of the target without its query, not percent-decoded; `/` for an absolute-form target with none. */
-  readonly path: string;
-  /** The decoded query of the target. */
-  readonly query: URLSearchParams;
-  /** `1.1` for HTTP/1.1. */
-  readonly httpVersion: string;
-  /** Case-insensitive lookup of the header fields. */
-  readonly headers: HandshakeHeaders;
-  /** The header field lines in order, names in their original case. */
-  readonly rawHeaders: ReadonlyArray<HeaderField>;
-}
+export { ParsedHandshakeRequest, type HandshakeRequest } from './request.js';
 
 /** What the server needs from a valid upgrade request. */
 export interface UpgradeRequest {
@@ -69,13 +54,6 @@ const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', ws: '80', 
 const HOST = /^(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::\d*)?$/;
 const CONTENT_LENGTH = /^\d+$/;
 
-/** The path and query of a request target: what follows the authority of the absolute form, or the target itself. */
-function pathAndQueryOf(target: string): string {
-  const absolute = ABSOLUTE_FORM.exec(target);
-  if (absolute === null) return target;
-  const rest = target.slice(absolute[0].length);
-  return rest === '' || rest.startsWith('?') ? `/${rest}` : rest;
-}
 
 /**
  * The path of a request target, without its query and not percent-decoded: `/ws` for `/ws?x=1` and for the absolute
@@ -88,20 +66,6 @@ export function requestTargetPath(target: string): string {
   return mark === -1 ? pathAndQuery : pathAndQuery.slice(0, mark);
 }
 
-/** Builds the request object from a parsed request line and header fields. */
-function makeRequest(method: string, target: string, httpVersion: string, rawHeaders: HeaderField[]): HandshakeRequest {
-  const pathAndQuery = pathAndQueryOf(target);
-  const mark = pathAndQuery.indexOf('?');
-  return {
-    method,
-    target,
-    path: mark === -1 ? pathAndQuery : pathAndQuery.slice(0, mark),
-    query: new URLSearchParams(mark === -1 ? '' : pathAndQuery.slice(mark + 1)),
-    httpVersion,
-    headers: new HandshakeHeaders(rawHeaders),
-    rawHeaders,
-  };
-}
 
 /** Splits and checks a request line. @throws HandshakeError (400) when it is malformed */
 function parseRequestLine(line: string): { method: string; target: string; httpVersion: string } {
@@ -116,7 +80,7 @@ function parseRequestLine(line: string): { method: string; target: string; httpV
  */
 export class RequestParser {
   private readonly head: HeadReader;
-  private request: HandshakeRequest | null = null;
+  private request: ParsedHandshakeRequest | null = null;
   private failure: HandshakeError | null = null;
   private tail: Buffer = Buffer.alloc(0);
 
@@ -136,7 +100,7 @@ export class RequestParser {
    *   HandshakeError (400) for a malformed request; once thrown, every later call throws the same error
    * @throws InvalidStateError when called after the request was returned
    */
-  push(chunk: Buffer): HandshakeRequest | null {
+  push(chunk: Buffer): ParsedHandshakeRequest | null {
     if (this.failure !== null) throw this.failure;
     if (this.request !== null) throw new InvalidStateError('the handshake request is complete; read rest instead');
     try {
@@ -148,7 +112,7 @@ export class RequestParser {
       }
       const { method, target, httpVersion } = parseRequestLine(head.startLine);
       this.tail = this.head.bytes.takeAll();
-      this.request = makeRequest(method, target, httpVersion, head.fields);
+      this.request = new ParsedHandshakeRequest(method, target, httpVersion, head.fields);
       return this.request;
     } catch (error) {
       this.failure = error as HandshakeError;
@@ -158,21 +122,22 @@ export class RequestParser {
 }
 
 /**
- * Builds a `HandshakeRequest` from what Node's `http` server parsed (`req.method`, `req.url`, `req.httpVersion`,
- * `req.rawHeaders`), for servers attached to an existing `http` server. Node allows up to 16 KiB of headers in all
+ * Builds a `HandshakeRequest` from the parts another HTTP parser produced (Node's `http` server: `req.method`,
+ * `req.url`, `req.httpVersion`, `req.rawHeaders`; see `requestFromNode` in the node layer), for servers attached to
+ * an existing `http` server. Node allows up to 16 KiB of headers in all
  * and up to 2000 of them, so the per-line limits and the header count are checked again here, on the lines as they
  * were on the wire: the request line is `${method} ${url} HTTP/${httpVersion}\r\n`, a header line
  * `${name}: ${value}\r\n`. Node also lets HTTP/1.0, a body and a missing Host through; `validateUpgradeRequest`
  * refuses them as it does for a request parsed here.
  * @throws HandshakeLimitError (414 / 431) and HandshakeError (400), as `RequestParser` does
  */
-export function requestFromNode(
+export function requestFromParts(
   method: string,
   url: string,
   httpVersion: string,
   rawHeaders: readonly string[],
   limits: Limits,
-): HandshakeRequest {
+): ParsedHandshakeRequest {
   const { maxLineLength, maxNumHeaders } = limits;
   const requestLine = `${method} ${url} HTTP/${httpVersion}`;
   // Node decodes the head as latin1, so one character is one byte on the wire.
@@ -192,7 +157,7 @@ export function requestFromNode(
     if (!isFieldValue(value)) throw new HandshakeError(`invalid value of header ${name}: ${shown(value)}`);
     fields.push([name, value]);
   }
-  return makeRequest(parsed.method, parsed.target, parsed.httpVersion, fields);
+  return new ParsedHandshakeRequest(parsed.method, parsed.target, parsed.httpVersion, fields);
 }
 
 // The extra headers of the refusals below, made once (every handshake is validated).

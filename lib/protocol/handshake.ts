@@ -17,14 +17,15 @@ export type { RandomBytes } from './handshake-key.js';
 export {
   WEBSOCKET_VERSION,
   RequestParser,
-  requestFromNode,
+  requestFromParts,
   requestTargetPath,
   validateUpgradeRequest,
   checkOrigin,
   buildRequest,
   formatHost,
 } from './handshake-request.js';
-export type { HandshakeRequest, UpgradeRequest, RequestOptions } from './handshake-request.js';
+export { ParsedHandshakeRequest, type HandshakeRequest } from './request.js';
+export type { UpgradeRequest, RequestOptions } from './handshake-request.js';
 export {
   SWITCHING_PROTOCOLS,
   ResponseParser,

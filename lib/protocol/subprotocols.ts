@@ -4,8 +4,8 @@
  */
 import { ConfigError, HandshakeError, InvalidHeaderError } from '../errors.js';
 import { AUTH_MARKER_SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX, bearerTokenOf } from './bearer-subprotocol.js';
-import { HandshakeHeaders, isToken, parseList, type HeaderField } from './handshake-headers.js';
-import type { HandshakeRequest } from './handshake-request.js';
+import { isToken, parseList, type HeaderField } from './handshake-headers.js';
+import { ParsedHandshakeRequest, type HandshakeRequest } from './request.js';
 
 /** The header that carries subprotocols. */
 export const SUBPROTOCOL_HEADER = 'Sec-WebSocket-Protocol';
@@ -70,8 +70,10 @@ const AUTHORIZATION = 'Authorization';
  * @throws HandshakeError (400) for a bearer subprotocol that does not hold a token, or for more than one; the
  *   message never contains the value
  */
-export function withSubprotocolCredentials(request: HandshakeRequest): HandshakeRequest {
-  if (!request.headers.getAll(SUBPROTOCOL_HEADER).some((line) => line.includes(BEARER_SUBPROTOCOL_PREFIX))) return request;
+export function withSubprotocolCredentials(request: HandshakeRequest): ParsedHandshakeRequest {
+  if (!request.headers.getAll(SUBPROTOCOL_HEADER).some((line) => line.includes(BEARER_SUBPROTOCOL_PREFIX))) {
+    return request instanceof ParsedHandshakeRequest ? request : new ParsedHandshakeRequest(request.method, request.target, request.httpVersion, request.rawHeaders);
+  }
   let token: string | null = null;
   const rawHeaders: HeaderField[] = [];
   for (const field of request.rawHeaders) {
@@ -98,7 +100,7 @@ export function withSubprotocolCredentials(request: HandshakeRequest): Handshake
     if (kept.length > 0) rawHeaders.push([field[0], kept.join(', ')]);
   }
   if (token !== null && !request.headers.has(AUTHORIZATION)) rawHeaders.push([AUTHORIZATION, `Bearer ${token}`]);
-  return { ...request, headers: new HandshakeHeaders(rawHeaders), rawHeaders };
+  return new ParsedHandshakeRequest(request.method, request.target, request.httpVersion, rawHeaders);
 }
 
 /**

@@ -13,7 +13,7 @@ import {
   buildRequest,
   checkOrigin,
   formatHost,
-  requestFromNode,
+  requestFromParts,
   requestTargetPath,
   validateUpgradeRequest,
   type HandshakeRequest,
@@ -346,44 +346,44 @@ describe('checkOrigin', () => {
   });
 });
 
-describe('requestFromNode', () => {
+describe('requestFromParts', () => {
   const raw = (headers: readonly string[]) => headers.flatMap((h) => [h.slice(0, h.indexOf(':')), h.slice(h.indexOf(':') + 2)]);
 
   it('builds the same request as the byte parser', () => {
     const headers = [...UPGRADE_HEADERS, 'X-Dup: 1', 'X-Dup: 2'];
-    const fromNode = requestFromNode('GET', '/chat?x=1', '1.1', raw(headers), LIMITS);
+    const fromNode = requestFromParts('GET', '/chat?x=1', '1.1', raw(headers), LIMITS);
     expect(fromNode).toEqual(parse(bytes('GET /chat?x=1 HTTP/1.1', headers)));
     expect(validateUpgradeRequest(fromNode).key).toBe(KEY);
   });
 
   it('applies the same line limits and header count', () => {
     const target = requestLineOf(8192).slice(4, -9);
-    expect(requestFromNode('GET', target, '1.1', raw(UPGRADE_HEADERS), LIMITS).target).toBe(target);
-    expect(() => requestFromNode('GET', `${target}a`, '1.1', raw(UPGRADE_HEADERS), LIMITS)).toThrow(
+    expect(requestFromParts('GET', target, '1.1', raw(UPGRADE_HEADERS), LIMITS).target).toBe(target);
+    expect(() => requestFromParts('GET', `${target}a`, '1.1', raw(UPGRADE_HEADERS), LIMITS)).toThrow(
       'request line is 8193 bytes or more; the limit is 8192 (option maxLineLength, env WEBSOCKETS_MAX_LINE_LENGTH)',
     );
-    expect(requestFromNode('GET', '/', '1.1', raw([headerLineOf(8192)]), LIMITS).rawHeaders).toHaveLength(1);
-    const long = thrown(() => requestFromNode('GET', '/', '1.1', raw([headerLineOf(8193)]), LIMITS));
+    expect(requestFromParts('GET', '/', '1.1', raw([headerLineOf(8192)]), LIMITS).rawHeaders).toHaveLength(1);
+    const long = thrown(() => requestFromParts('GET', '/', '1.1', raw([headerLineOf(8193)]), LIMITS));
     expect((long as HandshakeLimitError).httpStatus).toBe(431);
     expect((long as Error).message).toBe(
       'header line is 8193 bytes or more; the limit is 8192 (option maxLineLength, env WEBSOCKETS_MAX_LINE_LENGTH)',
     );
     const fill = (n: number) => raw(Array.from({ length: n }, (_, i) => `X-H${i}: ${i}`));
-    expect(requestFromNode('GET', '/', '1.1', fill(128), LIMITS).rawHeaders).toHaveLength(128);
-    const many = thrown(() => requestFromNode('GET', '/', '1.1', fill(129), LIMITS));
+    expect(requestFromParts('GET', '/', '1.1', fill(128), LIMITS).rawHeaders).toHaveLength(128);
+    const many = thrown(() => requestFromParts('GET', '/', '1.1', fill(129), LIMITS));
     expect((many as HandshakeLimitError).httpStatus).toBe(431);
     expect((many as Error).message).toBe('more than 128 headers (option maxNumHeaders, env WEBSOCKETS_MAX_NUM_HEADERS)');
-    expect(() => requestFromNode('GET', '/', '1.1', fill(3), { ...LIMITS, maxNumHeaders: 2 })).toThrow('more than 2 headers');
+    expect(() => requestFromParts('GET', '/', '1.1', fill(3), { ...LIMITS, maxNumHeaders: 2 })).toThrow('more than 2 headers');
   });
 
   it('refuses what Node lets through, by the same rules', () => {
     const status = (fn: () => unknown) => (thrown(fn) as HandshakeError).httpStatus;
-    expect(status(() => validateUpgradeRequest(requestFromNode('GET', '/', '1.0', raw(UPGRADE_HEADERS), LIMITS)))).toBe(505);
-    expect(status(() => validateUpgradeRequest(requestFromNode('GET', '/', '1.1', raw(UPGRADE_HEADERS.slice(1)), LIMITS)))).toBe(400);
-    expect(status(() => validateUpgradeRequest(requestFromNode('GET', '/', '1.1', raw([...UPGRADE_HEADERS, 'Content-Length: 3']), LIMITS)))).toBe(400);
-    expect(() => requestFromNode('GET', '/', '1.1', ['Bad Name', 'v'], LIMITS)).toThrow('invalid header name "Bad Name"');
-    expect(() => requestFromNode('GET', '/', '1.1', ['X', 'a\nb'], LIMITS)).toThrow('invalid value of header X');
-    expect(() => requestFromNode('GET', '/ x', '1.1', [], LIMITS)).toThrow('invalid request line');
+    expect(status(() => validateUpgradeRequest(requestFromParts('GET', '/', '1.0', raw(UPGRADE_HEADERS), LIMITS)))).toBe(505);
+    expect(status(() => validateUpgradeRequest(requestFromParts('GET', '/', '1.1', raw(UPGRADE_HEADERS.slice(1)), LIMITS)))).toBe(400);
+    expect(status(() => validateUpgradeRequest(requestFromParts('GET', '/', '1.1', raw([...UPGRADE_HEADERS, 'Content-Length: 3']), LIMITS)))).toBe(400);
+    expect(() => requestFromParts('GET', '/', '1.1', ['Bad Name', 'v'], LIMITS)).toThrow('invalid header name "Bad Name"');
+    expect(() => requestFromParts('GET', '/', '1.1', ['X', 'a\nb'], LIMITS)).toThrow('invalid value of header X');
+    expect(() => requestFromParts('GET', '/ x', '1.1', [], LIMITS)).toThrow('invalid request line');
   });
 });
 
