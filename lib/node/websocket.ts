@@ -120,6 +120,7 @@ export class WebSocket extends EventEmitter {
   readonly remoteAddress: string | undefined;
   /** Whatever the server's handshake hook attached; free for the application to use. */
   data: unknown;
+  #id: string | undefined;
 
   /** Server side: the handshake request, kept compacted (see `ParsedHandshakeRequest.compact`). */
   readonly #request: HandshakeRequest | undefined;
@@ -222,6 +223,19 @@ export class WebSocket extends EventEmitter {
   /** Server side: the handshake request (its header fields are made again from a compact string on first read). */
   get request(): HandshakeRequest | undefined {
     return this.#request;
+  }
+
+  /**
+   * A stable identifier of this connection, unique across processes (128 random bits, base64url), made on first
+   * read; a resumed session gives the connection its session's id instead (`assignId`).
+   */
+  get id(): string {
+    return (this.#id ??= randomBytes(16).toString('base64url'));
+  }
+
+  /** @internal Gives the connection an identifier decided elsewhere (a session's), before anyone reads it. */
+  assignId(id: string): void {
+    this.#id = id;
   }
 
   /** 0 CONNECTING (never seen here: a WebSocket exists once the handshake is done), 1 OPEN, 2 CLOSING, 3 CLOSED. */
