@@ -28,6 +28,7 @@
  * ├─ RedisClientMissingError          a Redis URL is set but ioredis is not installed (start-up)
  * ├─ RedisUnavailableError            url (Redis cannot be reached at start-up)
  * ├─ MessageTooDeepError              limit, id (a gateway's message: an exception frame)
+ * ├─ ClusterTimeoutError              operation, timeoutMs, missing (instances that did not answer a cluster-wide operation)
  * └─ RoomLimitError                   limit, room (a gateway's join: an exception frame)
  *
  * Messages name the limit, its value and how to change it; what goes on the wire is short.
@@ -480,5 +481,29 @@ export class InvalidMessageError extends WebSocketsError {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+}
+
+/**
+ * A cluster-wide operation (`fetchClients()`, `count()`, `join()`, `leave()`, `disconnect()`, `serverSideRequest()`)
+ * did not get an answer from every instance it waited for within its timeout. `missing` names those instances
+ * (their `server.instanceId`); `replies` holds what the others answered, for an app that can use a partial result.
+ */
+export class ClusterTimeoutError extends WebSocketsError {
+  readonly code = 'WS_ERR_CLUSTER_TIMEOUT';
+  constructor(
+    /** The operation, e.g. `fetchClients`. */
+    readonly operation: string,
+    /** The bound that passed, in ms. */
+    readonly timeoutMs: number,
+    /** The instances that did not answer. */
+    readonly missing: readonly string[],
+    /** The answers that came, by instance. */
+    readonly replies: ReadonlyMap<string, unknown> = new Map(),
+  ) {
+    super(
+      `cluster-wide ${operation} got no answer within ${timeoutMs} ms from ${missing.length} instance(s): ${missing.join(', ')} ` +
+        `(the { timeoutMs } option of the call; default: ${describeSetting('clusterTimeoutMs')})`,
+    );
   }
 }

@@ -4,23 +4,32 @@
  * `PreparedMessage`) and over the bus channel, whose other subscribers deliver it to theirs. Room membership stays
  * local (`Rooms`): only the messages cross the bus. The Nest adapter's gateway server is one of these.
  *
+ * Its `ClusterNode` makes the instances act as one server: every target (`server`, `server.to(room)`,
+ * `server.except(client)`) also has cluster-wide `fetchClients()`, `count()`, `join(room)`, `leave(room)` and
+ * `disconnect()`; the server has server-side events (`serverSideEmit`, `serverSideRequest`, `onServerEvent`) and
+ * presence (`trackPresence`, `presence(room)`).
+ *
  * A broadcast that a client misses because its connection closed while the message waited is only counted: one debug
  * line sums them up per `DROP_REPORT_INTERVAL_MS`, where a line per message would let one dying member of a busy room
  * flood the log.
  */
-import type { RoomLimitError } from '../errors.js';
+import { SETTINGS } from '../config/settings.js';
+import { InvalidStateError, type RoomLimitError } from '../errors.js';
 import type { WebSocketServer } from '../node/server.js';
 import { WebSocket, type WebSocketData } from '../node/websocket.js';
 import { PreparedMessage } from '../protocol/prepared-message.js';
 import { newOrigin, type BroadcastBus, type BroadcastEnvelope } from './broadcast-bus.js';
+import { ClusterNode, type ClusterCallOptions, type ClusterClient, type ClusterTarget, type ServerEventHandler, type ServerReply } from './cluster.js';
+import type { ClusterTargetSpec } from './cluster-messages.js';
+import type { PresenceMember, PresenceOptions } from './presence.js';
 import type { BroadcastLogger } from './logger.js';
 import { Rooms } from './rooms.js';
 
 /** Chooses the local clients a `broadcast()` reaches. */
 export type BroadcastFilter = (client: WebSocket) => boolean;
 
-/** Every client of the server but some, as `server.except(client)` gives them. */
-export interface WebSocketsBroadcast {
+/** Every client of the server but some, as `server.except(client)` gives them; cluster-wide operations included. */
+export interface WebSocketsBroadcast extends ClusterTarget {
   /** Sends `data` (text or binary) to every target, on every instance. Resolves once published. */
   send(data: WebSocketData): Promise<void>;
   /** Sends `{ "event": event, "data": data }` as JSON text to every target. */
@@ -66,7 +75,18 @@ export interface BroadcastServerInit {
   readonly maxRoomsPerClient: number | null;
   /** Told of each `RoomLimitError` before it is thrown (the Nest adapter turns it into the request's exception frame). */
   readonly onRoomLimit?: (error: RoomLimitError) => void;
+  /** Timing of the cluster-wide operations (defaults: `clusterTimeoutMs`, `clusterHeartbeatMs`, `clusterExpiryMs`). */
+  readonly cluster?: {
+    /** Default bound on a cluster-wide operation, in ms. @default 5000 */
+    readonly timeoutMs?: number;
+    /** Heartbeat interval, in ms. @default 5000 */
+    readonly heartbeatMs?: number;
+    /** Silence after which an instance is dead, in ms. @default 15000 */
+    readonly expiryMs?: number;
+  };
 }
+
+const EVERY_CLIENT: ClusterTargetSpec = Object.freeze({ room: null, except: Object.freeze([]) });
 
 /** A server's clients, rooms and broadcast. */
 export class BroadcastServer {
@@ -76,6 +96,7 @@ export class BroadcastServer {
   readonly #bus: BroadcastBus;
   readonly #logger: BroadcastLogger;
   readonly #rooms: Rooms;
+  readonly #cluster: ClusterNode;
   readonly #unsubscribe: Promise<() => Promise<void>>;
   /** This server's id on the bus: the `origin` of what it publishes, which the bus does not hand back to it. */
   readonly #origin = newOrigin();
@@ -93,7 +114,26 @@ export class BroadcastServer {
     this.#bus = init.bus;
     this.#logger = init.logger;
     this.channel = init.channel;
-    this.#rooms = new Rooms(init.maxRoomsPerClient, init.onRoomLimit);
+    this.#rooms = new Rooms(init.maxRoomsPerClient, init.onRoomLimit, {
+      joined: (client, room) => this.#cluster.presence.joined(client, room),
+      left: (client, room) => this.#cluster.presence.left(client, room),
+    });
+    this.#cluster = new ClusterNode({
+      bus: init.bus,
+      channel: init.channel,
+      logger: init.logger,
+      timeoutMs: init.cluster?.timeoutMs ?? SETTINGS.clusterTimeoutMs.default,
+      heartbeatMs: init.cluster?.heartbeatMs ?? SETTINGS.clusterHeartbeatMs.default,
+      expiryMs: init.cluster?.expiryMs ?? SETTINGS.clusterExpiryMs.default,
+      local: {
+        clients: init.server.clients,
+        members: (room) => this.#rooms.members(room),
+        roomsOf: (client) => this.#rooms.of(client),
+        join: (client, room) => this.#rooms.join(client, room),
+        leave: (client, room) => this.#rooms.leave(client, room),
+        deliver: (room, data) => this.#deliverLocally({ room, data }, EMPTY),
+      },
+    });
     this.#unsubscribe = this.#bus.subscribe(this.channel, this.#origin, (envelope) => this.#deliverLocally(envelope, EMPTY));
     // Not logged here: `ready()` rejects with it, and its owner reports it once (a Nest app fails to start with it).
     this.#unsubscribe.catch(() => undefined);
@@ -121,13 +161,94 @@ export class BroadcastServer {
    * `WebSocketsExceptionFilter` (else Nest's "Internal server error").
    * @throws RoomLimitError when the client is already in `maxRoomsPerClient` rooms
    */
-  join(client: WebSocket, room: string): void {
-    this.#rooms.join(client, room);
+  join(client: WebSocket, room: string): void;
+  /**
+   * Makes every client on every instance join `room` (cluster-wide); resolves to how many clients matched.
+   * @throws ClusterTimeoutError naming the instances that did not answer within the timeout
+   */
+  join(room: string, options?: ClusterCallOptions): Promise<number>;
+  join(clientOrRoom: WebSocket | string, roomOrOptions?: string | ClusterCallOptions): void | Promise<number> {
+    if (typeof clientOrRoom === 'string') return this.#cluster.target(EVERY_CLIENT).join(clientOrRoom, roomOrOptions as ClusterCallOptions | undefined);
+    this.#rooms.join(clientOrRoom, roomOrOptions as string);
   }
 
   /** Removes `client` from `room` (an empty room disappears). */
-  leave(client: WebSocket, room: string): void {
-    this.#rooms.leave(client, room);
+  leave(client: WebSocket, room: string): void;
+  /** Makes every client on every instance leave `room` (cluster-wide); resolves to how many clients matched. */
+  leave(room: string, options?: ClusterCallOptions): Promise<number>;
+  leave(clientOrRoom: WebSocket | string, roomOrOptions?: string | ClusterCallOptions): void | Promise<number> {
+    if (typeof clientOrRoom === 'string') return this.#cluster.target(EVERY_CLIENT).leave(clientOrRoom, roomOrOptions as ClusterCallOptions | undefined);
+    this.#rooms.leave(clientOrRoom, roomOrOptions as string);
+  }
+
+  /** This instance's id among the instances that share the bus (32 hex digits): `instance` in `fetchClients()`. */
+  get instanceId(): string {
+    return this.#cluster.instanceId;
+  }
+
+  /** This instance and every other one heard from within `clusterExpiryMs` (this one first). */
+  instances(): string[] {
+    return this.#cluster.instances();
+  }
+
+  /** Every client on every instance: `{ id, instance, rooms, data }`. @throws ClusterTimeoutError */
+  fetchClients(options?: ClusterCallOptions): Promise<ClusterClient[]> {
+    return this.#cluster.target(EVERY_CLIENT).fetchClients(options);
+  }
+
+  /** How many clients are connected to every instance. @throws ClusterTimeoutError */
+  count(options?: ClusterCallOptions): Promise<number> {
+    return this.#cluster.target(EVERY_CLIENT).count(options);
+  }
+
+  /** Closes every client on every instance; resolves to how many there were. @throws RangeError, ClusterTimeoutError */
+  disconnect(code?: number, reason?: string, options?: ClusterCallOptions): Promise<number> {
+    return this.#cluster.target(EVERY_CLIENT).disconnect(code, reason, options);
+  }
+
+  /** Sends a server-side event to every other instance (`onServerEvent` there); resolves once published. */
+  serverSideEmit(event: string, data: unknown): Promise<void> {
+    return this.#cluster.serverSideEmit(event, data);
+  }
+
+  /**
+   * Sends a server-side event to every other instance and resolves with one reply per instance (its handler's
+   * result, or why there is none). @throws ClusterTimeoutError naming the instances that did not reply in time
+   */
+  serverSideRequest(event: string, data: unknown, options?: ClusterCallOptions): Promise<ServerReply[]> {
+    return this.#cluster.serverSideRequest(event, data, options);
+  }
+
+  /** Handles another instance's `serverSideEmit` / `serverSideRequest`; returns a function that stops it. */
+  onServerEvent(event: string, handler: ServerEventHandler): () => void {
+    return this.#cluster.onServerEvent(event, handler);
+  }
+
+  /** What `fetchClients()` and `presence()` show of `client`: JSON-serializable (presence copies it to every instance). */
+  setClientData(client: WebSocket, data: unknown): void {
+    this.#cluster.setData(client, data);
+  }
+
+  /** What `setClientData()` gave `client`, or `null`. */
+  clientData(client: WebSocket): unknown {
+    return this.#cluster.dataOf(client);
+  }
+
+  /**
+   * Starts presence on this instance: its members of tracked rooms are announced to every instance, and with
+   * `events` a room's members get `presence` events. Call it on every instance (a gateway's `afterInit`).
+   */
+  trackPresence(options?: PresenceOptions): void {
+    this.#cluster.presence.track(options);
+  }
+
+  /**
+   * The members of `room` on every instance, from this instance's copy (eventually consistent; see `trackPresence`).
+   * @throws InvalidStateError when `trackPresence()` was not called
+   */
+  presence(room: string): PresenceMember[] {
+    if (!this.#cluster.presence.enabled) throw new InvalidStateError('presence(room) needs trackPresence() first, on every instance');
+    return this.#cluster.presence.members(room);
   }
 
   /** The rooms `client` is in. */
@@ -145,7 +266,7 @@ export class BroadcastServer {
    * @throws what the bus's `subscribe()` threw (RedisUnavailableError, RedisClientMissingError)
    */
   async ready(): Promise<void> {
-    await this.#unsubscribe;
+    await Promise.all([this.#unsubscribe, this.#cluster.ready()]);
   }
 
   /** A room, to send to its members: `server.to('lobby').emit('chat', { text })`. */
@@ -160,6 +281,7 @@ export class BroadcastServer {
   except(...clients: WebSocket[]): WebSocketsBroadcast {
     const excluded = new Set(clients);
     return {
+      ...this.#cluster.target({ room: null, except: clients.map((client) => client.id) }),
       send: (data) => this.#publish({ room: null, data: toPayload(data) }, excluded),
       emit: (event, data) => this.#publish({ room: null, data: JSON.stringify({ event, data }) }, excluded),
     };
@@ -168,6 +290,7 @@ export class BroadcastServer {
   #room(room: string, excluded: ReadonlySet<WebSocket>): WebSocketsRoom {
     const members = this.#rooms.members(room);
     return {
+      ...this.#cluster.target({ room, except: [...excluded].map((client) => client.id) }),
       name: room,
       clients: excluded.size === 0 ? members : new Set([...members].filter((client) => !excluded.has(client))),
       send: (data) => this.#publish({ room, data: toPayload(data) }, excluded),
@@ -200,6 +323,7 @@ export class BroadcastServer {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       try {
+        await this.#cluster.close();
         await this.#server.close();
       } finally {
         const unsubscribe = await this.#unsubscribe.catch(() => undefined);

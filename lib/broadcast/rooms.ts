@@ -9,6 +9,12 @@ import { WebSocket } from '../node/websocket.js';
 const NO_ROOMS: ReadonlySet<string> = new Set();
 const NO_MEMBERS: ReadonlySet<WebSocket> = new Set();
 
+/** Told of each change of membership (presence announces them). */
+export interface RoomsObserver {
+  joined(client: WebSocket, room: string): void;
+  left(client: WebSocket, room: string): void;
+}
+
 export class Rooms {
   readonly #members = new Map<string, Set<WebSocket>>();
   readonly #rooms = new WeakMap<WebSocket, Set<string>>();
@@ -16,10 +22,12 @@ export class Rooms {
   /**
    * @param maxRoomsPerClient most rooms one client can be in, `null` for no limit
    * @param onLimit told of each `RoomLimitError` before it is thrown
+   * @param observer told of each join and leave that changed something
    */
   constructor(
     readonly maxRoomsPerClient: number | null,
     private readonly onLimit?: (error: RoomLimitError) => void,
+    private readonly observer?: RoomsObserver,
   ) {}
 
   /**
@@ -47,16 +55,19 @@ export class Rooms {
       client.once('close', () => this.leaveAll(client));
     }
     rooms.add(room);
+    this.observer?.joined(client, room);
   }
 
   /** Removes `client` from `room` (an empty room disappears). */
   leave(client: WebSocket, room: string): void {
     const members = this.#members.get(room);
+    let left = false;
     if (members !== undefined) {
-      members.delete(client);
+      left = members.delete(client);
       if (members.size === 0) this.#members.delete(room);
     }
     this.#rooms.get(client)?.delete(room);
+    if (left) this.observer?.left(client, room);
   }
 
   /** Removes `client` from every room. */

@@ -169,6 +169,14 @@ export const SETTINGS = {
     doc: 'Redis URL of the broadcast bus for rooms across instances; none means in-process only.' }),
   redisChannelPrefix: setting({ option: 'redisChannelPrefix', env: 'WEBSOCKETS_REDIS_CHANNEL_PREFIX', kind: 'string', default: 'nestjs-websockets:',
     doc: 'Prefix of the Redis channels of the broadcast bus: apps that share one Redis but not their rooms use different ones.' }),
+  // socket.io's Redis adapter waits 5 s for the other servers (requestsTimeout), beats every 5 s and forgets a
+  // server after 10 s; one missed beat more here, so that a loaded instance is not dropped for one late beat.
+  clusterTimeoutMs: setting({ option: 'clusterTimeoutMs', env: 'WEBSOCKETS_CLUSTER_TIMEOUT_MS', kind: 'ms', default: 5000,
+    doc: 'Bound on a cluster-wide operation (`fetchClients()`, `count()`, `join()`, `serverSideRequest()` ...) waiting for the other instances; beyond it `ClusterTimeoutError` names the silent ones.' }),
+  clusterHeartbeatMs: setting({ option: 'clusterHeartbeatMs', env: 'WEBSOCKETS_CLUSTER_HEARTBEAT_MS', kind: 'ms', default: 5000,
+    doc: 'Interval of the heartbeat each instance publishes on the bus, by which the others know it is alive.' }),
+  clusterExpiryMs: setting({ option: 'clusterExpiryMs', env: 'WEBSOCKETS_CLUSTER_EXPIRY_MS', kind: 'ms', default: 15_000,
+    doc: 'An instance silent this long is dead: operations stop waiting for it and its presence entries are removed.' }),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -230,6 +238,9 @@ export const SETTING_LAYERS: Readonly<Record<SettingName, SettingLayer>> = Objec
   socketPermissions: 'node',
   redisUrl: 'broadcast',
   redisChannelPrefix: 'broadcast',
+  clusterTimeoutMs: 'broadcast',
+  clusterHeartbeatMs: 'broadcast',
+  clusterExpiryMs: 'broadcast',
 });
 
 /** How a setting is named in messages: `option maxLineLength, env WEBSOCKETS_MAX_LINE_LENGTH`. */
