@@ -13,8 +13,17 @@ export interface ResolvedRedis {
   readonly channelPrefix: string;
 }
 
+/** `redis+cluster://` (and `rediss+cluster://`) select a Redis Cluster with sharded pub/sub. */
+const REDIS_SCHEMES: ReadonlySet<string> = new Set(['redis:', 'rediss:', 'redis+cluster:', 'rediss+cluster:']);
+
+/** Every `node` parameter of a cluster URL is `host:port`. */
+function clusterNodesValid(url: URL): boolean {
+  if (!url.protocol.endsWith('+cluster:')) return true;
+  return url.searchParams.getAll('node').every((node) => /^(\[[^\]]+\]|[^:/?#\s]+):\d{1,5}$/.test(node));
+}
+
 /**
- * Checks a Redis URL (`redis://` or `rediss://`, with a host).
+ * Checks a Redis URL (`redis://` or `rediss://`, with a host; `redis+cluster://` for a Redis Cluster).
  * @param where how the message names where the URL came from (`option redisUrl`, `WEBSOCKETS_REDIS_URL`)
  * @returns the URL with its password masked, for messages and logs
  * @throws ConfigError naming `where`, the value and the expected form
@@ -26,10 +35,11 @@ export function checkRedisUrl(url: unknown, where = 'option redisUrl'): string {
   } catch {
     parsed = undefined;
   }
-  if (parsed === undefined || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') || parsed.hostname === '') {
+  if (parsed === undefined || !REDIS_SCHEMES.has(parsed.protocol) || parsed.hostname === '' || !clusterNodesValid(parsed)) {
     const shown = typeof url === 'string' ? JSON.stringify(url) : String(url);
     throw new ConfigError(
-      `${where} must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379; got ${shown} (${describeSetting('redisUrl')})`,
+      `${where} must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, or redis+cluster://host:port` +
+        `[?node=host:port...] for a Redis Cluster; got ${shown} (${describeSetting('redisUrl')})`,
       'redisUrl',
       url,
     );

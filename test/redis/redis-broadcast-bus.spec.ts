@@ -98,7 +98,8 @@ describe('RedisBroadcastBus options', () => {
       expect(() => new RedisBroadcastBus({ url })).toThrow(ConfigError);
     }
     expect(() => checkRedisUrl('http://x', 'WEBSOCKETS_REDIS_URL')).toThrow(
-      'WEBSOCKETS_REDIS_URL must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379; got "http://x" (option redisUrl, env WEBSOCKETS_REDIS_URL)',
+      'WEBSOCKETS_REDIS_URL must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, or redis+cluster://host:port' +
+        '[?node=host:port...] for a Redis Cluster; got "http://x" (option redisUrl, env WEBSOCKETS_REDIS_URL)',
     );
     expect(() => new RedisBroadcastBus({ url: 'redis://h', reconnectMinDelayMs: 0 })).toThrow(
       'RedisBroadcastBus option reconnectMinDelayMs must be a positive integer (milliseconds); got 0',

@@ -116,13 +116,15 @@ describe('redisUrl and WEBSOCKETS_REDIS_URL', () => {
   it('refuses a URL that is not redis:// or rediss://, naming where it came from', () => {
     expect(() => resolveWebSocketsOptions({ env: { WEBSOCKETS_REDIS_URL: 'localhost:6379' } })).toThrow(
       new ConfigError(
-        'WEBSOCKETS_REDIS_URL must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379; got "localhost:6379" (option redisUrl, env WEBSOCKETS_REDIS_URL)',
+        'WEBSOCKETS_REDIS_URL must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, or redis+cluster://host:port' +
+          '[?node=host:port...] for a Redis Cluster; got "localhost:6379" (option redisUrl, env WEBSOCKETS_REDIS_URL)',
         'redisUrl',
         'localhost:6379',
       ),
     );
     expect(() => resolveWebSocketsOptions({ redisUrl: 42 as unknown as string, env: {} })).toThrow(
-      'WebSocketsModule option redisUrl must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379; got 42 (option redisUrl, env WEBSOCKETS_REDIS_URL)',
+      'WebSocketsModule option redisUrl must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, or redis+cluster://host:port' +
+        '[?node=host:port...] for a Redis Cluster; got 42 (option redisUrl, env WEBSOCKETS_REDIS_URL)',
     );
   });
 

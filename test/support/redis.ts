@@ -42,8 +42,11 @@ function resp(args: ReadonlyArray<string | Buffer>): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Starts `redis-server` on 127.0.0.1 at a free port; resolves once it accepts connections. */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * Starts `redis-server` on 127.0.0.1 at a free port; resolves once it accepts connections.
+ * @param extraArgs more arguments (`--cluster-enabled yes` ...): its directory is its own, so a restart keeps its files
+ */
+export async function startRedis(extraArgs: readonly string[] = []): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nestjs-websockets-redis-'));
   let child: ChildProcess | undefined;
@@ -53,7 +56,7 @@ export async function startRedis(): Promise<RedisServer> {
     output = '';
     const process_ = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'notice'],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'notice', ...extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child = process_;

@@ -26,13 +26,17 @@ import { SETTINGS } from '../../config/settings.js';
 import { ConfigError, RedisClientMissingError, RedisUnavailableError } from '../../errors.js';
 import { ORIGIN_BYTES, newOrigin, type BroadcastBus, type BroadcastEnvelope, type BroadcastListener } from '../broadcast-bus.js';
 import type { BroadcastLogger } from '../logger.js';
+import { isRedisClusterUrl, redisClusterConnection, type RedisClusterClass } from './redis-cluster.js';
 
 /** The npm package the bus loads. */
 const REDIS_CLIENT_PACKAGE = 'ioredis';
 
 /** Options of `new RedisBroadcastBus()`. `WebSocketsModule` builds one from `redisUrl` / WEBSOCKETS_REDIS_URL. */
 export interface RedisBroadcastBusOptions {
-  /** `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS. */
+  /**
+   * `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS; for a Redis Cluster with sharded pub/sub,
+   * `redis+cluster://[user:password@]host:port[?node=host:port...]` (or `rediss+cluster://`).
+   */
   url: string;
   /**
    * Prefix of the Redis channel names. Redis pub/sub ignores the database number, so apps that share one Redis
@@ -49,8 +53,11 @@ export interface RedisBroadcastBusOptions {
   logger?: BroadcastLogger;
 }
 
-/** The part of an ioredis client the bus uses, typed here so that this package's types never name ioredis. */
-interface RedisConnection {
+/**
+ * The part of an ioredis client the bus uses, typed here so that this package's types never name ioredis.
+ * @internal (`redis-cluster.ts` gives a Redis Cluster this shape)
+ */
+export interface RedisConnection {
   readonly status: string;
   connect(): Promise<void>;
   publish(channel: string, message: Buffer): Promise<number>;
@@ -295,7 +302,7 @@ export class RedisBroadcastBus implements BroadcastBus {
   }
 
   async #start(): Promise<void> {
-    const Redis = await this.#loadClass();
+    const connect = await this.#loadConnect();
     const lastError = new Map<RedisConnection, unknown>();
     const options = {
       lazyConnect: true,
@@ -307,8 +314,8 @@ export class RedisBroadcastBus implements BroadcastBus {
       connectTimeout: this.#connectTimeoutMs,
       retryStrategy: (attempt: number) => this.#retryDelay(attempt),
     };
-    const publisher = new Redis(this.#url, { ...options, connectionName: `nestjs-websockets:pub:${this.instanceId}` });
-    const subscriber = new Redis(this.#url, { ...options, connectionName: `nestjs-websockets:sub:${this.instanceId}` });
+    const publisher = connect({ ...options, connectionName: `nestjs-websockets:pub:${this.instanceId}` }, false);
+    const subscriber = connect({ ...options, connectionName: `nestjs-websockets:sub:${this.instanceId}` }, true);
     this.#publisher = publisher;
     this.#subscriber = subscriber;
     for (const connection of [publisher, subscriber]) {
@@ -337,7 +344,8 @@ export class RedisBroadcastBus implements BroadcastBus {
     this.#logger.log(`broadcasts cross instances through Redis at ${this.url} (instance ${this.instanceId})`);
   }
 
-  async #loadClass(): Promise<RedisConnectionClass> {
+  /** How to make a connection: ioredis's `Redis`, or its `Cluster` (sharded pub/sub) for a `redis+cluster://` URL. */
+  async #loadConnect(): Promise<(options: Record<string, unknown>, subscriber: boolean) => RedisConnection> {
     let module: unknown;
     try {
       module = await this.#load();
@@ -348,12 +356,19 @@ export class RedisBroadcastBus implements BroadcastBus {
       if (missing) throw new RedisClientMissingError({ cause: error });
       throw error;
     }
-    const exports = (module ?? {}) as { Redis?: unknown; default?: unknown };
+    const exports = (module ?? {}) as { Redis?: unknown; Cluster?: unknown; default?: unknown };
+    if (isRedisClusterUrl(this.#url)) {
+      const Cluster = exports.Cluster ?? (exports.default as { Cluster?: unknown } | undefined)?.Cluster;
+      if (typeof Cluster !== 'function') {
+        throw new RedisClientMissingError({ cause: new Error(`${REDIS_CLIENT_PACKAGE} has no Cluster export`) });
+      }
+      return (options, subscriber) => redisClusterConnection(Cluster as RedisClusterClass, this.#url, options, subscriber);
+    }
     const Redis = exports.Redis ?? exports.default;
     if (typeof Redis !== 'function') {
       throw new RedisClientMissingError({ cause: new Error(`${REDIS_CLIENT_PACKAGE} has no Redis export`) });
     }
-    return Redis as RedisConnectionClass;
+    return (options) => new (Redis as RedisConnectionClass)(this.#url, options);
   }
 
   /** ioredis's retryStrategy: none before the first connection or after close(); else exponential with jitter. */
