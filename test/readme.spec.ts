@@ -68,6 +68,7 @@ describe('README error table', () => {
       FileDescriptorLimitError: new errors.FileDescriptorLimitError('EMFILE', 1024, 1000),
       RedisClientMissingError: new errors.RedisClientMissingError(),
       RedisUnavailableError: new errors.RedisUnavailableError('redis://127.0.0.1:1', 'refused'),
+      ClusterTimeoutError: new errors.ClusterTimeoutError('count', 5000, ['0'.repeat(32)]),
     };
     for (const [name, code] of listed) {
       expect(samples[name]?.code).toBe(code);

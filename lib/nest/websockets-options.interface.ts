@@ -6,7 +6,7 @@
  */
 import type { CanActivate, Type } from '@nestjs/common';
 import type { TlsOptions } from 'node:tls';
-import type { Environment, GatewayLimits, ResolvedConfig, WebSocketsOptions } from '../config/index.js';
+import type { ClusterTiming, Environment, GatewayLimits, ResolvedConfig, WebSocketsOptions } from '../config/index.js';
 import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 
 /**
@@ -117,6 +117,19 @@ export interface WebSocketsModuleOptions extends WebSocketsServerOptions {
    * @default 'nestjs-websockets:', or WEBSOCKETS_REDIS_CHANNEL_PREFIX
    */
   redisChannelPrefix?: string;
+  /**
+   * How long a cluster-wide operation (`fetchClients()`, `count()`, `join()`, `leave()`, `disconnect()`,
+   * `serverSideRequest()`) waits for the other instances before `ClusterTimeoutError`; each call can give its own
+   * `{ timeoutMs }`. @default 5000, or WEBSOCKETS_CLUSTER_TIMEOUT_MS
+   */
+  clusterTimeoutMs?: number;
+  /** Interval of the heartbeat each instance publishes on the bus. @default 5000, or WEBSOCKETS_CLUSTER_HEARTBEAT_MS */
+  clusterHeartbeatMs?: number;
+  /**
+   * Silence after which an instance is dead: operations stop waiting for it and its presence entries go (more than
+   * `clusterHeartbeatMs`). @default 15000, or WEBSOCKETS_CLUSTER_EXPIRY_MS
+   */
+  clusterExpiryMs?: number;
   /** The environment to read the WEBSOCKETS_* variables from. @default process.env */
   env?: Environment;
 }
@@ -153,6 +166,8 @@ export interface ResolvedWebSocketsOptions {
   readonly redisUrl: string | null;
   /** The channel prefix of that bus (option `redisChannelPrefix`, else WEBSOCKETS_REDIS_CHANNEL_PREFIX, else the default). */
   readonly redisChannelPrefix: string;
+  /** The timing of the cluster-wide operations (`clusterTimeoutMs`, `clusterHeartbeatMs`, `clusterExpiryMs`). */
+  readonly cluster: Readonly<ClusterTiming>;
   /** The environment the options were resolved against. */
   readonly env: Environment;
 }

@@ -229,6 +229,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       address,
       maxRoomsPerClient: limits.maxRoomsPerClient,
       onRoomLimit: this.#onRoomLimit,
+      cluster: resolved.cluster,
     });
     const customParser = gateway.messageParser ?? resolved.raw.messageParser;
     this.#messageSettings.set(gatewayServer, {

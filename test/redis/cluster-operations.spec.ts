@@ -8,7 +8,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { InProcessBroadcastBus } from '../../lib/broadcast/in-process-bus.js';
 import { RedisBroadcastBus } from '../../lib/broadcast/redis/redis-bus.js';
-import { InvalidStateError } from '../../lib/errors.js';
+import { resolveClusterTiming } from '../../lib/config/index.js';
+import { ConfigError, InvalidStateError } from '../../lib/errors.js';
+import { resolveWebSocketsOptions } from '../../lib/nest/websockets-options.js';
 import { closePeers, connectPeer, type Peer } from '../nest/ws-peer.js';
 import { withTimeout } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
@@ -252,5 +254,30 @@ describe('cluster-wide operations on the in-process bus (one instance)', () => {
     await one.close();
     instances.delete(one);
     await expect(one.server.count()).rejects.toThrow('cluster-wide count after the server closed');
+  });
+});
+
+describe('cluster timing settings', () => {
+  it('resolves option, then variable, then default, and refuses an expiry within one heartbeat', () => {
+    expect(resolveClusterTiming({}, {})).toEqual({ timeoutMs: 5000, heartbeatMs: 5000, expiryMs: 15_000 });
+    expect(resolveClusterTiming({ clusterTimeoutMs: 200 }, { WEBSOCKETS_CLUSTER_TIMEOUT_MS: '900', WEBSOCKETS_CLUSTER_HEARTBEAT_MS: '1000' })).toEqual({
+      timeoutMs: 200,
+      heartbeatMs: 1000,
+      expiryMs: 15_000,
+    });
+    expect(() => resolveClusterTiming({}, { WEBSOCKETS_CLUSTER_TIMEOUT_MS: '5s' })).toThrow(
+      'WEBSOCKETS_CLUSTER_TIMEOUT_MS must be a positive integer (ms); got "5s" (option clusterTimeoutMs, env WEBSOCKETS_CLUSTER_TIMEOUT_MS)',
+    );
+    expect(() => resolveClusterTiming({ clusterHeartbeatMs: 0 })).toThrow(ConfigError);
+    expect(() => resolveClusterTiming({ clusterHeartbeatMs: 5000, clusterExpiryMs: 5000 })).toThrow(
+      'clusterExpiryMs (5000 ms) must be more than clusterHeartbeatMs (5000 ms), or live instances would be taken for dead ' +
+        'between two heartbeats; three heartbeats or more is advised (option clusterExpiryMs, env WEBSOCKETS_CLUSTER_EXPIRY_MS)',
+    );
+    // The module takes them (and passes them to every gateway server).
+    expect(resolveWebSocketsOptions({ clusterTimeoutMs: 1234, env: { WEBSOCKETS_CLUSTER_EXPIRY_MS: '60000' } }).cluster).toEqual({
+      timeoutMs: 1234,
+      heartbeatMs: 5000,
+      expiryMs: 60_000,
+    });
   });
 });
