@@ -131,7 +131,10 @@ export class BroadcastServer {
         roomsOf: (client) => this.#rooms.of(client),
         join: (client, room) => this.#rooms.join(client, room),
         leave: (client, room) => this.#rooms.leave(client, room),
-        deliver: (room, data) => this.#deliverLocally({ room, data }, EMPTY),
+        deliver: (room, data, accept) => {
+          const excluded = accept === undefined ? EMPTY : new Set([...this.#rooms.members(room)].filter((member) => !accept(member)));
+          this.#deliverLocally({ room, data }, excluded);
+        },
       },
     });
     this.#unsubscribe = this.#bus.subscribe(this.channel, this.#origin, (envelope) => this.#deliverLocally(envelope, EMPTY));

@@ -77,8 +77,8 @@ export interface ClusterLocal {
   roomsOf(client: WebSocket): ReadonlySet<string>;
   join(client: WebSocket, room: string): void;
   leave(client: WebSocket, room: string): void;
-  /** Sends text to this instance's members of `room` only. */
-  deliver(room: string, text: string): void;
+  /** Sends text to this instance's members of `room` only (those `accept` accepts). */
+  deliver(room: string, text: string, accept?: (member: WebSocket) => boolean): void;
 }
 
 export interface ClusterInit {
@@ -144,7 +144,7 @@ export class ClusterNode {
       instanceId: this.instanceId,
       logger: init.logger,
       publish: (body) => this.#publish(this.#channel, body),
-      deliver: (room, text) => init.local.deliver(room, text),
+      deliver: (room, text, accept) => init.local.deliver(room, text, accept),
       memberships: () => [...init.local.clients].map((client) => [client, init.local.roomsOf(client)] as const),
       dataOf: (client) => this.dataOf(client),
     });

@@ -32,9 +32,10 @@ export interface PresenceOptions {
   readonly rooms?: (room: string) => boolean;
   /**
    * Send `{"event":"presence","data":{"room":R,"joined":ID}}` (and `"left":ID`) to the room's members when a client
-   * joins or leaves a tracked room (the joining client gets its own `joined`). @default false
+   * joins or leaves a tracked room (the joining client gets its own `joined`); a function chooses the members that
+   * get them (those that asked, say). @default false
    */
-  readonly events?: boolean;
+  readonly events?: boolean | ((member: WebSocket, room: string) => boolean);
 }
 
 /** What presence needs from its instance. */
@@ -43,8 +44,8 @@ export interface PresenceHost {
   readonly logger: BroadcastLogger;
   /** Publishes a control message to every instance. */
   publish(body: ClusterMessageBody): void;
-  /** Sends text to this instance's members of `room` only. */
-  deliver(room: string, text: string): void;
+  /** Sends text to this instance's members of `room` only (those `accept` accepts). */
+  deliver(room: string, text: string, accept?: (member: WebSocket) => boolean): void;
   /** This instance's clients, with their rooms (when tracking starts). */
   memberships(): Iterable<readonly [WebSocket, ReadonlySet<string>]>;
   /** The client's data (`setClientData()`). */
@@ -68,7 +69,7 @@ const SYNC_PERIOD_MS = 1000;
 export class Presence {
   readonly #host: PresenceHost;
   #tracked: ((room: string) => boolean) | null = null;
-  #events = false;
+  #events: boolean | ((member: WebSocket, room: string) => boolean) = false;
   /** This instance's change counter. */
   #seq = 0;
   /** Every instance's entries, this one's included. */
@@ -96,8 +97,11 @@ export class Presence {
     if (options.rooms !== undefined && typeof options.rooms !== 'function') {
       throw new TypeError(`trackPresence option rooms must be a function (room) => boolean; got ${String(options.rooms)}`);
     }
+    if (options.events !== undefined && typeof options.events !== 'boolean' && typeof options.events !== 'function') {
+      throw new TypeError(`trackPresence option events must be a boolean or a function (member, room) => boolean; got ${String(options.events)}`);
+    }
     this.#tracked = options.rooms ?? (() => true);
-    this.#events = options.events === true;
+    this.#events = options.events ?? false;
     for (const [client, rooms] of this.#host.memberships()) for (const room of rooms) this.joined(client, room);
   }
 
@@ -268,7 +272,9 @@ export class Presence {
   }
 
   #event(room: string, kind: 'joined' | 'left', id: string): void {
-    if (!this.#events || this.#tracked === null || !this.#tracked(room)) return;
-    this.#host.deliver(room, JSON.stringify({ event: 'presence', data: { room, [kind]: id } }));
+    const events = this.#events;
+    if (events === false || this.#tracked === null || !this.#tracked(room)) return;
+    const text = JSON.stringify({ event: 'presence', data: { room, [kind]: id } });
+    this.#host.deliver(room, text, events === true ? undefined : (member) => events(member, room));
   }
 }
