@@ -284,7 +284,7 @@ export class BroadcastServer {
   except(...clients: WebSocket[]): WebSocketsBroadcast {
     const excluded = new Set(clients);
     return {
-      ...this.#cluster.target({ room: null, except: clients.map((client) => client.id) }),
+      ...this.#cluster.target(() => ({ room: null, except: clients.map((client) => client.id) })),
       send: (data) => this.#publish({ room: null, data: toPayload(data) }, excluded),
       emit: (event, data) => this.#publish({ room: null, data: JSON.stringify({ event, data }) }, excluded),
     };
@@ -293,7 +293,7 @@ export class BroadcastServer {
   #room(room: string, excluded: ReadonlySet<WebSocket>): WebSocketsRoom {
     const members = this.#rooms.members(room);
     return {
-      ...this.#cluster.target({ room, except: [...excluded].map((client) => client.id) }),
+      ...this.#cluster.target(() => ({ room, except: [...excluded].map((client) => client.id) })),
       name: room,
       clients: excluded.size === 0 ? members : new Set([...members].filter((client) => !excluded.has(client))),
       send: (data) => this.#publish({ room, data: toPayload(data) }, excluded),

@@ -181,16 +181,20 @@ export class ClusterNode {
     this.presence.dataChanged(client, this.#local.roomsOf(client));
   }
 
-  /** The operations of a target. */
-  target(spec: ClusterTargetSpec): ClusterTarget {
+  /**
+   * The operations of a target. `spec` is a function when the target is made on a hot path (`to(room)` before
+   * each `emit()`): the excluded clients' ids are then only read when an operation runs.
+   */
+  target(spec: ClusterTargetSpec | (() => ClusterTargetSpec)): ClusterTarget {
+    const resolve = typeof spec === 'function' ? spec : () => spec;
     return {
-      fetchClients: async (options) => [...(await this.#run(spec, { op: 'fetchClients' }, options)).values()].flat() as ClusterClient[],
-      count: async (options) => this.#sum(await this.#run(spec, { op: 'count' }, options)),
-      join: async (room, options) => this.#sum(await this.#run(spec, { op: 'join', room: checkRoom(room) }, options)),
-      leave: async (room, options) => this.#sum(await this.#run(spec, { op: 'leave', room: checkRoom(room) }, options)),
+      fetchClients: async (options) => [...(await this.#run(resolve(), { op: 'fetchClients' }, options)).values()].flat() as ClusterClient[],
+      count: async (options) => this.#sum(await this.#run(resolve(), { op: 'count' }, options)),
+      join: async (room, options) => this.#sum(await this.#run(resolve(), { op: 'join', room: checkRoom(room) }, options)),
+      leave: async (room, options) => this.#sum(await this.#run(resolve(), { op: 'leave', room: checkRoom(room) }, options)),
       disconnect: async (code = 1000, reason = '', options) => {
         checkClose(code, reason);
-        return this.#sum(await this.#run(spec, { op: 'disconnect', code, reason }, options));
+        return this.#sum(await this.#run(resolve(), { op: 'disconnect', code, reason }, options));
       },
     };
   }
@@ -247,6 +251,7 @@ export class ClusterNode {
     operation: { readonly op: ClusterOperation; readonly room?: string; readonly code?: number; readonly reason?: string },
     options: ClusterCallOptions | undefined,
   ): Promise<Map<string, unknown>> {
+    this.#checkOpen(operation.op);
     const local = this.#execute(operation.op, target, operation);
     const remote = await this.#request(operation.op, (rid) => ({ t: 'op', rid, target, ...operation }), options);
     const results = new Map<string, unknown>([[this.instanceId, local]]);

@@ -257,6 +257,45 @@ describe('cluster-wide operations on the in-process bus (one instance)', () => {
   });
 });
 
+describe('cluster control messages and arguments (in-process bus)', () => {
+  afterEach(async () => {
+    await closePeers();
+    await Promise.all([...instances].map((instance) => instance.close()));
+    instances.clear();
+  });
+
+  it('drops malformed control messages with a warning, refuses bad arguments, and sends presence events to chosen members', async () => {
+    const bus = new InProcessBroadcastBus();
+    const warnings: string[] = [];
+    const logger = { log: () => undefined, warn: (m: string) => void warnings.push(m), error: (m: string) => void warnings.push(`error: ${m}`) };
+    const one = await startInstance({ bus, logger });
+    instances.add(one);
+    const stranger = '0'.repeat(32);
+    for (const data of ['not json', '[1]', JSON.stringify({ v: 2, from: stranger, t: 'hb', seq: 0 }), JSON.stringify({ v: 1, from: 'x', t: 'hb', seq: 0 })]) {
+      await bus.publish('ws:cluster-test#cluster', { room: null, data, origin: stranger });
+    }
+    await bus.publish('ws:cluster-test#cluster', { room: null, data: JSON.stringify({ v: 1, from: stranger, t: 'op', rid: 1, op: 'explode', target: { room: null, except: [] } }), origin: stranger });
+    // One warning per 10 s; the rest go to debug.
+    expect(warnings).toEqual(['dropped a malformed message on ws:cluster-test#cluster: not JSON']);
+    expect(one.server.instances()).toEqual([one.server.instanceId]);
+
+    await expect(one.server.count({ timeoutMs: 0 })).rejects.toThrow('cluster-wide count: timeoutMs must be a positive integer (ms); got 0');
+    await expect(one.server.to('r').join(42 as unknown as string)).rejects.toThrow('a room name must be a string; got 42');
+    expect(() => one.server.onServerEvent('', () => undefined)).toThrow(TypeError);
+    expect(() => one.server.trackPresence({ events: 'yes' as unknown as boolean })).toThrow('trackPresence option events must be a boolean or a function');
+
+    // Presence events to the members that asked only: here the clients named "asks".
+    one.server.trackPresence({ events: (member) => (one.server.clientData(member) as { name?: string } | null)?.name === 'asks' });
+    const asks = await client(one, 'asks', ['lobby']);
+    expect(await asks.next()).toEqual({ event: 'presence', data: { room: 'lobby', joined: asks.id } });
+    const quiet = await client(one, 'quiet', ['lobby']);
+    expect(await asks.next()).toEqual({ event: 'presence', data: { room: 'lobby', joined: quiet.id } });
+    quiet.ws.close();
+    expect(await asks.next()).toEqual({ event: 'presence', data: { room: 'lobby', left: quiet.id } });
+    expect(quiet.pending()).toBe(0);
+  });
+});
+
 describe('cluster timing settings', () => {
   it('resolves option, then variable, then default, and refuses an expiry within one heartbeat', () => {
     expect(resolveClusterTiming({}, {})).toEqual({ timeoutMs: 5000, heartbeatMs: 5000, expiryMs: 15_000 });
