@@ -4,7 +4,14 @@
  *
  * - `1 instance, in-process`: one Nest app (bench/fanout-instance.ts) holding every client;
  * - `2 instances, Redis`: two Nest apps in two processes sharing the room through a real redis-server (started here
- *   on 127.0.0.1 at a free port with no persistence, stopped at the end), half the clients on each.
+ *   on 127.0.0.1 at a free port with no persistence, stopped at the end), half the clients on each;
+ * - `2 instances, Redis, presence tracked`: the same with `trackPresence()` on both (each join is also announced to
+ *   the other instance; no presence events, which would mix with the counted messages);
+ * - `2 instances, Redis Cluster (sharded)`: the same two instances on a three-master Redis Cluster started here
+ *   (bench/redis-cluster.ts), through a `redis+cluster://` URL: sharded pub/sub.
+ *
+ * Clients connected and joined per second (each opens its connection and joins the room, 100 at a time, until each
+ * has its reply) are reported too: the cost of presence tracking on joins shows there.
  *
  * Each round starts the instances fresh, opens the clients (raw sockets from bench/wire.ts, which count frames
  * without copying payloads), has each join the room, then one more client (not in the room, on the first instance)
@@ -20,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { startRedisCluster } from './redis-cluster.js';
 import { FrameCounter, OP_TEXT, buildFrameBlock, handshakeRequest, openSocket, type ClientSocket } from './wire.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -40,12 +48,15 @@ interface Options {
 interface SetUp {
   readonly name: string;
   readonly instances: number;
-  readonly redis: boolean;
+  readonly redis: 'none' | 'single' | 'cluster';
+  readonly presence?: boolean;
 }
 
 const SET_UPS: readonly SetUp[] = [
-  { name: '1 instance, in-process', instances: 1, redis: false },
-  { name: '2 instances, Redis', instances: 2, redis: true },
+  { name: '1 instance, in-process', instances: 1, redis: 'none' },
+  { name: '2 instances, Redis', instances: 2, redis: 'single' },
+  { name: '2 instances, Redis, presence tracked', instances: 2, redis: 'single', presence: true },
+  { name: '2 instances, Redis Cluster (sharded)', instances: 2, redis: 'cluster' },
 ];
 
 function parseOptions(argv: readonly string[]): Options {
@@ -66,10 +77,10 @@ interface Child {
   readonly port: number;
 }
 
-async function startInstance(redisUrl: string | null): Promise<Child> {
+async function startInstance(redisUrl: string | null, presence = false): Promise<Child> {
   const child = spawn(process.execPath, [INSTANCE], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, WEBSOCKETS_REDIS_URL: redisUrl ?? '', NODE_NO_WARNINGS: '1' },
+    env: { ...process.env, WEBSOCKETS_REDIS_URL: redisUrl ?? '', BENCH_PRESENCE: presence ? '1' : '', NODE_NO_WARNINGS: '1' },
   });
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {
@@ -170,10 +181,12 @@ interface RoundResult {
   readonly seconds: number;
   readonly deliveredPerSecond: number;
   readonly publishedPerSecond: number;
+  readonly joinsPerSecond: number;
 }
 
-async function round(setUp: SetUp, options: Options, redisUrl: string): Promise<RoundResult> {
-  const instances = await Promise.all(Array.from({ length: setUp.instances }, () => startInstance(setUp.redis ? redisUrl : null)));
+async function round(setUp: SetUp, options: Options, urls: { readonly single: string; readonly cluster: string }): Promise<RoundResult> {
+  const url = setUp.redis === 'none' ? null : urls[setUp.redis];
+  const instances = await Promise.all(Array.from({ length: setUp.instances }, () => startInstance(url, setUp.presence === true)));
   const members: Member[] = [];
   try {
     const expected = options.clients * options.messages;
@@ -184,12 +197,14 @@ async function round(setUp: SetUp, options: Options, redisUrl: string): Promise<
       delivered += n;
       if (delivered >= expected) done();
     };
+    const joinStarted = process.hrtime.bigint();
     for (let opened = 0; opened < options.clients; opened += CONNECT_BATCH) {
       const batch = Math.min(CONNECT_BATCH, options.clients - opened);
       members.push(
         ...(await Promise.all(Array.from({ length: batch }, (_, i) => member(instances[(opened + i) % instances.length]!.port, onMessages)))),
       );
     }
+    const joinsPerSecond = options.clients / (Number(process.hrtime.bigint() - joinStarted) / 1e9);
     const publisher = await openSocket(instances[0]!.port, handshakeRequest(instances[0]!.port, '/ws', null));
     publisher.socket.resume();
     const text = 'x'.repeat(options.size);
@@ -212,7 +227,7 @@ async function round(setUp: SetUp, options: Options, redisUrl: string): Promise<
       throw new Error(`${wrong.length} member(s) got a message count other than ${options.messages} (e.g. ${wrong[0]!.counter.messages})`);
     }
     publisher.socket.destroy();
-    return { setUp: setUp.name, seconds, deliveredPerSecond: expected / seconds, publishedPerSecond: options.messages / seconds };
+    return { setUp: setUp.name, seconds, deliveredPerSecond: expected / seconds, publishedPerSecond: options.messages / seconds, joinsPerSecond };
   } finally {
     for (const m of members) m.socket.socket.destroy();
     await Promise.all(instances.map((instance) => stop(instance.process)));
@@ -232,13 +247,17 @@ function format(n: number): string {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const redis = await startRedis();
+  const cluster = await startRedisCluster().catch(async (error: unknown) => {
+    await stop(redis.process);
+    throw error;
+  });
   const results: RoundResult[][] = [];
   try {
     for (let r = 0; r < options.rounds; r++) {
       const order = r % 2 === 0 ? SET_UPS : [...SET_UPS].reverse();
       const roundResults: RoundResult[] = [];
       for (const setUp of order) {
-        const result = await round(setUp, options, redis.url);
+        const result = await round(setUp, options, { single: redis.url, cluster: cluster.url });
         process.stderr.write(`round ${r + 1}/${options.rounds} ${setUp.name}: ${format(result.deliveredPerSecond)} messages/s delivered\n`);
         roundResults.push(result);
       }
@@ -246,6 +265,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await stop(redis.process);
+    await cluster.stop();
   }
 
   const cpu = os.cpus();
@@ -254,8 +274,8 @@ async function main(): Promise<void> {
       `${options.rounds} round(s); median (min-max)`,
     `Machine: ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}, redis-server ${redis.version}`,
     '',
-    '| set-up | messages delivered/s | broadcasts/s | ratio to 1 instance |',
-    '|---|---:|---:|---:|',
+    '| set-up | messages delivered/s | broadcasts/s | ratio to 1 instance | clients connected and joined/s |',
+    '|---|---:|---:|---:|---:|',
   ];
   for (const setUp of SET_UPS) {
     const mine = results.map((rs) => rs.find((x) => x.setUp === setUp.name)!);
@@ -263,7 +283,7 @@ async function main(): Promise<void> {
     const ratios = results.map((rs) => rs.find((x) => x.setUp === setUp.name)!.deliveredPerSecond / rs.find((x) => x.setUp === SET_UPS[0]!.name)!.deliveredPerSecond);
     lines.push(
       `| ${setUp.name} | ${format(median(delivered))} (${format(Math.min(...delivered))}-${format(Math.max(...delivered))}) | ` +
-        `${format(median(mine.map((x) => x.publishedPerSecond)))} | ${median(ratios).toFixed(2)} |`,
+        `${format(median(mine.map((x) => x.publishedPerSecond)))} | ${median(ratios).toFixed(2)} | ${format(median(mine.map((x) => x.joinsPerSecond)))} |`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
