@@ -9,6 +9,5 @@ export { BroadcastServer } from './broadcast-server.js';
 export type { BroadcastFilter, BroadcastServerInit, WebSocketsBroadcast, WebSocketsRoom } from './broadcast-server.js';
 export type { BroadcastLogger } from './logger.js';
 export { Rooms } from './rooms.js';
-export { ClusterNode } from './cluster.js';
 export type { ClusterCallOptions, ClusterClient, ClusterTarget, ServerEventHandler, ServerReply } from './cluster.js';
 export type { PresenceMember, PresenceOptions } from './presence.js';

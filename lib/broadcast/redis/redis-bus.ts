@@ -54,8 +54,8 @@ export interface RedisBroadcastBusOptions {
 }
 
 /**
- * The part of an ioredis client the bus uses, typed here so that this package's types never name ioredis.
- * @internal (`redis-cluster.ts` gives a Redis Cluster this shape)
+ * The part of an ioredis client the bus uses, typed here so that this package's types never name ioredis
+ * (`redis-cluster.ts` gives a Redis Cluster this shape).
  */
 export interface RedisConnection {
   readonly status: string;
