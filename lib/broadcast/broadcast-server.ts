@@ -129,7 +129,15 @@ export class BroadcastServer {
         clients: init.server.clients,
         members: (room) => this.#rooms.members(room),
         roomsOf: (client) => this.#rooms.of(client),
-        join: (client, room) => this.#rooms.join(client, room),
+        // A client at its room limit stays out, without a RoomLimitError: the limit is the app's, not the caller's
+        // (in a Nest handler, the error would otherwise stand for the handler's own request).
+        join: (client, room) => {
+          const rooms = this.#rooms.of(client);
+          const max = this.#rooms.maxRoomsPerClient;
+          if (max !== null && !rooms.has(room) && rooms.size >= max) return false;
+          this.#rooms.join(client, room);
+          return true;
+        },
         leave: (client, room) => this.#rooms.leave(client, room),
         deliver: (room, data, accept) => {
           const excluded = accept === undefined ? EMPTY : new Set([...this.#rooms.members(room)].filter((member) => !accept(member)));

@@ -75,7 +75,8 @@ export interface ClusterLocal {
   readonly clients: ReadonlySet<WebSocket>;
   members(room: string): ReadonlySet<WebSocket>;
   roomsOf(client: WebSocket): ReadonlySet<string>;
-  join(client: WebSocket, room: string): void;
+  /** Adds the client to the room; false when it is at its room limit (it stays out). */
+  join(client: WebSocket, room: string): boolean;
   leave(client: WebSocket, room: string): void;
   /** Sends text to this instance's members of `room` only (those `accept` accepts). */
   deliver(room: string, text: string, accept?: (member: WebSocket) => boolean): void;
@@ -309,17 +310,14 @@ export class ClusterNode {
         return clients.map((client) => ({ id: client.id, instance: this.instanceId, rooms: [...this.#local.roomsOf(client)], data: this.dataOf(client) }));
       case 'count':
         return clients.length;
-      case 'join':
+      case 'join': {
+        let refused = 0;
+        for (const client of clients) if (!this.#local.join(client, args.room!)) refused++;
+        if (refused > 0) this.#logger.debug?.(`cluster-wide join of ${args.room!}: ${refused} client(s) at their room limit stay out`);
+        return clients.length;
+      }
       case 'leave':
-        for (const client of clients) {
-          try {
-            if (op === 'join') this.#local.join(client, args.room!);
-            else this.#local.leave(client, args.room!);
-          } catch (error) {
-            // RoomLimitError: that client stays out; the others join.
-            this.#logger.debug?.(`cluster-wide join of ${args.room!}: client ${client.id} stays out: ${String(error)}`);
-          }
-        }
+        for (const client of clients) this.#local.leave(client, args.room!);
         return clients.length;
       case 'disconnect':
         for (const client of clients) client.close(args.code, args.reason).catch(() => undefined);

@@ -294,6 +294,17 @@ describe('cluster control messages and arguments (in-process bus)', () => {
     expect(await asks.next()).toEqual({ event: 'presence', data: { room: 'lobby', left: quiet.id } });
     expect(quiet.pending()).toBe(0);
   });
+
+  it('a cluster-wide join leaves out a client at its room limit, and the others join', async () => {
+    const one = await startInstance({ bus: new InProcessBroadcastBus(), maxRoomsPerClient: 1 });
+    instances.add(one);
+    await client(one, 'full', ['a']);
+    await client(one, 'free');
+    expect(await one.server.join('b')).toBe(2);
+    expect(one.server.roomsOf(one.byName.get('full')!)).toEqual(new Set(['a']));
+    expect(one.server.roomsOf(one.byName.get('free')!)).toEqual(new Set(['b']));
+    expect(await one.server.to('b').count()).toBe(1);
+  });
 });
 
 describe('cluster timing settings', () => {
