@@ -7,6 +7,7 @@
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import { RedisBroadcastBus } from '../../lib/broadcast/redis/redis-bus.js';
 import { parseRedisClusterUrl } from '../../lib/broadcast/redis/redis-cluster.js';
+import { resolveWebSocketsOptions } from '../../lib/nest/websockets-options.js';
 import { closePeers, connectPeer, type Peer } from '../nest/ws-peer.js';
 import { withTimeout } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
@@ -67,6 +68,8 @@ describeWithPeer('redis', 'the Redis bus on a three-master Redis Cluster with sh
       tls: true,
     });
     expect(() => new RedisBroadcastBus({ url: 'redis+cluster://h:1?node=nohostport' })).toThrow('for a Redis Cluster');
+    // The module (and WEBSOCKETS_REDIS_URL) take the scheme.
+    expect(resolveWebSocketsOptions({ env: { WEBSOCKETS_REDIS_URL: cluster.url } }).redisUrl).toBe(cluster.url);
   });
 
   it('broadcasts and room operations across two instances, over sharded channels; and after a master restarts', async () => {
