@@ -173,6 +173,29 @@ describeWithPeer('redis', 'cluster-wide operations across instances on one redis
     expect(await a!.server.count()).toBe(2);
   });
 
+  it('a request stops waiting for an instance that closes meanwhile; a removed handler no longer answers', async () => {
+    const [a, b, c] = await cluster(3);
+    b!.server.onServerEvent('slow', () => 'b');
+    let asked!: () => void;
+    const cAsked = new Promise<void>((resolve) => (asked = resolve));
+    c!.server.onServerEvent('slow', () => {
+      asked();
+      return new Promise(() => undefined); // never answers
+    });
+    const started = Date.now();
+    const replies = a!.server.serverSideRequest('slow', null, { timeoutMs: 8000 });
+    await cAsked;
+    await c!.close();
+    instances.delete(c!);
+    expect(await replies).toEqual([{ instance: b!.server.instanceId, data: 'b' }]);
+    expect(Date.now() - started).toBeLessThan(4000);
+
+    const off = b!.server.onServerEvent('gone', () => 'here');
+    expect(await a!.server.serverSideRequest('gone', null)).toEqual([{ instance: b!.server.instanceId, data: 'here' }]);
+    off();
+    expect((await a!.server.serverSideRequest('gone', null))[0]?.error).toMatch(/^no handler for server event "gone"/);
+  });
+
   it('presence: members across instances with their data, joined/left events, and an instance that closes', async () => {
     const [a, b] = await cluster(2);
     for (const instance of [a!, b!]) instance.server.trackPresence({ events: true, rooms: (room) => room !== 'untracked' });
