@@ -23,7 +23,7 @@ import {
   type ResolvedProxy,
   type WebSocketsOptions,
 } from '../config/index.js';
-import { ConfigError, HandshakeError, OpenTimeoutError, ProxyError, RedirectError } from '../errors.js';
+import { ConfigError, OpenTimeoutError, ProxyError, RedirectError } from '../errors.js';
 import { describeSetting } from '../config/settings.js';
 import { Connection } from '../protocol/connection.js';
 import { acceptDeflateResponse, deflateOffer } from '../protocol/extensions.js';
