@@ -7,6 +7,10 @@
  *
  * A request waits for the instances alive when it is made: an instance that says goodbye meanwhile is not waited for
  * (its clients are gone), one that is silent past the timeout is named by `ClusterTimeoutError`.
+ *
+ * Over 400 lines as one file: knowing the instances, asking them and answering them are one protocol over the same
+ * control channel (a reply is matched to the instances a heartbeat made known, an expiry ends what waits for them);
+ * the message format (cluster-messages.ts) and presence (presence.ts) are apart because they stand alone.
  */
 import { ClusterTimeoutError, InvalidStateError } from '../errors.js';
 import { WebSocket } from '../node/websocket.js';
