@@ -63,6 +63,7 @@ describeWithPeer('redis', 'cluster-wide operations across instances on one redis
     await closePeers();
     await Promise.all([...instances].map((instance) => instance.close()));
     instances.clear();
+    if (!redis.running) await redis.start();
   });
 
   afterAll(async () => {
@@ -235,6 +236,26 @@ describeWithPeer('redis', 'cluster-wide operations across instances on one redis
     expect(a!.server.presence('lobby').map((m) => m.id)).toEqual([a1.id]);
     expect(a1.pending()).toBe(0);
   });
+
+  it('while Redis is away the instances forget each other (members leave); when it is back they rejoin', async () => {
+    const [a, b] = await cluster(2);
+    for (const instance of [a!, b!]) instance.server.trackPresence({ events: true });
+    const a1 = await client(a!, 'a1', ['lobby']);
+    expect(await a1.next()).toEqual({ event: 'presence', data: { room: 'lobby', joined: a1.id } });
+    const b1 = await client(b!, 'b1', ['lobby']);
+    expect(await a1.next()).toEqual({ event: 'presence', data: { room: 'lobby', joined: b1.id } });
+
+    await redis.stop();
+    // Expiry 1000 ms, heartbeat 200 ms: b's member leaves a's copy.
+    expect(await withTimeout(a1.next(), 5000, 'the left event')).toEqual({ event: 'presence', data: { room: 'lobby', left: b1.id } });
+    expect(a!.server.instances()).toEqual([a!.server.instanceId]);
+    expect(a!.server.presence('lobby').map((m) => m.id)).toEqual([a1.id]);
+
+    await redis.start();
+    expect(await withTimeout(a1.next(), 15_000, 'the joined event')).toEqual({ event: 'presence', data: { room: 'lobby', joined: b1.id } });
+    await until(() => a!.server.instances().length === 2, 'a to know b again');
+    expect(sortById(a!.server.presence('lobby')).map((m) => m.id)).toEqual(sortById([{ id: a1.id }, { id: b1.id }]).map((m) => m.id));
+  }, 40_000);
 
   it('a new instance gets the presence the others had before it started', async () => {
     const [a] = await cluster(1);
