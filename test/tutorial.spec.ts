@@ -1,0 +1,166 @@
+/**
+ * The tutorial (docs/tutorial/chat-app.md) works as written: the files it shows compile after each of its steps,
+ * and the final app, run as its own process with TLS from WEBSOCKETS_TLS_CERT / _KEY and a CHAT_TOKEN, refuses a
+ * wrong token with 401 (no reconnection), lets two members of a room chat through the tutorial's own client module,
+ * answers an invalid message with a 400 exception, and exits on SIGTERM.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { makeTestCertificates, type TestCertificates } from './support/certs.js';
+import { compileForChild, ROOT, type CompiledTree } from './support/compile.js';
+import { docSnapshots, packageSourcePaths, typecheckSnapshots, type DocSnapshot } from './support/doc-samples.js';
+import { freePort, withTimeout } from './support/net.js';
+import { describeWithPeer } from './support/peers.js';
+import { readDoc } from './support/readme-table.js';
+
+const snapshots = docSnapshots(readDoc('docs/tutorial/chat-app.md'));
+const final = snapshots.at(-1) as DocSnapshot;
+
+describe('the tutorial compiles', () => {
+  it('shows the whole app, step by step', () => {
+    expect(snapshots.length).toBeGreaterThanOrEqual(3);
+    expect([...final.files.keys()].sort()).toEqual([
+      'client/chat-client.ts',
+      'client/page.ts',
+      'src/app.module.ts',
+      'src/chat.gateway.ts',
+      'src/main.ts',
+      'src/token.guard.ts',
+    ]);
+  });
+
+  it('compiles after every step', async () => {
+    expect(await typecheckSnapshots('tutorial-steps-', snapshots)).toEqual([]);
+  }, 240_000);
+});
+
+/** Writes the final app's Node files with `nestjs-websockets` imports pointed at this repository's sources. */
+function writeRunnableSources(dir: string): string[] {
+  const entryPoints = packageSourcePaths('node');
+  const written: string[] = [];
+  for (const [name, source] of final.files) {
+    if (name === 'client/page.ts') continue; // browser code: compiled above, run by a browser
+    const file = path.join(dir, name);
+    const rewritten = source.replace(/from '(nestjs-websockets(?:\/[\w-]+)?)'/g, (whole, specifier: string) => {
+      const target = entryPoints[specifier];
+      if (target === undefined) throw new Error(`the tutorial imports ${specifier}, which package.json does not export`);
+      const relative = path.relative(path.dirname(file), target).replace(/\.ts$/, '.js');
+      return `from '${relative.startsWith('.') ? relative : `./${relative}`}'`;
+    });
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, rewritten);
+    written.push(path.relative(ROOT, file));
+  }
+  return written;
+}
+
+/** Runs in its own process: the tutorial's client module against the running app, printing what happened as JSON. */
+const DRIVER = `
+import { readFileSync } from 'node:fs';
+import { openChat } from './client/chat-client.js';
+import { NodeWebSocket } from 'NODE_CLIENT';
+
+const [url, token, caFile] = process.argv.slice(2);
+const WebSocket = NodeWebSocket.with({ ca: readFileSync(caFile) });
+const next = (client, event) => new Promise((resolve) => { const off = client.on(event, (data) => { off(); resolve(data); }); });
+const result = {};
+
+const intruder = openChat(url, 'lobby', { WebSocket, auth: 'wrong' });
+intruder.on('error', () => undefined);
+const refused = await next(intruder, 'close');
+result.refused = { code: refused.code, willReconnect: refused.willReconnect, status: refused.error?.status, message: refused.error?.message };
+await intruder.close();
+
+const alice = openChat(url, 'lobby', { WebSocket, auth: token });
+const bob = openChat(url, 'lobby', { WebSocket, auth: token });
+await Promise.all([next(alice, 'joined'), next(bob, 'joined')]);
+const heard = next(bob, 'chat');
+alice.emit('chat', { room: 'lobby', text: 'hello from the tutorial' });
+result.heard = await heard;
+try {
+  await alice.request('join', { room: '' });
+  result.invalid = 'accepted';
+} catch (error) {
+  result.invalid = { name: error.name, statusCode: error.statusCode };
+}
+await Promise.all([alice.close(), bob.close()]);
+process.stdout.write(JSON.stringify(result));
+`;
+
+describeWithPeer('openssl', 'the tutorial app runs', () => {
+  let certs: TestCertificates;
+  let sourceDir: string;
+  let tree: CompiledTree;
+  let app: ChildProcess | undefined;
+  let port: number;
+  const TOKEN = 'tutorial-token-0123456789';
+
+  beforeAll(async () => {
+    certs = await makeTestCertificates();
+    // Under dist/ (git-ignored), not node_modules/: tsc does not emit the package's sources for files below node_modules.
+    mkdirSync(path.join(ROOT, 'dist'), { recursive: true });
+    sourceDir = mkdtempSync(path.join(ROOT, 'dist', 'tutorial-src-'));
+    tree = await compileForChild('tutorial-app-', writeRunnableSources(sourceDir), { timeoutMs: 180_000 });
+    const compiledDir = path.join(tree.dir, path.relative(ROOT, sourceDir));
+    const nodeClient = path.relative(compiledDir, tree.entry(path.relative(ROOT, packageSourcePaths('node')['nestjs-websockets/client'] ?? '')));
+    writeFileSync(path.join(compiledDir, 'drive.js'), DRIVER.replace('NODE_CLIENT', nodeClient));
+
+    port = await freePort();
+    app = spawn(process.execPath, [path.join(compiledDir, 'src', 'main.js')], {
+      cwd: compiledDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH ?? '',
+        NO_COLOR: '1',
+        PORT: String(port),
+        CHAT_TOKEN: TOKEN,
+        WEBSOCKETS_TLS_CERT: certs.server.certFile,
+        WEBSOCKETS_TLS_KEY: certs.server.keyFile,
+      },
+    });
+    let output = '';
+    const ready = new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer): void => {
+        output += chunk.toString();
+        if (output.includes('listening on')) resolve();
+      };
+      app!.stdout!.on('data', onData);
+      app!.stderr!.on('data', onData);
+      app!.once('exit', (code) => reject(new Error(`the tutorial app exited with ${code}: ${output}`)));
+    });
+    await withTimeout(ready, 30_000, 'the tutorial app to listen');
+  }, 240_000);
+
+  afterAll(async () => {
+    if (app !== undefined && app.exitCode === null && app.signalCode === null) {
+      const exited = once(app, 'exit');
+      app.kill('SIGKILL');
+      await exited;
+    }
+    tree?.remove();
+    if (sourceDir !== undefined) rmSync(sourceDir, { recursive: true, force: true });
+  });
+
+  it('refuses a wrong token, lets members chat, validates messages, and stops on SIGTERM', async () => {
+    const driver = path.join(tree.dir, path.relative(ROOT, sourceDir), 'drive.js');
+    const { stdout } = await promisify(execFile)(process.execPath, [driver, `wss://localhost:${port}/ws`, TOKEN, certs.ca.certFile], {
+      cwd: path.dirname(driver),
+      timeout: 30_000,
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      refused: { code: 4401, willReconnect: false, status: 401, message: 'missing or wrong token' },
+      heard: { room: 'lobby', text: 'hello from the tutorial' },
+      invalid: { name: 'ServerExceptionError', statusCode: 400 },
+    });
+
+    const exited = once(app!, 'exit');
+    app!.kill('SIGTERM');
+    const [code, signal] = (await withTimeout(exited, 20_000, 'the tutorial app to exit on SIGTERM')) as [number | null, string | null];
+    // Nest's shutdown hooks close the app, then raise the signal again: the process ends by SIGTERM, not an error.
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
+  }, 60_000);
+});
