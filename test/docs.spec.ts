@@ -140,7 +140,7 @@ describe('README', () => {
 
   it('has code samples that compile against the package', async () => {
     const snapshots = docSnapshots(readme);
-    expect(snapshots.flatMap((s) => [...s.files.keys()]).sort()).toEqual(['app.module.ts', 'chat.gateway.ts', 'chat.ts', 'main.ts', 'server.ts']);
+    expect([...(snapshots.at(-1)?.files.keys() ?? [])].sort()).toEqual(['app.module.ts', 'chat.gateway.ts', 'chat.ts', 'main.ts', 'server.ts']);
     expect(await typecheckSnapshots('readme-samples-', snapshots)).toEqual([]);
   }, 240_000);
 
