@@ -1,9 +1,9 @@
 /**
  * The documentation is part of the interface, so it is checked against the code: the options table of
  * docs/reference/options.md against the settings of the config layer, the error tables of docs/reference/errors.md
- * against the error classes, the README's code samples by compiling them, every relative link and anchor of the
- * README, CONTRIBUTING, CHANGELOG, docs/ and bench/ by resolving it, and the README's two set-up commands against
- * package.json and .ci/run. (The tutorial's code is compiled and run by tutorial.spec.ts.)
+ * against the error classes, every relative link and anchor of the README, CONTRIBUTING, CHANGELOG, docs/ and bench/
+ * by resolving it, and the README's two set-up commands against package.json and .ci/run. (The code of the README
+ * and of the tutorial is compiled, and the tutorial's app run, by doc-code.spec.ts.)
  */
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
@@ -12,7 +12,6 @@ import * as clientErrors from '../lib/client/index.js';
 import * as errors from '../lib/index.js';
 import { SETTINGS, SETTING_LAYERS, type SettingName, type SettingSpec } from '../lib/config/settings.js';
 import { ROOT } from './support/compile.js';
-import { docSnapshots, typecheckSnapshots, unnamedTsBlocks } from './support/doc-samples.js';
 import { brokenLinks, documentationFiles } from './support/markdown-links.js';
 import { cellText, findMarkdownTable, readDoc } from './support/readme-table.js';
 
@@ -133,16 +132,6 @@ describe('README', () => {
   it('is short: under 200 lines', () => {
     expect(readme.split('\n').length).toBeLessThanOrEqual(200);
   });
-
-  it('names the file of every TypeScript sample, so that each one is compiled', () => {
-    expect(unnamedTsBlocks(readme)).toEqual([]);
-  });
-
-  it('has code samples that compile against the package', async () => {
-    const snapshots = docSnapshots(readme);
-    expect([...(snapshots.at(-1)?.files.keys() ?? [])].sort()).toEqual(['app.module.ts', 'chat.gateway.ts', 'chat.ts', 'main.ts', 'server.ts']);
-    expect(await typecheckSnapshots('readme-samples-', snapshots)).toEqual([]);
-  }, 240_000);
 
   it('has exactly the two set-up commands: run the sample, run the tests', () => {
     const setUp = readme.split('\n## Set-up')[1]?.split('\n## ')[0] ?? '';

@@ -1,6 +1,6 @@
 /**
- * The tutorial (docs/tutorial/chat-app.md) works as written: the files it shows compile after each of its steps,
- * and the final app, run as its own process with TLS from WEBSOCKETS_TLS_CERT / _KEY and a CHAT_TOKEN, refuses a
+ * The code of the docs works as written: the README's samples compile against the package, and so do the files
+ * the tutorial (docs/tutorial/chat-app.md) shows, after each of its steps; the tutorial's final app, run as its own process with TLS from WEBSOCKETS_TLS_CERT / _KEY and a CHAT_TOKEN, refuses a
  * wrong token with 401 (no reconnection), lets two members of a room chat through the tutorial's own client module,
  * answers an invalid message with a 400 exception, and exits on SIGTERM.
  */
@@ -12,13 +12,26 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { makeTestCertificates, type TestCertificates } from './support/certs.js';
 import { compileForChild, ROOT, type CompiledTree } from './support/compile.js';
-import { docSnapshots, packageSourcePaths, typecheckSnapshots, type DocSnapshot } from './support/doc-samples.js';
+import { docSnapshots, packageSourcePaths, typecheckSnapshots, unnamedTsBlocks, type DocSnapshot } from './support/doc-samples.js';
 import { freePort, withTimeout } from './support/net.js';
 import { describeWithPeer } from './support/peers.js';
 import { readDoc } from './support/readme-table.js';
 
+const readme = readDoc('README.md');
 const snapshots = docSnapshots(readDoc('docs/tutorial/chat-app.md'));
 const final = snapshots.at(-1) as DocSnapshot;
+
+describe("the README's samples", () => {
+  it('names the file of every TypeScript sample, so that each one is compiled', () => {
+    expect(unnamedTsBlocks(readme)).toEqual([]);
+  });
+
+  it('has code samples that compile against the package', async () => {
+    const samples = docSnapshots(readme);
+    expect([...(samples.at(-1)?.files.keys() ?? [])].sort()).toEqual(['app.module.ts', 'chat.gateway.ts', 'chat.ts', 'main.ts', 'server.ts']);
+    expect(await typecheckSnapshots('readme-samples-', samples)).toEqual([]);
+  }, 240_000);
+});
 
 describe('the tutorial compiles', () => {
   it('shows the whole app, step by step', () => {
