@@ -11,6 +11,9 @@
  *
  * Parsing is pull-based: `receiveData()` only buffers, and `nextEvent()` parses just far enough to produce one
  * event, so nothing is parsed or inflated for an application that does not take its events.
+ *
+ * Over 400 lines because the three parts of RFC 6455 it implements (data framing §5, the closing handshake §7, the
+ * state machine §4-§7 that ties them) read the same state; frames, messages and UTF-8 are in their own files.
  */
 import { InvalidStateError, InvalidUtf8Error, MessageTooBigError, ProtocolError, TooManyFragmentsError } from '../errors.js';
 import { CloseCode, isWireCloseCode } from './close-codes.js';
