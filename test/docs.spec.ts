@@ -8,13 +8,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as clientErrors from '../lib/client/index.js';
 import * as errors from '../lib/index.js';
 import { SETTINGS, SETTING_LAYERS, type SettingName, type SettingSpec } from '../lib/config/settings.js';
-import { ROOT } from './support/compile.js';
 import { brokenLinks, documentationFiles } from './support/markdown-links.js';
 import { cellText, findMarkdownTable, readDoc } from './support/readme-table.js';
 
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const readme = readDoc('README.md');
 
 function shownDefault(spec: SettingSpec): string {
