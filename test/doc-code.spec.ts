@@ -1,15 +1,18 @@
 /**
  * The code of the docs works as written: the README's samples compile against the package, and so do the files
- * the tutorial (docs/tutorial/chat-app.md) shows, after each of its steps; the tutorial's final app, run as its own process with TLS from WEBSOCKETS_TLS_CERT / _KEY and a CHAT_TOKEN, refuses a
- * wrong token with 401 (no reconnection), lets two members of a room chat through the tutorial's own client module,
- * answers an invalid message with a 400 exception, and exits on SIGTERM.
+ * the tutorial (docs/tutorial/chat-app.md) shows, after each of its steps. The tutorial's final app, run as its own
+ * process with TLS from WEBSOCKETS_TLS_CERT / _KEY and a CHAT_TOKEN, refuses a wrong token with 401 (no reconnection), lets two members of a room chat through the tutorial's own client module,
+ * answers an invalid message with a 400 exception, serves its page (bundled as the tutorial says) on which two
+ * Chromium tabs chat and a wrong token is told why, and exits on SIGTERM.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { build, stop } from 'esbuild';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { useChromium, type ChromiumOptions } from './support/browser.js';
 import { makeTestCertificates, type TestCertificates } from './support/certs.js';
 import { compileForChild, ROOT, type CompiledTree } from './support/compile.js';
 import { docSnapshots, packageSourcePaths, typecheckSnapshots, unnamedTsBlocks, type DocSnapshot } from './support/doc-samples.js';
@@ -71,6 +74,37 @@ function writeRunnableSources(dir: string): string[] {
   return written;
 }
 
+/**
+ * The tutorial's page as its step 2 builds it: public/index.html from the page, and public/chat.js bundled by esbuild
+ * from client/page.ts, with `nestjs-websockets/client` resolved to the SDK's browser build.
+ */
+async function writePublicDir(sourceDir: string, appDir: string): Promise<void> {
+  const html = /^```html\n<!-- public\/index\.html -->\n([\s\S]*?)^```/m.exec(readDoc('docs/tutorial/chat-app.md'))?.[1];
+  if (html === undefined) throw new Error('the tutorial shows no public/index.html');
+  mkdirSync(path.join(appDir, 'public'), { recursive: true });
+  writeFileSync(path.join(appDir, 'public', 'index.html'), html);
+  const browserDir = path.join(sourceDir, 'browser');
+  for (const name of ['client/chat-client.ts', 'client/page.ts']) {
+    mkdirSync(path.dirname(path.join(browserDir, name)), { recursive: true });
+    writeFileSync(path.join(browserDir, name), final.files.get(name) ?? '');
+  }
+  try {
+    await build({
+      entryPoints: [path.join(browserDir, 'client', 'page.ts')],
+      outfile: path.join(appDir, 'public', 'chat.js'),
+      alias: { 'nestjs-websockets/client': packageSourcePaths()['nestjs-websockets/client'] ?? '' },
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      logLevel: 'silent',
+    });
+  } finally {
+    // esbuild keeps a service process for later builds: stop it, so that no child outlives the test.
+    await stop();
+  }
+}
+
 /** Runs in its own process: the tutorial's client module against the running app, printing what happened as JSON. */
 const DRIVER = `
 import { readFileSync } from 'node:fs';
@@ -111,6 +145,7 @@ describeWithPeer('openssl', 'the tutorial app runs', () => {
   let app: ChildProcess | undefined;
   let port: number;
   const TOKEN = 'tutorial-token-0123456789';
+  const chromiumOptions: ChromiumOptions = {};
 
   beforeAll(async () => {
     certs = await makeTestCertificates();
@@ -121,6 +156,8 @@ describeWithPeer('openssl', 'the tutorial app runs', () => {
     const compiledDir = path.join(tree.dir, path.relative(ROOT, sourceDir));
     const nodeClient = path.relative(compiledDir, tree.entry(path.relative(ROOT, packageSourcePaths('node')['nestjs-websockets/client'] ?? '')));
     writeFileSync(path.join(compiledDir, 'drive.js'), DRIVER.replace('NODE_CLIENT', nodeClient));
+    await writePublicDir(sourceDir, compiledDir);
+    chromiumOptions.trustSpki = [certs.server.spkiSha256];
 
     port = await freePort();
     app = spawn(process.execPath, [path.join(compiledDir, 'src', 'main.js')], {
@@ -158,7 +195,7 @@ describeWithPeer('openssl', 'the tutorial app runs', () => {
     if (sourceDir !== undefined) rmSync(sourceDir, { recursive: true, force: true });
   });
 
-  it('refuses a wrong token, lets members chat, validates messages, and stops on SIGTERM', async () => {
+  it('refuses a wrong token, lets members chat and validates messages, with the client module in Node', async () => {
     const driver = path.join(tree.dir, path.relative(ROOT, sourceDir), 'drive.js');
     const { stdout } = await promisify(execFile)(process.execPath, [driver, `wss://localhost:${port}/ws`, TOKEN, certs.ca.certFile], {
       cwd: path.dirname(driver),
@@ -169,7 +206,38 @@ describeWithPeer('openssl', 'the tutorial app runs', () => {
       heard: { room: 'lobby', text: 'hello from the tutorial' },
       invalid: { name: 'ServerExceptionError', statusCode: 400 },
     });
+  }, 60_000);
 
+  describeWithPeer('chromium', 'the page in headless Chromium', () => {
+    const browser = useChromium(chromiumOptions);
+
+    it('chats between two pages over wss, and tells a page with a wrong token why it was refused', async () => {
+      const WAIT_MS = 15_000;
+      const context = await browser().newContext();
+      try {
+        const open = async (token: string) => {
+          const page = await context.newPage();
+          await page.addInitScript(`sessionStorage.setItem('chat-token', ${JSON.stringify(token)})`); // what the prompt would store
+          await page.goto(`https://localhost:${port}/?room=garden`);
+          return page;
+        };
+        const first = await open(TOKEN);
+        const second = await open(TOKEN);
+        for (const page of [first, second]) await page.locator('#status', { hasText: 'in garden' }).waitFor({ timeout: WAIT_MS });
+        await first.fill('#send input', 'hello from Chromium');
+        await first.click('#send button');
+        await second.locator('#log li', { hasText: 'hello from Chromium' }).waitFor({ timeout: WAIT_MS });
+        await first.locator('#log li', { hasText: 'hello from Chromium' }).waitFor({ timeout: WAIT_MS });
+
+        const intruder = await open('wrong');
+        await intruder.locator('#status', { hasText: 'missing or wrong token' }).waitFor({ timeout: WAIT_MS });
+      } finally {
+        await context.close();
+      }
+    }, 60_000);
+  });
+
+  it('stops on SIGTERM', async () => {
     const exited = once(app!, 'exit');
     app!.kill('SIGTERM');
     const [code, signal] = (await withTimeout(exited, 20_000, 'the tutorial app to exit on SIGTERM')) as [number | null, string | null];
