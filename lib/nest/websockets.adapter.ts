@@ -29,7 +29,7 @@ import { WebSocket } from '../node/websocket.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { messageContext } from './exception-frames.js';
 import { GatewayWebSocket } from './gateway-websocket.js';
-import { GatewayListeners, type HttpLikeServer } from './gateway-listeners.js';
+import { GatewayListeners, type HttpLikeServer, type ListenTarget } from './gateway-listeners.js';
 import { GatewayRegistry, gatewayName } from './gateway-registry.js';
 import { WebSocketsGatewayServer } from './gateway-server.js';
 import { HandshakeGuards } from './handshake-guards.js';
@@ -160,7 +160,14 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     let node: WebSocketServer;
     let secure: boolean;
     let address: () => AddressInfo | null;
-    if (port === 0) {
+    if (port !== 0 && gateway.socketPath !== undefined) {
+      throw new ConfigError(
+        `${name} has both a port (${port}) and a socketPath; a gateway listens on one of them: remove the port or the socketPath`,
+        'socketPath',
+        gateway.socketPath,
+      );
+    }
+    if (port === 0 && gateway.socketPath === undefined) {
       if (this.#httpServer === undefined) {
         throw new ConfigError(
           `${name} has no port and there is no HTTP server to share; give it a port ` +
@@ -186,8 +193,11 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       };
     } else {
       const tls = gateway.tls === false ? null : (gateway.tls ?? resolved.tls);
-      const host = gateway.host ?? resolved.host ?? undefined;
-      const listener = this.#listeners.get(port, host, tls, config, name);
+      const target: ListenTarget =
+        gateway.socketPath !== undefined
+          ? { socketPath: gateway.socketPath, permissions: gateway.socketPermissions ?? null }
+          : { port, host: gateway.host ?? resolved.host ?? undefined };
+      const listener = this.#listeners.get(target, tls, config, name);
       node = new WebSocketServer({ ...nodeOptions, server: listener.server });
       secure = listener.secure;
       address = () => {
@@ -222,6 +232,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     gatewayServer = new WebSocketsGatewayServer({
       server: node,
       port,
+      socketPath: gateway.socketPath ?? null,
       path: gateway.path ?? null,
       secure,
       bus: this.#bus,
