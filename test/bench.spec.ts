@@ -20,6 +20,7 @@ import { formatNumber } from '../bench/stats.js';
 import { TARGETS, type Workload } from '../bench/workloads.js';
 import { compileForChild, type CompiledTree } from './support/compile.js';
 import { withTimeout } from './support/net.js';
+import { describeWithPeer } from './support/peers.js';
 
 const TINY_PROTOCOL = { rounds: 1, smallBytes: 32 * 200, largeBytes: 2 * 1024 * 1024, minFrames: 2, handshakeRequests: 200 };
 
@@ -190,6 +191,32 @@ describe('the load client, through run.ts measure()', () => {
     expect(sample.clientCpuPercent).toBeGreaterThan(0);
     samples.set(`echo-32 ${target}`, sample);
   }, 15_000);
+
+  it('echoes 32 B Socket.IO events against nest-socketio-echo (platform-socket.io), verified, and closes everything', async () => {
+    const sample = await measureClosed(ECHO, 'nest-socketio-echo');
+    expect(sample.error).toBeUndefined();
+    expect(sample.value).toBeGreaterThan(0);
+    expect(sample.detail.verified).toBe(2);
+    expect(Number(sample.detail.bytesPerSecond) / sample.value).toBeCloseTo(32, 0);
+  }, 30_000);
+
+  // The wss targets serve the certificate bench/tls.ts makes with openssl; the client trusts only it.
+  describeWithPeer('openssl', 'over wss', () => {
+    it.each(['ours-tls', 'ws-tls'])('echoes 32 B messages against %s, verified, and closes everything', async (target) => {
+      const sample = await measureClosed(ECHO, target);
+      expect(sample.error).toBeUndefined();
+      expect(sample.value).toBeGreaterThan(0);
+      expect(sample.detail.verified).toBe(2);
+      expect(Number(sample.detail.bytesPerSecond) / sample.value).toBeCloseTo(32, 0);
+    }, 30_000);
+
+    it('runs the handshake loops against ours-tls without a failure', async () => {
+      const sample = await measureClosed(HANDSHAKE, 'ours-tls');
+      expect(sample.error).toBeUndefined();
+      expect(sample.value).toBeGreaterThan(0);
+      expect(sample.detail.failed).toBe(0);
+    }, 15_000);
+  });
 
   it('runs the handshake loops against ours without a failure, and closes everything', async () => {
     const sample = await measureClosed(HANDSHAKE, 'ours');
