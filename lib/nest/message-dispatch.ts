@@ -156,7 +156,9 @@ export class MessageDispatch {
     const { parser, customParser, policy } = state.settings;
     let message: ParsedMessage;
     try {
-      message = checkParsedMessage(parser(raw, typeof raw !== 'string'));
+      // The default parser checks what it returns itself; an application's parser is checked here.
+      const parsed = parser(raw, typeof raw !== 'string');
+      message = customParser ? checkParsedMessage(parsed) : (parsed as ParsedMessage);
     } catch (error) {
       if (!(error instanceof InvalidMessageError) && !(error instanceof WebSocketsError) && customParser) {
         // A custom parser that throws something else may be an application bug: leave a trace.
