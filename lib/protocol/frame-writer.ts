@@ -83,7 +83,7 @@ export const SINGLE_BUFFER_TEXT_MAX = 1024;
  * @param text at most `SINGLE_BUFFER_TEXT_MAX` code units, so that its length fits in 16 bits
  */
 export function encodeTextFrame(text: string): Buffer {
-  const length = Buffer.byteLength(text, 'utf8');
+  const length = Buffer.byteLength(text);
   const headerLength = length <= MAX_LENGTH_7 ? BASE_HEADER : BASE_HEADER + 2;
   const frame = Buffer.allocUnsafe(headerLength + length);
   frame[0] = FIN_BIT | Opcode.TEXT;
@@ -93,7 +93,7 @@ export function encodeTextFrame(text: string): Buffer {
     frame[1] = LENGTH_16_MARKER;
     frame.writeUInt16BE(length, BASE_HEADER);
   }
-  frame.write(text, headerLength, 'utf8');
+  frame.write(text, headerLength);
   return frame;
 }
 
