@@ -20,7 +20,7 @@ import { CloseCode, isWireCloseCode } from './close-codes.js';
 import type { MessageCodec } from './compression.js';
 import { MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, Opcode, isControlOpcode, type Side } from './frame.js';
 import { FrameParser } from './frame-parser.js';
-import { closePayload, encodeFrame } from './frame-writer.js';
+import { SINGLE_BUFFER_TEXT_MAX, closePayload, encodeFrame, encodeTextFrame } from './frame-writer.js';
 import { MASK_KEY_LENGTH, defaultMaskSource } from './mask.js';
 import { MessageBuffer } from './message-buffer.js';
 import type { PreparedMessage } from './prepared-message.js';
@@ -211,6 +211,11 @@ export class Connection {
    */
   sendText(data: string | Buffer): void {
     this.ensureOpen('send a text message');
+    // A small string from a server that does not compress: header and UTF-8 in one buffer (see encodeTextFrame).
+    if (typeof data === 'string' && data.length <= SINGLE_BUFFER_TEXT_MAX && this.maskKey === null && this.codec === null) {
+      (this.outgoing ??= []).push(encodeTextFrame(data));
+      return;
+    }
     this.sendMessage(Opcode.TEXT, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
   }
 
