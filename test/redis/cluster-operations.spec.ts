@@ -18,7 +18,7 @@ import { startRedis, type RedisServer } from '../support/redis.js';
 import { startInstance, type ClusterInstance } from './fixtures/cluster-instance.js';
 
 const WAIT_MS = 10_000;
-const silent = { log: () => undefined, warn: (m: string) => console.log('WARN', m), error: (m: string) => console.log('ERROR', m) };
+const silent = { log: () => undefined, warn: () => undefined, error: () => undefined };
 
 let redis: RedisServer;
 const instances = new Set<ClusterInstance>();
