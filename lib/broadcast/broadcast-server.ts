@@ -66,6 +66,8 @@ export interface BroadcastServerInit {
   readonly maxRoomsPerClient: number | null;
   /** Told of each `RoomLimitError` before it is thrown (the Nest adapter turns it into the request's exception frame). */
   readonly onRoomLimit?: (error: RoomLimitError) => void;
+  /** Told how many clients of this instance each broadcast was handed to (`remote`: it came from the bus). For metrics. */
+  readonly onDelivered?: (recipients: number, remote: boolean) => void;
 }
 
 /** A server's clients, rooms and broadcast. */
@@ -76,6 +78,7 @@ export class BroadcastServer {
   readonly #bus: BroadcastBus;
   readonly #logger: BroadcastLogger;
   readonly #rooms: Rooms;
+  readonly #onDelivered: ((recipients: number, remote: boolean) => void) | undefined;
   readonly #unsubscribe: Promise<() => Promise<void>>;
   /** This server's id on the bus: the `origin` of what it publishes, which the bus does not hand back to it. */
   readonly #origin = newOrigin();
@@ -94,7 +97,8 @@ export class BroadcastServer {
     this.#logger = init.logger;
     this.channel = init.channel;
     this.#rooms = new Rooms(init.maxRoomsPerClient, init.onRoomLimit);
-    this.#unsubscribe = this.#bus.subscribe(this.channel, this.#origin, (envelope) => this.#deliverLocally(envelope, EMPTY));
+    this.#onDelivered = init.onDelivered;
+    this.#unsubscribe = this.#bus.subscribe(this.channel, this.#origin, (envelope) => this.#deliverLocally(envelope, EMPTY, true));
     // Not logged here: `ready()` rejects with it, and its owner reports it once (a Nest app fails to start with it).
     this.#unsubscribe.catch(() => undefined);
   }
@@ -226,13 +230,21 @@ export class BroadcastServer {
    * and slow-consumer policy; a client that goes away while the broadcast waits only misses it, counted in one debug
    * line per second (a line per departed member would flood the log of a busy room).
    */
-  #deliverLocally(envelope: BroadcastEnvelope, excluded: ReadonlySet<WebSocket>): void {
+  #deliverLocally(envelope: BroadcastEnvelope, excluded: ReadonlySet<WebSocket>, remote = false): void {
     const targets = envelope.room === null ? this.clients : this.#rooms.members(envelope.room);
-    if (targets.size === 0) return;
-    const message = new PreparedMessage(envelope.data);
-    for (const client of targets) {
-      if (client.readyState === WebSocket.OPEN && !excluded.has(client)) this.#watch(client, client.send(message));
+    if (targets.size === 0) {
+      this.#onDelivered?.(0, remote);
+      return;
     }
+    const message = new PreparedMessage(envelope.data);
+    let recipients = 0;
+    for (const client of targets) {
+      if (client.readyState === WebSocket.OPEN && !excluded.has(client)) {
+        this.#watch(client, client.send(message));
+        recipients++;
+      }
+    }
+    this.#onDelivered?.(recipients, remote);
   }
 
   /**

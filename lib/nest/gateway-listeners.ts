@@ -41,10 +41,18 @@ export class GatewayListeners {
   constructor(private readonly logger: Logger) {}
 
   /**
-   * The listener of `port`, opened on first use.
+   * The listener of `port`, opened on first use on `listenPort` (the `gatewayPorts` mapping of `port`; 0 for one
+   * the system picks).
    * @throws ConfigError when the port is already served with the other TLS setting
    */
-  get(port: number, host: string | undefined, tls: ResolvedWebSocketsOptions['tls'], config: ListenerConfig, gatewayName: string): GatewayListener {
+  get(
+    port: number,
+    host: string | undefined,
+    tls: ResolvedWebSocketsOptions['tls'],
+    config: ListenerConfig,
+    gatewayName: string,
+    listenPort: number = port,
+  ): GatewayListener {
     const existing = this.#listeners.get(port);
     if (existing !== undefined) {
       if (existing.secure !== (tls !== null)) {
@@ -57,7 +65,7 @@ export class GatewayListeners {
       }
       return existing;
     }
-    const listener = this.#open(port, host, tls, config, gatewayName);
+    const listener = this.#open(listenPort, host, tls, config, gatewayName);
     this.#listeners.set(port, listener);
     return listener;
   }
@@ -132,7 +140,9 @@ export class GatewayListeners {
       });
       server.listen(port, host, () => {
         listened = true;
-        this.logger.log(`${gatewayName} listening on ${tls !== null ? 'wss' : 'ws'}://${host ?? '*'}:${port}`);
+        const address = server.address();
+        const actual = address !== null && typeof address === 'object' ? address.port : port;
+        this.logger.log(`${gatewayName} listening on ${tls !== null ? 'wss' : 'ws'}://${host ?? '*'}:${actual}`);
         resolve();
       });
     });

@@ -13,6 +13,13 @@ import { errorText, messageOf } from './error-text.js';
 import { exceptionFrame, messageContext } from './exception-frames.js';
 import { checkParsedMessage, parseJsonMessage, readTopLevelId } from './message-parser.js';
 import type { InvalidMessagePolicy, MessageParser, ParsedMessage } from './websockets-options.interface.js';
+import type { WebSocketsTelemetry } from './telemetry/websockets-telemetry.js';
+
+/** What a client of an instrumented server is measured with: the telemetry, and its gateways in binding order. */
+export interface DispatchInstrumentation {
+  readonly telemetry: WebSocketsTelemetry;
+  readonly gateways: readonly string[];
+}
 
 /** How one server's messages are read. */
 export interface MessageSettings {
@@ -39,7 +46,9 @@ interface ClientState {
    * result transform. Kept as given and scanned per message, as @nestjs/platform-ws does: a Map per client would cost
    * every idle connection a few hundred bytes for the handful of events a gateway has.
    */
-  readonly bindings: Array<{ readonly handlers: readonly WsMessageHandler[]; readonly transform: (data: unknown) => Observable<unknown> }>;
+  readonly bindings: Array<{ readonly handlers: readonly WsMessageHandler[]; readonly transform: (data: unknown) => Observable<unknown>; readonly gateway?: string }>;
+  /** OpenTelemetry, when on (else nothing is measured, and no branch taken per message but this field's check). */
+  readonly instrumentation: (DispatchInstrumentation & { readonly attributes: ReturnType<WebSocketsTelemetry['attributesOf']> }) | undefined;
   readonly settings: MessageSettings;
   /** The client's messages, pulled one at a time. */
   readonly messages: AsyncIterator<string | Buffer>;
@@ -62,6 +71,11 @@ const INTERNAL_ERROR_MESSAGE = 'Internal server error';
 /** The plain send, for the adapter's own replies (which carry their id already). */
 const rawSend = WebSocket.prototype.send;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Payload bytes of a received message. */
+function sizeOf(raw: string | Buffer): number {
+  return typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
+}
 
 function isWsResponse(value: unknown): value is { event: string; data: unknown } {
   return typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string' && 'data' in value;
@@ -90,14 +104,23 @@ export class MessageDispatch {
    * Binds one gateway's message handlers to a client. Nest calls it once per gateway on a shared server, so the
    * handlers accumulate; the client's messages are read once, by one loop, and dispatched to all of them.
    */
-  bind(client: WebSocket, handlers: WsMessageHandler[], transform: (data: unknown) => Observable<unknown>, settings: MessageSettings): void {
+  bind(
+    client: WebSocket,
+    handlers: WsMessageHandler[],
+    transform: (data: unknown) => Observable<unknown>,
+    settings: MessageSettings,
+    instrumentation?: DispatchInstrumentation,
+  ): void {
     let state = this.#clients.get(client);
     if (state === undefined) {
-      state = { bindings: [], settings, messages: client[Symbol.asyncIterator](), inFlight: 0, waiting: false };
+      const measured =
+        instrumentation === undefined ? undefined : { ...instrumentation, attributes: instrumentation.telemetry.attributesOf(instrumentation.gateways[0] ?? 'Gateway') };
+      state = { bindings: [], settings, messages: client[Symbol.asyncIterator](), inFlight: 0, waiting: false, instrumentation: measured };
       this.#clients.set(client, state);
       this.#pull(client, state);
     }
-    state.bindings.push({ handlers, transform });
+    const gateway = instrumentation?.gateways[state.bindings.length] ?? instrumentation?.gateways[0];
+    state.bindings.push(gateway === undefined ? { handlers, transform } : { handlers, transform, gateway });
   }
 
   /**
@@ -109,6 +132,7 @@ export class MessageDispatch {
     state.messages.next().then(
       (result) => {
         if (result.done === true) return;
+        if (state.instrumentation !== undefined) state.instrumentation.telemetry.messageReceived(state.instrumentation.attributes, result.value);
         state.inFlight++;
         this.#handleMessage(client, state, result.value).then(
           () => this.#settled(client, state),
@@ -144,22 +168,27 @@ export class MessageDispatch {
         this.logger.warn(`messageParser threw: ${errorText(error)}`);
       }
       const code = error instanceof WebSocketsError ? error.code : undefined;
-      await this.#invalid(client, policy, messageOf(error), refusedMessageId(error, raw), code);
+      await this.#invalid(client, state, policy, messageOf(error), refusedMessageId(error, raw), code);
       return;
     }
     // Most events have one handler: its run is awaited alone, without an array and Promise.all per message.
-    let first: Promise<void> | undefined;
-    let more: Array<Promise<void>> | undefined;
-    for (const { handlers, transform } of state.bindings) {
+    let first: Promise<unknown> | undefined;
+    let more: Array<Promise<unknown>> | undefined;
+    for (const { handlers, transform, gateway } of state.bindings) {
       for (const handler of handlers) {
         if (handler.message !== message.event) continue;
-        const run = this.#runHandler(client, handler, transform, message);
+        const run =
+          state.instrumentation === undefined
+            ? this.#runHandler(client, handler, transform, message)
+            : state.instrumentation.telemetry.handle(gateway ?? 'Gateway', message.event, client, sizeOf(raw), message, message.id, () =>
+                this.#runHandler(client, handler, transform, message, state),
+              );
         if (first === undefined) first = run;
         else (more ??= [first]).push(run);
       }
     }
     if (first === undefined) {
-      await this.#invalid(client, policy, `unknown event ${JSON.stringify(message.event)}`, message.id);
+      await this.#invalid(client, state, policy, `unknown event ${JSON.stringify(message.event)}`, message.id);
       return;
     }
     await (more === undefined ? first : Promise.all(more));
@@ -171,8 +200,14 @@ export class MessageDispatch {
    * filter throwing, say `RangeError: Maximum call stack size exceeded` while it serializes a deeply nested cause),
    * which is logged and answered with an exception frame, never with silence.
    */
-  #runHandler(client: WebSocket, handler: WsMessageHandler, transform: (data: unknown) => Observable<unknown>, message: ParsedMessage): Promise<void> {
-    const run = async (): Promise<void> => {
+  #runHandler(
+    client: WebSocket,
+    handler: WsMessageHandler,
+    transform: (data: unknown) => Observable<unknown>,
+    message: ParsedMessage,
+    measured?: ClientState,
+  ): Promise<boolean> {
+    const run = async (): Promise<boolean> => {
       const { event, id } = message;
       // Observables may emit many values: send each in order, awaiting the socket, before taking the next.
       let chain = Promise.resolve();
@@ -181,7 +216,7 @@ export class MessageDispatch {
         let result: unknown;
         if (handler.isAckHandledManually) {
           // `@Ack()` gets a function that sends the reply (with the message's id) whenever the handler calls it.
-          const ack = (data: unknown): void => void this.#reply(client, { event, data, ...(id === undefined ? {} : { id }) });
+          const ack = (data: unknown): void => void this.#reply(client, { event, data, ...(id === undefined ? {} : { id }) }, measured);
           result = handler.callback(message.data, ack);
         } else {
           result = handler.callback(message.data, event);
@@ -194,7 +229,7 @@ export class MessageDispatch {
               const reply: Reply = isWsResponse(value)
                 ? { event: value.event, data: value.data, ...(id === undefined ? {} : { id }) }
                 : { event, data: value, ...(id === undefined ? {} : { id }) };
-              chain = chain.then(() => this.#reply(client, reply));
+              chain = chain.then(() => this.#reply(client, reply, measured));
             },
             error: (error: unknown) => {
               failure = { error };
@@ -209,14 +244,16 @@ export class MessageDispatch {
       await chain;
       if (failure !== undefined) {
         this.logger.error(`handler of ${JSON.stringify(event)} failed: ${errorText(failure.error)}`);
-        await this.#send(client, JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, id)));
+        await this.#send(client, JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, id)), measured);
+        return true;
       }
+      return false;
     };
     return message.id === undefined ? run() : messageContext.run({ client, id: message.id, limitError: undefined }, run);
   }
 
   /** Sends one reply as JSON; a value that cannot be serialized becomes an exception frame. */
-  #reply(client: WebSocket, reply: Reply): Promise<void> {
+  #reply(client: WebSocket, reply: Reply, measured?: ClientState): Promise<void> {
     let text: string;
     try {
       text = JSON.stringify(reply);
@@ -224,15 +261,15 @@ export class MessageDispatch {
       this.logger.error(`reply to ${JSON.stringify(reply.event)} cannot be serialized as JSON: ${errorText(error)}`);
       text = JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, reply.id));
     }
-    return this.#send(client, text);
+    return this.#send(client, text, measured);
   }
 
   /** Applies the `invalidMessages` policy. */
-  async #invalid(client: WebSocket, policy: InvalidMessagePolicy, reason: string, id: string | number | undefined, code?: string): Promise<void> {
+  async #invalid(client: WebSocket, state: ClientState, policy: InvalidMessagePolicy, reason: string, id: string | number | undefined, code?: string): Promise<void> {
     this.logger.debug(`invalid message from ${client.remoteAddress}: ${reason}`);
     switch (policy) {
       case 'exception':
-        await this.#send(client, JSON.stringify(exceptionFrame(reason, id, code)));
+        await this.#send(client, JSON.stringify(exceptionFrame(reason, id, code)), state);
         return;
       case 'ignore':
         return;
@@ -247,8 +284,9 @@ export class MessageDispatch {
   }
 
   /** Sends a reply; resolves once written, or at once when the client is gone (a failure is only logged). */
-  #send(client: WebSocket, text: string): Promise<void> {
+  #send(client: WebSocket, text: string, measured?: ClientState): Promise<void> {
     if (client.readyState !== WebSocket.OPEN) return RESOLVED;
+    if (measured?.instrumentation !== undefined) measured.instrumentation.telemetry.messageSent(measured.instrumentation.attributes, text);
     // Promise callbacks rather than an async function: two fewer promises per reply on the hot path.
     return rawSend.call(client, text).then(undefined, (error: unknown) => {
       this.logger.debug(`reply to ${client.remoteAddress} not delivered: ${String(error)}`);

@@ -6,7 +6,7 @@
  */
 import type { CanActivate, Type } from '@nestjs/common';
 import type { TlsOptions } from 'node:tls';
-import type { Environment, GatewayLimits, ResolvedConfig, WebSocketsOptions } from '../config/index.js';
+import type { Environment, GatewayLimits, GatewayPorts, ResolvedConfig, ResolvedGatewayPorts, WebSocketsOptions } from '../config/index.js';
 import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 
 /**
@@ -33,6 +33,10 @@ export interface ParsedMessage {
   readonly data?: unknown;
   /** Correlation id: every reply to this message (results and exception frames) carries it back unchanged. */
   readonly id?: string | number;
+  /** W3C trace context sent with the message (`"traceparent"` at its top level): the parent of the handler's span. */
+  readonly traceparent?: string;
+  /** W3C `tracestate` that goes with `traceparent`. */
+  readonly tracestate?: string;
 }
 
 /**
@@ -117,6 +121,13 @@ export interface WebSocketsModuleOptions extends WebSocketsServerOptions {
    * @default 'nestjs-websockets:', or WEBSOCKETS_REDIS_CHANNEL_PREFIX
    */
   redisChannelPrefix?: string;
+  /**
+   * The ports that gateways on a port of their own listen on, instead of the one in `@WebSocketGateway(port)`: keys
+   * are decorator ports, or `'*'` for every gateway; 0 lets the system pick (what tests want; the testing kit sets
+   * `{ '*': 0 }`, and `WebSocketsService.servers()` tells the port each got).
+   * @default none, or WEBSOCKETS_GATEWAY_PORTS (`8081=9001,*=0`)
+   */
+  gatewayPorts?: GatewayPorts;
   /** The environment to read the WEBSOCKETS_* variables from. @default process.env */
   env?: Environment;
 }
@@ -153,6 +164,8 @@ export interface ResolvedWebSocketsOptions {
   readonly redisUrl: string | null;
   /** The channel prefix of that bus (option `redisChannelPrefix`, else WEBSOCKETS_REDIS_CHANNEL_PREFIX, else the default). */
   readonly redisChannelPrefix: string;
+  /** Decorator port to the port listened on (option `gatewayPorts`, else WEBSOCKETS_GATEWAY_PORTS); empty when none. */
+  readonly gatewayPorts: ResolvedGatewayPorts;
   /** The environment the options were resolved against. */
   readonly env: Environment;
 }

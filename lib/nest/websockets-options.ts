@@ -5,7 +5,7 @@
  * names the option, the value and the fix.
  */
 import { ConfigError } from '../errors.js';
-import { SETTINGS, resolveConfig, resolveGatewayLimits, resolveHost, resolveRedis, type Environment } from '../config/index.js';
+import { SETTINGS, resolveConfig, resolveGatewayLimits, resolveGatewayPorts, resolveHost, resolveRedis, type Environment } from '../config/index.js';
 import { SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
 import { resolveTlsOptions } from './tls-options.js';
 import type {
@@ -20,7 +20,7 @@ const CORE_OPTIONS: readonly string[] = [
   ...new Set(Object.values(SETTINGS).map((spec) => spec.option).filter((name) => !name.includes('.'))),
 ].filter(
   (name) =>
-    !['serverMaxWindowBits', 'clientMaxWindowBits', 'memLevel', 'compressionThreshold', 'redisUrl', 'redisChannelPrefix', 'maxJsonDepth', 'maxRoomsPerClient'].includes(name),
+    !['serverMaxWindowBits', 'clientMaxWindowBits', 'memLevel', 'compressionThreshold', 'redisUrl', 'redisChannelPrefix', 'gatewayPorts', 'maxJsonDepth', 'maxRoomsPerClient'].includes(name),
 );
 
 const SERVER_OPTIONS: readonly string[] = [
@@ -36,7 +36,7 @@ const SERVER_OPTIONS: readonly string[] = [
 ];
 
 /** Every option the module accepts. */
-export const MODULE_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'tls', 'broadcastBus', 'redisUrl', 'redisChannelPrefix', 'env']);
+export const MODULE_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'tls', 'broadcastBus', 'redisUrl', 'redisChannelPrefix', 'gatewayPorts', 'env']);
 
 /** Every option a gateway accepts (besides socket.io's, which only warn). */
 export const GATEWAY_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'path', 'tls', 'namespace']);
@@ -160,7 +160,8 @@ export function resolveWebSocketsOptions(raw: WebSocketsModuleOptions | undefine
   const redis = resolveRedis(raw, effectiveEnv, where);
   const redisUrl = redis.url;
   const redisChannelPrefix = redis.channelPrefix;
-  return Object.freeze({ raw: Object.freeze({ ...raw }), config, gatewayLimits, host, tls, redisUrl, redisChannelPrefix, env: effectiveEnv });
+  const gatewayPorts = resolveGatewayPorts(raw.gatewayPorts, effectiveEnv);
+  return Object.freeze({ raw: Object.freeze({ ...raw }), config, gatewayLimits, host, tls, redisUrl, redisChannelPrefix, gatewayPorts, env: effectiveEnv });
 }
 
 /** What `checkGatewayOptions` found: the options to use, and the socket.io-only names to warn about. */

@@ -22,7 +22,7 @@ import type { Observable } from 'rxjs';
 import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 import { InProcessBroadcastBus } from '../broadcast/in-process-bus.js';
 import { RedisBroadcastBus } from '../broadcast/redis/redis-bus.js';
-import { pickWebSocketsOptions, resolveConfig, resolveGatewayLimits, type ResolvedConfig } from '../config/index.js';
+import { listenPortOf, pickWebSocketsOptions, resolveConfig, resolveGatewayLimits, type ResolvedConfig } from '../config/index.js';
 import { ConfigError, NoEndpointError, type HandshakeError, type RoomLimitError } from '../errors.js';
 import { WebSocketServer, type HandshakeInfo } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
@@ -40,7 +40,9 @@ import { createJsonMessageParser } from './message-parser.js';
 import { SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
 import { checkGatewayOptions, resolveWebSocketsOptions } from './websockets-options.js';
 import type { ResolvedWebSocketsOptions, WebSocketsGatewayOptions, WebSocketsModuleOptions } from './websockets-options.interface.js';
-import { WebSocketsService } from './websockets.service.js';
+import { WebSocketsService, describeServer, type WebSocketsServerInfo } from './websockets.service.js';
+import { InstrumentedWebSocket } from './telemetry/instrumented-websocket.js';
+import { WebSocketsTelemetry } from './telemetry/websockets-telemetry.js';
 
 /** What `handleDisconnect(client, close)` receives as its second argument. */
 export interface WebSocketsCloseInfo {
@@ -75,7 +77,11 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   forceCloseConnections = false;
 
   readonly #logger = new Logger(WebSocketsAdapter.name);
-  readonly #httpServer: HttpLikeServer | undefined;
+  #httpServer: HttpLikeServer | undefined;
+  /** The app whose HTTP server is read when first needed (an adapter made before the app's server exists). */
+  readonly #app: INestApplicationContext | undefined;
+  /** OpenTelemetry, when `@opentelemetry/api` is installed and a provider is registered; decided at the first `create()`. */
+  #telemetry: WebSocketsTelemetry | null | undefined;
   readonly #adapterOptions: WebSocketsModuleOptions | undefined;
   readonly #registry: GatewayRegistry;
   readonly #listeners = new GatewayListeners(this.#logger);
@@ -88,6 +94,8 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   readonly #messageSettings = new WeakMap<WebSocketsGatewayServer, MessageSettings>();
   readonly #clientServer = new WeakMap<WebSocket, WebSocketsGatewayServer>();
   readonly #warned = new Set<string>();
+  readonly #names = new WeakMap<WebSocketsGatewayServer, string>();
+  readonly #gatewayNames = new WeakMap<WebSocketsGatewayServer, readonly string[]>();
   /** Records a room limit hit while a message is handled, for its exception frame (see `MessageContext`). */
   readonly #onRoomLimit = (error: RoomLimitError): void => {
     const context = messageContext.getStore();
@@ -105,10 +113,9 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       this.#httpServer = appOrHttpServer;
     } else if (appOrHttpServer !== undefined) {
       app = appOrHttpServer;
-      const getHttpServer = (appOrHttpServer as { getHttpServer?: () => unknown }).getHttpServer;
-      const server = typeof getHttpServer === 'function' ? getHttpServer.call(appOrHttpServer) : undefined;
-      if (isHttpServer(server)) this.#httpServer = server;
+      this.#httpServer = httpServerOf(app);
     }
+    this.#app = app;
     this.#adapterOptions = options;
     this.#registry = new GatewayRegistry(app);
     this.#guards = new HandshakeGuards(this.#registry, this.#logger);
@@ -123,6 +130,16 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       else this.#resolved = resolveWebSocketsOptions({ ...moduleOptions?.raw, ...this.#adapterOptions }, moduleOptions?.env ?? process.env);
     }
     return this.#resolved;
+  }
+
+  /** The broadcast bus in use (made by the first `create()`), or `undefined` before. */
+  get bus(): BroadcastBus | undefined {
+    return this.#bus;
+  }
+
+  /** The live gateway servers, in the order they were created. */
+  servers(): WebSocketsServerInfo[] {
+    return [...this.#servers].map(describeServer);
   }
 
   /**
@@ -140,6 +157,11 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     const gateway = checked.options;
     const resolved = this.options;
     guardLifecycleHooks(gateways, this.#logger);
+    this.#telemetry ??= WebSocketsTelemetry.create();
+    const telemetry = this.#telemetry;
+    // Every gateway bound to this server, in the order Nest binds them to a client (for span and metric names).
+    const gatewayNames = gateways.filter((candidate) => candidate.port === port && candidate.path === options.path).map((candidate) => candidate.metatype.name);
+    const gatewayLabel = gatewayNames[0] ?? name;
 
     // The gateway's settings win over the module's; without any of its own, the module's resolution is reused.
     const own = pickWebSocketsOptions(gateway);
@@ -154,12 +176,13 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       allowedOrigins: gateway.allowedOrigins ?? resolved.raw.allowedOrigins,
       allowMissingOrigin: gateway.allowMissingOrigin ?? resolved.raw.allowMissingOrigin,
       handshake: guards.length === 0 ? attachRequest : (info: HandshakeInfo) => this.#guards.check(info, guards, entry, gatewayServer),
-      WebSocket: GatewayWebSocket,
+      WebSocket: telemetry !== null ? InstrumentedWebSocket : GatewayWebSocket,
     };
 
     let node: WebSocketServer;
     let secure: boolean;
     let address: () => AddressInfo | null;
+    this.#httpServer ??= this.#app === undefined ? undefined : httpServerOf(this.#app);
     if (port === 0) {
       if (this.#httpServer === undefined) {
         throw new ConfigError(
@@ -187,7 +210,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     } else {
       const tls = gateway.tls === false ? null : (gateway.tls ?? resolved.tls);
       const host = gateway.host ?? resolved.host ?? undefined;
-      const listener = this.#listeners.get(port, host, tls, config, name);
+      const listener = this.#listeners.get(port, host, tls, config, name, listenPortOf(resolved.gatewayPorts, port));
       node = new WebSocketServer({ ...nodeOptions, server: listener.server });
       secure = listener.secure;
       address = () => {
@@ -199,18 +222,21 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     node.on('handshakeError', (error: HandshakeError, info: HandshakeInfo | undefined) => {
       // A path no gateway owns reaches the first server of the HTTP server: it is no gateway's refusal.
       if (error instanceof NoEndpointError) {
-        this.#logger.debug(`no gateway at ${error.path}: refused with 404 (from ${error.remoteAddress ?? 'an unknown address'})`);
+        this.#logger.verbose(`no gateway at ${error.path}: refused with 404 (from ${error.remoteAddress ?? 'an unknown address'})`);
         return;
       }
-      this.#logger.debug(`${name}: handshake refused with ${error.httpStatus} (${error.message}) from ${info?.remoteAddress ?? 'an unknown address'}`);
+      telemetry?.handshakeRefused(gatewayLabel, error, info);
+      // Routine (a scanner, an expired token): verbose only, so that Nest's default logger stays quiet.
+      this.#logger.verbose(`${name}: handshake refused with ${error.httpStatus} (${error.message}) from ${info?.remoteAddress ?? 'an unknown address'}`);
     });
-    node.on('connection', (client: WebSocket) => this.#logger.debug(`${name}: connection from ${client.remoteAddress}`));
+    node.on('connection', (client: WebSocket) => this.#logger.verbose(`${name}: connection from ${client.remoteAddress}`));
 
     this.#bus ??=
       resolved.raw.broadcastBus ??
       (resolved.redisUrl !== null
         ? new RedisBroadcastBus({ url: resolved.redisUrl, channelPrefix: resolved.redisChannelPrefix, logger: new Logger(RedisBroadcastBus.name) })
         : new InProcessBroadcastBus());
+    this.#service?.attachBus(this.#bus);
     // The gateway's limits win over the module's, which win over the environment.
     const limits = resolveGatewayLimits(
       {
@@ -229,6 +255,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       address,
       maxRoomsPerClient: limits.maxRoomsPerClient,
       onRoomLimit: this.#onRoomLimit,
+      ...(telemetry?.metrics === true ? { onDelivered: telemetry.broadcastDelivered(gatewayLabel) } : {}),
     });
     const customParser = gateway.messageParser ?? resolved.raw.messageParser;
     this.#messageSettings.set(gatewayServer, {
@@ -237,6 +264,11 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       policy: gateway.invalidMessages ?? resolved.raw.invalidMessages ?? 'exception',
     });
     this.#servers.add(gatewayServer);
+    this.#names.set(gatewayServer, name);
+    if (telemetry !== null) {
+      this.#gatewayNames.set(gatewayServer, gatewayNames.length > 0 ? gatewayNames : [gatewayLabel]);
+      telemetry.observe(gatewayServer, gatewayLabel);
+    }
     if (this.#service !== undefined) {
       // WebSocketsService awaits ready() at bootstrap: a bus that cannot start fails the app, reported once by Nest.
       this.#service.track(gatewayServer);
@@ -276,13 +308,21 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   bindMessageHandlers(client: WebSocket, handlers: WsMessageHandler[], transform: (data: unknown) => Observable<unknown>): void {
     const server = this.#clientServer.get(client);
     const settings = (server !== undefined ? this.#messageSettings.get(server) : undefined) ?? DEFAULT_MESSAGE_SETTINGS;
-    this.#dispatch.bind(client, handlers, transform, settings);
+    const telemetry = this.#telemetry;
+    if (telemetry !== null && telemetry !== undefined && server !== undefined) {
+      this.#dispatch.bind(client, handlers, transform, settings, { telemetry, gateways: this.#gatewayNames.get(server) ?? [] });
+    } else {
+      this.#dispatch.bind(client, handlers, transform, settings);
+    }
   }
 
   /** Closes one server: 1001 to its clients, then waits for them up to `closeTimeoutMs` (not at all when forced). */
   async close(server: WebSocketsGatewayServer): Promise<void> {
+    if (!this.#servers.has(server)) return;
+    const started = performance.now();
+    const clients = [...server.clients];
     if (this.forceCloseConnections) {
-      for (const client of server.clients) {
+      for (const client of clients) {
         client.close(CloseCode.GOING_AWAY, 'server shutting down').catch(() => undefined);
         // The close frame is written; do not wait for the client's answer.
         setImmediate(() => client.terminate());
@@ -291,6 +331,15 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     await server.close();
     this.#servers.delete(server);
     this.#service?.untrack(server);
+    this.#telemetry?.unobserve(server);
+    // One line per server: how many connections the shutdown closed, and how (answered the 1001, or cut).
+    if (clients.length > 0) {
+      const answered = clients.filter((client) => closeCodeReceived(client) !== null).length;
+      const how = this.forceCloseConnections ? 'forced (forceCloseConnections)' : `${answered} answered the close, ${clients.length - answered} cut after closeTimeoutMs`;
+      this.#logger.log(
+        `${this.#names.get(server) ?? 'Gateway'}: shutdown closed ${clients.length} connection(s) with 1001 in ${Math.round(performance.now() - started)} ms: ${how}`,
+      );
+    }
   }
 
   /** Called by Nest after `close()` on every server: closes the listeners this adapter opened and the bus. */
@@ -311,6 +360,24 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
         (equivalent !== null && equivalent !== undefined ? `; the equivalent here is ${equivalent}` : ''),
     );
   }
+}
+
+/** The HTTP(S) server of an app, when it has one (`undefined` for a standalone app, or before the app exists). */
+function httpServerOf(app: INestApplicationContext): HttpLikeServer | undefined {
+  const getHttpServer = (app as { getHttpServer?: () => unknown }).getHttpServer;
+  let server: unknown;
+  try {
+    server = typeof getHttpServer === 'function' ? getHttpServer.call(app) : undefined;
+  } catch {
+    // The default adapter of WebSocketsModule asks before the app's server exists.
+    server = undefined;
+  }
+  return isHttpServer(server) ? server : undefined;
+}
+
+/** The code of the close frame the peer sent, or `null`. */
+function closeCodeReceived(client: WebSocket): number | null {
+  return client.closeReceived?.code ?? null;
 }
 
 /** Without guards, every handshake is accepted with its request attached for `handleConnection`. */

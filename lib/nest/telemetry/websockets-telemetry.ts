@@ -1,0 +1,345 @@
+/**
+ * OpenTelemetry for gateways: metrics and spans through `@opentelemetry/api` (an optional peer; see
+ * opentelemetry-api.ts). `create()` returns `null`, and the adapter then adds nothing anywhere (not a branch per
+ * message), unless the API is installed and the app registered a meter provider or a tracer provider before the
+ * first gateway server was created (`app.init()` / `app.listen()`).
+ *
+ * Names follow the OpenTelemetry conventions where they exist (`http.response.status_code`, `error.type`,
+ * `client.address`, `server.port`, units `s`, `By`, `{connection}`); WebSocket metrics have no convention yet, so
+ * they are `websocket.server.*`, in the style of `http.server.*`. Every name is listed in docs/how-to/operations.md,
+ * and `METRIC_NAMES` / `ATTRIBUTES` here are what a test reads back.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Attributes, Counter, Histogram, Link, Meter, ObservableResult, Span, Tracer, UpDownCounter } from '@opentelemetry/api';
+import { PACKAGE_VERSION } from '../../config/settings.js';
+import { SlowConsumerError, type HandshakeError } from '../../errors.js';
+import type { HandshakeInfo } from '../../node/server.js';
+import type { WebSocket } from '../../node/websocket.js';
+import type { HandshakeHeaders } from '../../protocol/handshake-headers.js';
+import type { PreparedMessage } from '../../protocol/prepared-message.js';
+import type { WebSocketsGatewayServer } from '../gateway-server.js';
+import { openTelemetryApi, type OpenTelemetry } from './opentelemetry-api.js';
+
+/** The instrumentation scope: the meter's and the tracer's name. */
+export const INSTRUMENTATION_SCOPE = 'nestjs-websockets';
+
+/** Every metric, by what it measures. */
+export const METRIC_NAMES = Object.freeze({
+  activeConnections: 'websocket.server.active_connections',
+  connectionDuration: 'websocket.server.connection.duration',
+  handshakes: 'websocket.server.handshakes',
+  messagesReceived: 'websocket.server.messages.received',
+  messagesSent: 'websocket.server.messages.sent',
+  bytesReceived: 'websocket.server.bytes.received',
+  bytesSent: 'websocket.server.bytes.sent',
+  closes: 'websocket.server.closes',
+  slowConsumer: 'websocket.server.slow_consumer',
+  sendBuffer: 'websocket.server.send_buffer.size',
+  handlerDuration: 'websocket.server.handler.duration',
+  broadcastRecipients: 'websocket.server.broadcast.recipients',
+  busLag: 'websocket.server.bus.lag',
+});
+
+/** Every attribute name the instrumentation sets. */
+export const ATTRIBUTES = Object.freeze({
+  gateway: 'websocket.gateway',
+  event: 'websocket.event',
+  clientId: 'websocket.client.id',
+  messageSize: 'websocket.message.size',
+  messageId: 'websocket.message.id',
+  messageType: 'websocket.message.type',
+  outcome: 'websocket.handler.outcome',
+  handshakeOutcome: 'websocket.handshake.outcome',
+  closeCode: 'websocket.close.code',
+  closeDirection: 'websocket.close.direction',
+  slowConsumerAction: 'websocket.slow_consumer.action',
+  broadcastSource: 'websocket.broadcast.source',
+  bus: 'websocket.bus',
+  statusCode: 'http.response.status_code',
+  errorType: 'error.type',
+  clientAddress: 'client.address',
+  serverPort: 'server.port',
+  urlPath: 'url.path',
+});
+
+/** Where one handled message is: its span, and whether an exception frame answered it. */
+interface HandlerRun {
+  readonly client: WebSocket;
+  readonly span: Span | undefined;
+  failed: boolean;
+}
+
+/** The state of one message handler while it runs, for the exception frames Nest's filter sends on its behalf. */
+const handlerRuns = new AsyncLocalStorage<HandlerRun>();
+
+/** What a message carries of the W3C trace context (`traceparent`, `tracestate` at its top level). */
+export interface MessageTraceContext {
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+}
+
+const ms = (value: number): number => value / 1000;
+
+export class WebSocketsTelemetry {
+  /** Whether a meter provider is registered: connection, message and handler metrics are recorded. */
+  readonly metrics: boolean;
+  /** Whether a tracer provider is registered: a span per handled message and per refused handshake. */
+  readonly traces: boolean;
+  readonly #api: OpenTelemetry;
+  readonly #tracer: Tracer | undefined;
+  readonly #attributes = new Map<string, Attributes>();
+  readonly #observed = new Map<WebSocketsGatewayServer, Attributes>();
+  readonly #busLag = new Map<string, number>();
+  readonly #connections: UpDownCounter | undefined;
+  readonly #connectionDuration: Histogram | undefined;
+  readonly #handshakes: Counter | undefined;
+  readonly #messagesReceived: Counter | undefined;
+  readonly #messagesSent: Counter | undefined;
+  readonly #bytesReceived: Counter | undefined;
+  readonly #bytesSent: Counter | undefined;
+  readonly #closes: Counter | undefined;
+  readonly #slowConsumer: Counter | undefined;
+  readonly #handlerDuration: Histogram | undefined;
+  readonly #broadcastRecipients: Histogram | undefined;
+
+  /** The telemetry of an app, or `null` when there is nothing to record to (no API, or no provider registered). */
+  static create(): WebSocketsTelemetry | null {
+    const api = openTelemetryApi();
+    if (api === null) return null;
+    const meter = api.metrics.getMeter(INSTRUMENTATION_SCOPE, PACKAGE_VERSION);
+    const tracer = api.trace.getTracer(INSTRUMENTATION_SCOPE, PACKAGE_VERSION);
+    // Without a provider, the API hands out its no-op meter, and a proxy tracer that has nothing to delegate to.
+    const metrics = meter !== api.createNoopMeter();
+    const traces = !(tracer instanceof api.ProxyTracer);
+    if (!metrics && !traces) return null;
+    return new WebSocketsTelemetry(api, metrics ? meter : undefined, traces ? tracer : undefined);
+  }
+
+  private constructor(api: OpenTelemetry, meter: Meter | undefined, tracer: Tracer | undefined) {
+    this.#api = api;
+    this.metrics = meter !== undefined;
+    this.traces = tracer !== undefined;
+    this.#tracer = tracer;
+    if (meter === undefined) return;
+    const seconds = { unit: 's' };
+    this.#connections = meter.createUpDownCounter(METRIC_NAMES.activeConnections, { unit: '{connection}', description: 'Open WebSocket connections.' });
+    this.#connectionDuration = meter.createHistogram(METRIC_NAMES.connectionDuration, { ...seconds, description: 'How long connections stayed open.' });
+    this.#handshakes = meter.createCounter(METRIC_NAMES.handshakes, { unit: '{handshake}', description: 'Opening handshakes, by outcome and HTTP status.' });
+    this.#messagesReceived = meter.createCounter(METRIC_NAMES.messagesReceived, { unit: '{message}', description: 'Messages received from clients.' });
+    this.#messagesSent = meter.createCounter(METRIC_NAMES.messagesSent, { unit: '{message}', description: 'Messages handed to send() (replies, sends, broadcasts).' });
+    this.#bytesReceived = meter.createCounter(METRIC_NAMES.bytesReceived, { unit: 'By', description: 'Payload bytes of the messages received.' });
+    this.#bytesSent = meter.createCounter(METRIC_NAMES.bytesSent, { unit: 'By', description: 'Payload bytes of the messages handed to send().' });
+    this.#closes = meter.createCounter(METRIC_NAMES.closes, { unit: '{close}', description: 'Close frames sent and received, by code.' });
+    this.#slowConsumer = meter.createCounter(METRIC_NAMES.slowConsumer, { unit: '{event}', description: 'Slow consumers closed (1013), and messages dropped.' });
+    this.#handlerDuration = meter.createHistogram(METRIC_NAMES.handlerDuration, { ...seconds, description: 'Time from a message to the end of its handler.' });
+    this.#broadcastRecipients = meter.createHistogram(METRIC_NAMES.broadcastRecipients, {
+      unit: '{connection}',
+      description: 'Clients of this instance one broadcast was handed to.',
+      advice: { explicitBucketBoundaries: [0, 1, 10, 100, 1000, 10_000, 100_000] },
+    });
+    meter
+      .createObservableUpDownCounter(METRIC_NAMES.sendBuffer, { unit: 'By', description: 'Bytes waiting to be sent, over every connection.' })
+      .addCallback((result) => this.#observeSendBuffers(result));
+    meter
+      .createObservableGauge(METRIC_NAMES.busLag, { ...seconds, description: 'Round trip to the broadcast bus (Redis PING) at its last check.' })
+      .addCallback((result) => {
+        for (const [bus, lagMs] of this.#busLag) result.observe(ms(lagMs), { [ATTRIBUTES.bus]: bus });
+      });
+  }
+
+  /** The attributes of a gateway's measurements (one frozen object per gateway, shared). */
+  attributesOf(gateway: string): Attributes {
+    let attributes = this.#attributes.get(gateway);
+    if (attributes === undefined) {
+      attributes = Object.freeze({ [ATTRIBUTES.gateway]: gateway });
+      this.#attributes.set(gateway, attributes);
+    }
+    return attributes;
+  }
+
+  /** Starts counting a server's connections (the adapter calls it once per server). */
+  observe(server: WebSocketsGatewayServer, gateway: string): void {
+    const attributes = this.attributesOf(gateway);
+    this.#observed.set(server, attributes);
+    if (!this.metrics) return;
+    const accepted = Object.freeze({ ...attributes, [ATTRIBUTES.handshakeOutcome]: 'accepted', [ATTRIBUTES.statusCode]: 101 });
+    server.webSocketServer.on('connection', (client: WebSocket) => {
+      const opened = performance.now();
+      (client as WebSocket & { telemetry?: ClientTelemetry }).telemetry = { telemetry: this, attributes };
+      this.#handshakes!.add(1, accepted);
+      this.#connections!.add(1, attributes);
+      client.on('drop', () => this.#slowConsumer!.add(1, { ...attributes, [ATTRIBUTES.slowConsumerAction]: 'drop' }));
+      client.on('close', () => {
+        this.#connections!.add(-1, attributes);
+        this.#connectionDuration!.record(ms(performance.now() - opened), attributes);
+        const sent = client.closeSent;
+        const received = client.closeReceived;
+        if (sent !== null) this.#closes!.add(1, { ...attributes, [ATTRIBUTES.closeCode]: sent.code, [ATTRIBUTES.closeDirection]: 'sent' });
+        if (received !== null) this.#closes!.add(1, { ...attributes, [ATTRIBUTES.closeCode]: received.code, [ATTRIBUTES.closeDirection]: 'received' });
+        if (sent === null && received === null) this.#closes!.add(1, { ...attributes, [ATTRIBUTES.closeCode]: 1006, [ATTRIBUTES.closeDirection]: 'none' });
+        if (sent !== null && sent.code === SLOW_CONSUMER_CODE && sent.reason.startsWith(SLOW_CONSUMER_REASON)) {
+          this.#slowConsumer!.add(1, { ...attributes, [ATTRIBUTES.slowConsumerAction]: 'close' });
+        }
+      });
+    });
+  }
+
+  /** Stops observing a closed server. */
+  unobserve(server: WebSocketsGatewayServer): void {
+    this.#observed.delete(server);
+  }
+
+  /** A refused handshake: counted by status, and a span. */
+  handshakeRefused(gateway: string, error: HandshakeError, info: HandshakeInfo | undefined): void {
+    const attributes = this.attributesOf(gateway);
+    const errorType = (error as { code?: unknown }).code;
+    const refused = {
+      ...attributes,
+      [ATTRIBUTES.handshakeOutcome]: 'refused',
+      [ATTRIBUTES.statusCode]: error.httpStatus,
+      [ATTRIBUTES.errorType]: typeof errorType === 'string' ? errorType : error.name,
+    };
+    this.#handshakes?.add(1, refused);
+    if (this.#tracer === undefined) return;
+    const api = this.#api;
+    const headers = info?.request.headers;
+    const parent = headers === undefined ? api.ROOT_CONTEXT : api.propagation.extract(api.ROOT_CONTEXT, headerCarrier(headers));
+    const span = this.#tracer.startSpan(
+      `${gateway} handshake`,
+      {
+        kind: api.SpanKind.SERVER,
+        attributes: {
+          ...refused,
+          ...(info?.remoteAddress === undefined ? {} : { [ATTRIBUTES.clientAddress]: info.remoteAddress }),
+          ...(info === undefined ? {} : { [ATTRIBUTES.urlPath]: info.request.path.split('?')[0] }),
+        },
+      },
+      parent,
+    );
+    span.setStatus({ code: api.SpanStatusCode.ERROR, message: error.message });
+    span.end();
+  }
+
+  /** A message received by a gateway's client. */
+  messageReceived(attributes: Attributes, raw: string | Buffer): void {
+    this.#messagesReceived?.add(1, attributes);
+    this.#bytesReceived?.add(typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length, attributes);
+  }
+
+  /** A message handed to `send()`. */
+  messageSent(attributes: Attributes, data: unknown): void {
+    if (this.#messagesSent === undefined) return;
+    this.#messagesSent.add(1, attributes);
+    this.#bytesSent!.add(sizeOf(data), attributes);
+  }
+
+  /** Tells the run of the handler `client` is in (if any) that an exception frame answered it. */
+  static exceptionSent(client: WebSocket): void {
+    const run = handlerRuns.getStore();
+    if (run !== undefined && run.client === client) run.failed = true;
+  }
+
+  /**
+   * Runs one handler of a message in its span (`<gateway> <event>`, a child of the message's `traceparent` when it
+   * has one, linked to the handshake's), and records its duration and outcome.
+   */
+  handle(gateway: string, event: string, client: WebSocket, size: number, trace: MessageTraceContext | undefined, id: string | number | undefined, run: () => Promise<boolean>): Promise<void> {
+    const started = performance.now();
+    const api = this.#api;
+    let span: Span | undefined;
+    let context = api.context.active();
+    if (this.#tracer !== undefined) {
+      const parent = trace?.traceparent === undefined ? api.ROOT_CONTEXT : api.propagation.extract(api.ROOT_CONTEXT, trace);
+      const links: Link[] = [];
+      const headers = client.request?.headers;
+      if (headers !== undefined && headers.has('traceparent')) {
+        const linked = api.trace.getSpanContext(api.propagation.extract(api.ROOT_CONTEXT, headerCarrier(headers)));
+        if (linked !== undefined) links.push({ context: linked });
+      }
+      span = this.#tracer.startSpan(
+        `${gateway} ${event}`,
+        {
+          kind: api.SpanKind.SERVER,
+          links,
+          attributes: {
+            [ATTRIBUTES.gateway]: gateway,
+            [ATTRIBUTES.event]: event,
+            [ATTRIBUTES.clientId]: client.id,
+            [ATTRIBUTES.messageSize]: size,
+            ...(id === undefined ? {} : { [ATTRIBUTES.messageId]: String(id) }),
+            ...(client.remoteAddress === undefined ? {} : { [ATTRIBUTES.clientAddress]: client.remoteAddress }),
+          },
+        },
+        parent,
+      );
+      context = api.trace.setSpan(parent, span);
+    }
+    const state: HandlerRun = { client, span, failed: false };
+    const finish = (failed: boolean): void => {
+      const outcome = failed || state.failed ? 'error' : 'ok';
+      this.#handlerDuration?.record(ms(performance.now() - started), { ...this.attributesOf(gateway), [ATTRIBUTES.event]: event, [ATTRIBUTES.outcome]: outcome });
+      if (span !== undefined) {
+        span.setAttribute(ATTRIBUTES.outcome, outcome);
+        if (outcome === 'error') span.setStatus({ code: api.SpanStatusCode.ERROR });
+        span.end();
+      }
+    };
+    return api.context.with(context, () => handlerRuns.run(state, run)).then(
+      (failed) => finish(failed),
+      (error: unknown) => {
+        finish(true);
+        throw error;
+      },
+    );
+  }
+
+  /** The hook a gateway server calls after each broadcast with the clients it reached. */
+  broadcastDelivered(gateway: string): (recipients: number, remote: boolean) => void {
+    const attributes = this.attributesOf(gateway);
+    const local = Object.freeze({ ...attributes, [ATTRIBUTES.broadcastSource]: 'local' });
+    const remote = Object.freeze({ ...attributes, [ATTRIBUTES.broadcastSource]: 'remote' });
+    return (recipients, fromBus) => this.#broadcastRecipients!.record(recipients, fromBus ? remote : local);
+  }
+
+  /** The round trip to the broadcast bus, measured by a health check. */
+  busLag(bus: string, lagMs: number): void {
+    this.#busLag.set(bus, lagMs);
+  }
+
+  #observeSendBuffers(result: ObservableResult): void {
+    for (const [server, attributes] of this.#observed) {
+      let bytes = 0;
+      for (const client of server.clients) bytes += client.bufferedAmount;
+      result.observe(bytes, attributes);
+    }
+  }
+}
+
+/** What a connection of an instrumented server carries: where to count its sends. */
+export interface ClientTelemetry {
+  readonly telemetry: WebSocketsTelemetry;
+  readonly attributes: Attributes;
+}
+
+const SLOW_CONSUMER_CODE = new SlowConsumerError(0).closeCode;
+const SLOW_CONSUMER_REASON = SlowConsumerError.reason(0).split(' ')[0]!;
+
+/** Payload bytes of what `send()` takes. */
+function sizeOf(data: unknown): number {
+  if (typeof data === 'string') return Buffer.byteLength(data);
+  if (Buffer.isBuffer(data)) return data.length;
+  if (data instanceof ArrayBuffer) return data.byteLength;
+  if (ArrayBuffer.isView(data)) return data.byteLength;
+  const prepared = data as PreparedMessage | undefined;
+  return prepared?.payload?.length ?? 0;
+}
+
+/** The W3C trace headers of a handshake request, as a carrier for `propagation.extract()`. */
+function headerCarrier(headers: HandshakeHeaders): Record<string, string> {
+  const carrier: Record<string, string> = {};
+  for (const name of ['traceparent', 'tracestate']) {
+    const values = headers.getAll(name);
+    if (values.length > 0) carrier[name] = values.join(',');
+  }
+  return carrier;
+}
