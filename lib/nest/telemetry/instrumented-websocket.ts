@@ -14,8 +14,12 @@ export class InstrumentedWebSocket extends GatewayWebSocket {
   telemetry: ClientTelemetry | undefined;
 
   override send(data: WebSocketData | PreparedMessage, options?: SendOptions): Promise<boolean> {
-    this.telemetry?.telemetry.messageSent(this.telemetry.attributes, data);
     if (typeof data === 'string' && data.startsWith(EXCEPTION_FRAME_PREFIX)) WebSocketsTelemetry.exceptionSent(this);
     return super.send(data, options);
+  }
+
+  protected override sendNow(data: WebSocketData | PreparedMessage, options?: SendOptions): Promise<boolean> {
+    this.telemetry?.telemetry.messageSent(this.telemetry.attributes, data);
+    return super.sendNow(data, options);
   }
 }
