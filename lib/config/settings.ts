@@ -169,6 +169,8 @@ export const SETTINGS = {
     doc: 'Redis URL of the broadcast bus for rooms across instances; none means in-process only.' }),
   redisChannelPrefix: setting({ option: 'redisChannelPrefix', env: 'WEBSOCKETS_REDIS_CHANNEL_PREFIX', kind: 'string', default: 'nestjs-websockets:',
     doc: 'Prefix of the Redis channels of the broadcast bus: apps that share one Redis but not their rooms use different ones.' }),
+  verboseLogs: setting({ option: 'verboseLogs', env: 'WEBSOCKETS_VERBOSE_LOGS', kind: 'boolean', default: false,
+    doc: 'Logs routine events (each connection, refused handshake and invalid message) at the `verbose` level; off, the metrics count them.' }),
   gatewayPorts: setting({ option: 'gatewayPorts', env: 'WEBSOCKETS_GATEWAY_PORTS', kind: 'string', default: null,
     doc: 'Ports that gateways on a port of their own listen on instead of `@WebSocketGateway(port)`\'s: `{ 8081: 9001, \'*\': 0 }`, or `8081=9001,*=0` in the variable (`*`: every gateway; 0: a port the system picks, for tests).' }),
 } as const;
@@ -232,6 +234,7 @@ export const SETTING_LAYERS: Readonly<Record<SettingName, SettingLayer>> = Objec
   socketPermissions: 'node',
   redisUrl: 'broadcast',
   redisChannelPrefix: 'broadcast',
+  verboseLogs: 'nest',
   gatewayPorts: 'nest',
 });
 

@@ -98,7 +98,11 @@ function refusedMessageId(error: unknown, raw: string | Buffer): string | number
 export class MessageDispatch {
   readonly #clients = new WeakMap<WebSocket, ClientState>();
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    /** Logs a routine event (an invalid message) when `verboseLogs` is on. */
+    private readonly routine: (message: string) => void = () => undefined,
+  ) {}
 
   /**
    * Binds one gateway's message handlers to a client. Nest calls it once per gateway on a shared server, so the
@@ -266,7 +270,7 @@ export class MessageDispatch {
 
   /** Applies the `invalidMessages` policy. */
   async #invalid(client: WebSocket, state: ClientState, policy: InvalidMessagePolicy, reason: string, id: string | number | undefined, code?: string): Promise<void> {
-    this.logger.debug(`invalid message from ${client.remoteAddress}: ${reason}`);
+    this.routine(`invalid message from ${client.remoteAddress}: ${reason}`);
     switch (policy) {
       case 'exception':
         await this.#send(client, JSON.stringify(exceptionFrame(reason, id, code)), state);

@@ -128,6 +128,12 @@ export interface WebSocketsModuleOptions extends WebSocketsServerOptions {
    * @default none, or WEBSOCKETS_GATEWAY_PORTS (`8081=9001,*=0`)
    */
   gatewayPorts?: GatewayPorts;
+  /**
+   * Logs routine events (each connection, refused handshake and invalid message) at the `verbose` level. Off, they
+   * are not logged (Nest's default logger prints every level); the OpenTelemetry metrics count them.
+   * @default false, or WEBSOCKETS_VERBOSE_LOGS
+   */
+  verboseLogs?: boolean;
   /** The environment to read the WEBSOCKETS_* variables from. @default process.env */
   env?: Environment;
 }
@@ -166,6 +172,8 @@ export interface ResolvedWebSocketsOptions {
   readonly redisChannelPrefix: string;
   /** Decorator port to the port listened on (option `gatewayPorts`, else WEBSOCKETS_GATEWAY_PORTS); empty when none. */
   readonly gatewayPorts: ResolvedGatewayPorts;
+  /** Whether routine events are logged at `verbose` (option `verboseLogs`, else WEBSOCKETS_VERBOSE_LOGS). */
+  readonly verboseLogs: boolean;
   /** The environment the options were resolved against. */
   readonly env: Environment;
 }

@@ -86,7 +86,11 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   readonly #registry: GatewayRegistry;
   readonly #listeners = new GatewayListeners(this.#logger);
   readonly #guards: HandshakeGuards;
-  readonly #dispatch = new MessageDispatch(this.#logger);
+  /** Logs a routine event (a connection, a refusal, an invalid message) only with `verboseLogs`. */
+  readonly #routine = (message: string): void => {
+    if (this.options.verboseLogs) this.#logger.verbose(message);
+  };
+  readonly #dispatch = new MessageDispatch(this.#logger, this.#routine);
   #resolved: ResolvedWebSocketsOptions | undefined;
   #service: WebSocketsService | undefined;
   #bus: BroadcastBus | undefined;
@@ -118,7 +122,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     this.#app = app;
     this.#adapterOptions = options;
     this.#registry = new GatewayRegistry(app);
-    this.#guards = new HandshakeGuards(this.#registry, this.#logger);
+    this.#guards = new HandshakeGuards(this.#registry, this.#logger, this.#routine);
   }
 
   /** The options in force: the module's (when imported), overridden by the adapter's. */
@@ -222,14 +226,14 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     node.on('handshakeError', (error: HandshakeError, info: HandshakeInfo | undefined) => {
       // A path no gateway owns reaches the first server of the HTTP server: it is no gateway's refusal.
       if (error instanceof NoEndpointError) {
-        this.#logger.verbose(`no gateway at ${error.path}: refused with 404 (from ${error.remoteAddress ?? 'an unknown address'})`);
+        this.#routine(`no gateway at ${error.path}: refused with 404 (from ${error.remoteAddress ?? 'an unknown address'})`);
         return;
       }
       telemetry?.handshakeRefused(gatewayLabel, error, info);
-      // Routine (a scanner, an expired token): verbose only, so that Nest's default logger stays quiet.
-      this.#logger.verbose(`${name}: handshake refused with ${error.httpStatus} (${error.message}) from ${info?.remoteAddress ?? 'an unknown address'}`);
+      // Routine (a scanner, an expired token): only with verboseLogs, so that Nest's default logger stays quiet.
+      this.#routine(`${name}: handshake refused with ${error.httpStatus} (${error.message}) from ${info?.remoteAddress ?? 'an unknown address'}`);
     });
-    node.on('connection', (client: WebSocket) => this.#logger.verbose(`${name}: connection from ${client.remoteAddress}`));
+    if (resolved.verboseLogs) node.on('connection', (client: WebSocket) => this.#logger.verbose(`${name}: connection from ${client.remoteAddress}`));
 
     this.#bus ??=
       resolved.raw.broadcastBus ??
