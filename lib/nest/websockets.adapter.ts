@@ -66,6 +66,9 @@ export interface OnWebSocketsDisconnect {
   handleDisconnect(client: WebSocket, close: WebSocketsCloseInfo): unknown;
 }
 
+/** How often the bus's round trip is measured while OpenTelemetry metrics are on. */
+const BUS_PROBE_INTERVAL_MS = 10_000;
+
 /** An `http.Server` or an `https.Server` (which is a `tls.Server`, not an `http.Server`). */
 function isHttpServer(value: unknown): value is HttpLikeServer {
   return value instanceof http.Server || value instanceof https.Server;
@@ -99,6 +102,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   readonly #clientServer = new WeakMap<WebSocket, WebSocketsGatewayServer>();
   readonly #warned = new Set<string>();
   readonly #names = new WeakMap<WebSocketsGatewayServer, string>();
+  #busProbe: NodeJS.Timeout | undefined;
   readonly #gatewayNames = new WeakMap<WebSocketsGatewayServer, readonly string[]>();
   /** Records a room limit hit while a message is handled, for its exception frame (see `MessageContext`). */
   readonly #onRoomLimit = (error: RoomLimitError): void => {
@@ -272,6 +276,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     if (telemetry !== null) {
       this.#gatewayNames.set(gatewayServer, gatewayNames.length > 0 ? gatewayNames : [gatewayLabel]);
       telemetry.observe(gatewayServer, gatewayLabel);
+      if (telemetry.metrics) this.#probeBus(telemetry);
     }
     if (this.#service !== undefined) {
       // WebSocketsService awaits ready() at bootstrap: a bus that cannot start fails the app, reported once by Nest.
@@ -346,8 +351,29 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     }
   }
 
+  /**
+   * Measures the bus's round trip (`websocket.server.bus.lag`) once it is subscribed, then every
+   * `BUS_PROBE_INTERVAL_MS`, for a bus that can tell (`health()`). Once per adapter.
+   */
+  #probeBus(telemetry: WebSocketsTelemetry): void {
+    const bus = this.#bus;
+    if (this.#busProbe !== undefined || bus?.health === undefined) return;
+    const probe = (): void => {
+      bus.health!().then(
+        (health) => {
+          if (health.lagMs !== null) telemetry.busLag(health.kind, health.lagMs);
+        },
+        () => undefined,
+      );
+    };
+    this.#busProbe = setInterval(probe, BUS_PROBE_INTERVAL_MS).unref();
+    for (const server of this.#servers) server.ready().then(probe, () => undefined);
+  }
+
   /** Called by Nest after `close()` on every server: closes the listeners this adapter opened and the bus. */
   async dispose(): Promise<void> {
+    clearInterval(this.#busProbe);
+    this.#busProbe = undefined;
     await Promise.all([...this.#servers].map((server) => this.close(server)));
     await this.#listeners.close();
     await this.#bus?.close?.();
