@@ -121,9 +121,11 @@ export class WebSocketsTelemetry {
     this.traces = tracer !== undefined;
     this.#tracer = tracer;
     if (meter === undefined) return;
-    const seconds = { unit: 's' };
+    // OpenTelemetry's HTTP duration buckets (seconds), and longer ones for connections (1 s to a day).
+    const seconds = { unit: 's', advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] } };
+    const connectionSeconds = { unit: 's', advice: { explicitBucketBoundaries: [1, 10, 60, 300, 900, 1800, 3600, 14_400, 86_400] } };
     this.#connections = meter.createUpDownCounter(METRIC_NAMES.activeConnections, { unit: '{connection}', description: 'Open WebSocket connections.' });
-    this.#connectionDuration = meter.createHistogram(METRIC_NAMES.connectionDuration, { ...seconds, description: 'How long connections stayed open.' });
+    this.#connectionDuration = meter.createHistogram(METRIC_NAMES.connectionDuration, { ...connectionSeconds, description: 'How long connections stayed open.' });
     this.#handshakes = meter.createCounter(METRIC_NAMES.handshakes, { unit: '{handshake}', description: 'Opening handshakes, by outcome and HTTP status.' });
     this.#messagesReceived = meter.createCounter(METRIC_NAMES.messagesReceived, { unit: '{message}', description: 'Messages received from clients.' });
     this.#messagesSent = meter.createCounter(METRIC_NAMES.messagesSent, { unit: '{message}', description: 'Messages handed to send() (replies, sends, broadcasts).' });
@@ -141,7 +143,7 @@ export class WebSocketsTelemetry {
       .createObservableUpDownCounter(METRIC_NAMES.sendBuffer, { unit: 'By', description: 'Bytes waiting to be sent, over every connection.' })
       .addCallback((result) => this.#observeSendBuffers(result));
     meter
-      .createObservableGauge(METRIC_NAMES.busLag, { ...seconds, description: 'Round trip to the broadcast bus (Redis PING) at its last check.' })
+      .createObservableGauge(METRIC_NAMES.busLag, { unit: 's', description: 'Round trip to the broadcast bus (Redis PING) at its last check.' })
       .addCallback((result) => {
         for (const [bus, lagMs] of this.#busLag) result.observe(ms(lagMs), { [ATTRIBUTES.bus]: bus });
       });
