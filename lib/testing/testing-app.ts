@@ -6,6 +6,7 @@
  */
 import type { HttpServer, INestApplication, NestApplicationOptions } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { WebSocketsAdapter } from '../nest/websockets.adapter.js';
 import type { WebSocketsModuleOptions } from '../nest/websockets-options.interface.js';
 import type { WebSocketsServerInfo } from '../nest/websockets.service.js';
@@ -71,7 +72,10 @@ export async function startTestingApp<A extends INestApplication = INestApplicat
     await app.close().catch(() => undefined);
     throw error;
   }
-  const address = (app.getHttpServer() as { address(): AddressInfo | string | null }).address();
+  const httpServer = app.getHttpServer() as { address(): AddressInfo | string | null };
+  // An https server (Express's httpsOptions, FastifyAdapter({ https })) is a tls.Server.
+  const secureApp = httpServer instanceof tls.Server;
+  const address = httpServer.address();
   const port = address !== null && typeof address === 'object' ? address.port : 0;
   const serverOf = (declaredPort: number): WebSocketsServerInfo | undefined => adapter.servers().find((server) => server.declaredPort === declaredPort);
   const portOf = (declaredPort = 0): number => {
@@ -84,7 +88,7 @@ export async function startTestingApp<A extends INestApplication = INestApplicat
     return server.port;
   };
   const url = (path = '/', declaredPort = 0): string => {
-    const secure = serverOf(declaredPort)?.secure ?? options.appOptions?.httpsOptions !== undefined;
+    const secure = declaredPort === 0 ? secureApp : (serverOf(declaredPort)?.secure ?? false);
     const shownHost = host.includes(':') ? `[${host}]` : host;
     return `${secure ? 'wss' : 'ws'}://${shownHost}:${portOf(declaredPort)}${path.startsWith('/') ? path : `/${path}`}`;
   };
