@@ -4,7 +4,7 @@
  * `metrics` (the SDK with a periodic reader) and `traces` (metrics, plus a span per message). Two workloads:
  *
  * - echo: 50 connections x 10 requests in flight, `{"event":"echo","data":"<32 B>"}`, replies per second;
- * - fan-out: 200 clients; one sends 200 `fanout` requests at once and each goes to all 200: deliveries per second,
+ * - fan-out: 200 clients; one sends 1000 `fanout` requests at once and each goes to all 200: deliveries per second,
  *   from the first request to the last delivery.
  *
  * Each round starts every server fresh, in rotated order; the ratio `metrics / off` is taken within each round and
@@ -30,7 +30,7 @@ type Mode = (typeof MODES)[number];
 const ECHO_CONNECTIONS = 50;
 const IN_FLIGHT = 10;
 const FANOUT_CLIENTS = 200;
-const FANOUT_MESSAGES = 200;
+const FANOUT_MESSAGES = 1000;
 const PAYLOAD = 'x'.repeat(32);
 const GOAL = 0.9;
 

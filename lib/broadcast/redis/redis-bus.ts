@@ -17,6 +17,11 @@
  *   pub/sub keeps nothing for absent subscribers either); the number of broadcasts that did not cross is logged when
  *   the connection is back. Nothing throws out of an event handler.
  *
+ * - `health()` reports both connections and a PING round trip, for health checks and the bus-lag metric.
+ *
+ * Over 400 lines: the connections' life (start, loss, return, health) shares the bus's state; the wire format is
+ * small and stays next to its only user.
+ *
  * Wire format of one Redis message (binary-safe, so a binary payload is never re-encoded):
  *   u8 format (1) | u8 flags (1 binary, 2 has room) | 16 bytes origin | u32 BE room length | room | payload
  */
