@@ -13,7 +13,7 @@ import { errorText, messageOf } from './error-text.js';
 import { exceptionFrame, messageContext } from './exception-frames.js';
 import { checkParsedMessage, parseJsonMessage, readTopLevelId } from './message-parser.js';
 import type { InvalidMessagePolicy, MessageParser, ParsedMessage } from './websockets-options.interface.js';
-import type { WebSocketsTelemetry } from './telemetry/websockets-telemetry.js';
+import type { TrafficCounts, WebSocketsTelemetry } from './telemetry/websockets-telemetry.js';
 
 /** What a client of an instrumented server is measured with: the telemetry, and its gateways in binding order. */
 export interface DispatchInstrumentation {
@@ -48,7 +48,7 @@ interface ClientState {
    */
   readonly bindings: Array<{ readonly handlers: readonly WsMessageHandler[]; readonly transform: (data: unknown) => Observable<unknown>; readonly gateway?: string }>;
   /** OpenTelemetry, when on (else nothing is measured, and no branch taken per message but this field's check). */
-  readonly instrumentation: (DispatchInstrumentation & { readonly attributes: ReturnType<WebSocketsTelemetry['attributesOf']> }) | undefined;
+  readonly instrumentation: (DispatchInstrumentation & { readonly traffic: TrafficCounts }) | undefined;
   readonly settings: MessageSettings;
   /** The client's messages, pulled one at a time. */
   readonly messages: AsyncIterator<string | Buffer>;
@@ -118,7 +118,7 @@ export class MessageDispatch {
     let state = this.#clients.get(client);
     if (state === undefined) {
       const measured =
-        instrumentation === undefined ? undefined : { ...instrumentation, attributes: instrumentation.telemetry.attributesOf(instrumentation.gateways[0] ?? 'Gateway') };
+        instrumentation === undefined ? undefined : { ...instrumentation, traffic: instrumentation.telemetry.trafficOf(instrumentation.gateways[0] ?? 'Gateway') };
       state = { bindings: [], settings, messages: client[Symbol.asyncIterator](), inFlight: 0, waiting: false, instrumentation: measured };
       this.#clients.set(client, state);
       this.#pull(client, state);
@@ -136,7 +136,7 @@ export class MessageDispatch {
     state.messages.next().then(
       (result) => {
         if (result.done === true) return;
-        if (state.instrumentation !== undefined) state.instrumentation.telemetry.messageReceived(state.instrumentation.attributes, result.value);
+        if (state.instrumentation !== undefined) state.instrumentation.telemetry.messageReceived(state.instrumentation.traffic, result.value);
         state.inFlight++;
         this.#handleMessage(client, state, result.value).then(
           () => this.#settled(client, state),
@@ -290,7 +290,7 @@ export class MessageDispatch {
   /** Sends a reply; resolves once written, or at once when the client is gone (a failure is only logged). */
   #send(client: WebSocket, text: string, measured?: ClientState): Promise<void> {
     if (client.readyState !== WebSocket.OPEN) return RESOLVED;
-    if (measured?.instrumentation !== undefined) measured.instrumentation.telemetry.messageSent(measured.instrumentation.attributes, text);
+    if (measured?.instrumentation !== undefined) measured.instrumentation.telemetry.messageSent(measured.instrumentation.traffic, text);
     // Promise callbacks rather than an async function: two fewer promises per reply on the hot path.
     return rawSend.call(client, text).then(undefined, (error: unknown) => {
       this.logger.debug(`reply to ${client.remoteAddress} not delivered: ${String(error)}`);

@@ -19,7 +19,7 @@ export class InstrumentedWebSocket extends GatewayWebSocket {
   }
 
   protected override sendNow(data: WebSocketData | PreparedMessage, options?: SendOptions): Promise<boolean> {
-    this.telemetry?.telemetry.messageSent(this.telemetry.attributes, data);
+    this.telemetry?.telemetry.messageSent(this.telemetry.traffic, data);
     return super.sendNow(data, options);
   }
 }

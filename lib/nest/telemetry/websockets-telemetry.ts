@@ -10,7 +10,7 @@
  * and `METRIC_NAMES` / `ATTRIBUTES` here are what a test reads back.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Attributes, Counter, Histogram, Link, Meter, ObservableResult, Span, Tracer, UpDownCounter } from '@opentelemetry/api';
+import type { Attributes, Context, Counter, Histogram, Link, Meter, ObservableResult, Span, Tracer, UpDownCounter } from '@opentelemetry/api';
 import { PACKAGE_VERSION } from '../../config/settings.js';
 import { SlowConsumerError, type HandshakeError } from '../../errors.js';
 import type { HandshakeInfo } from '../../node/server.js';
@@ -93,10 +93,8 @@ export class WebSocketsTelemetry {
   readonly #connections: UpDownCounter | undefined;
   readonly #connectionDuration: Histogram | undefined;
   readonly #handshakes: Counter | undefined;
-  readonly #messagesReceived: Counter | undefined;
-  readonly #messagesSent: Counter | undefined;
-  readonly #bytesReceived: Counter | undefined;
-  readonly #bytesSent: Counter | undefined;
+  /** Message and byte counts per gateway: plain numbers on the hot path, read by observable counters at collection. */
+  readonly #traffic = new Map<string, TrafficCounts>();
   readonly #closes: Counter | undefined;
   readonly #slowConsumer: Counter | undefined;
   readonly #handlerDuration: Histogram | undefined;
@@ -127,10 +125,17 @@ export class WebSocketsTelemetry {
     this.#connections = meter.createUpDownCounter(METRIC_NAMES.activeConnections, { unit: '{connection}', description: 'Open WebSocket connections.' });
     this.#connectionDuration = meter.createHistogram(METRIC_NAMES.connectionDuration, { ...connectionSeconds, description: 'How long connections stayed open.' });
     this.#handshakes = meter.createCounter(METRIC_NAMES.handshakes, { unit: '{handshake}', description: 'Opening handshakes, by outcome and HTTP status.' });
-    this.#messagesReceived = meter.createCounter(METRIC_NAMES.messagesReceived, { unit: '{message}', description: 'Messages received from clients.' });
-    this.#messagesSent = meter.createCounter(METRIC_NAMES.messagesSent, { unit: '{message}', description: 'Messages handed to send() (replies, sends, broadcasts).' });
-    this.#bytesReceived = meter.createCounter(METRIC_NAMES.bytesReceived, { unit: 'By', description: 'Payload bytes of the messages received.' });
-    this.#bytesSent = meter.createCounter(METRIC_NAMES.bytesSent, { unit: 'By', description: 'Payload bytes of the messages handed to send().' });
+    // A Counter's add() hashes its attributes on every call: per message (and per recipient of a broadcast) that
+    // cost more than the send. These are counted in plain numbers and observed when the reader collects.
+    const traffic = (name: string, unit: string, description: string, field: keyof Omit<TrafficCounts, 'attributes'>): void => {
+      meter.createObservableCounter(name, { unit, description }).addCallback((result) => {
+        for (const counts of this.#traffic.values()) result.observe(counts[field], counts.attributes);
+      });
+    };
+    traffic(METRIC_NAMES.messagesReceived, '{message}', 'Messages received from clients.', 'messagesReceived');
+    traffic(METRIC_NAMES.bytesReceived, 'By', 'Payload bytes of the messages received.', 'bytesReceived');
+    traffic(METRIC_NAMES.messagesSent, '{message}', 'Messages handed to send() (replies, sends, broadcasts).', 'messagesSent');
+    traffic(METRIC_NAMES.bytesSent, 'By', 'Payload bytes of the messages handed to send().', 'bytesSent');
     this.#closes = meter.createCounter(METRIC_NAMES.closes, { unit: '{close}', description: 'Close frames sent and received, by code.' });
     this.#slowConsumer = meter.createCounter(METRIC_NAMES.slowConsumer, { unit: '{event}', description: 'Slow consumers closed (1013), and messages dropped.' });
     this.#handlerDuration = meter.createHistogram(METRIC_NAMES.handlerDuration, { ...seconds, description: 'Time from a message to the end of its handler.' });
@@ -159,6 +164,16 @@ export class WebSocketsTelemetry {
     return attributes;
   }
 
+  /** The message and byte counts of a gateway (one object per gateway, shared by its connections). */
+  trafficOf(gateway: string): TrafficCounts {
+    let counts = this.#traffic.get(gateway);
+    if (counts === undefined) {
+      counts = { attributes: this.attributesOf(gateway), messagesReceived: 0, bytesReceived: 0, messagesSent: 0, bytesSent: 0 };
+      this.#traffic.set(gateway, counts);
+    }
+    return counts;
+  }
+
   /** Starts counting a server's connections (the adapter calls it once per server). */
   observe(server: WebSocketsGatewayServer, gateway: string): void {
     const attributes = this.attributesOf(gateway);
@@ -167,7 +182,7 @@ export class WebSocketsTelemetry {
     const accepted = Object.freeze({ ...attributes, [ATTRIBUTES.handshakeOutcome]: 'accepted', [ATTRIBUTES.statusCode]: 101 });
     server.webSocketServer.on('connection', (client: WebSocket) => {
       const opened = performance.now();
-      (client as WebSocket & { telemetry?: ClientTelemetry }).telemetry = { telemetry: this, attributes };
+      (client as WebSocket & { telemetry?: ClientTelemetry }).telemetry = { telemetry: this, traffic: this.trafficOf(gateway) };
       this.#handshakes!.add(1, accepted);
       this.#connections!.add(1, attributes);
       client.on('drop', () => this.#slowConsumer!.add(1, { ...attributes, [ATTRIBUTES.slowConsumerAction]: 'drop' }));
@@ -223,16 +238,17 @@ export class WebSocketsTelemetry {
   }
 
   /** A message received by a gateway's client. */
-  messageReceived(attributes: Attributes, raw: string | Buffer): void {
-    this.#messagesReceived?.add(1, attributes);
-    this.#bytesReceived?.add(typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length, attributes);
+  messageReceived(traffic: TrafficCounts, raw: string | Buffer): void {
+    if (!this.metrics) return;
+    traffic.messagesReceived++;
+    traffic.bytesReceived += typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
   }
 
   /** A message handed to `send()`. */
-  messageSent(attributes: Attributes, data: unknown): void {
-    if (this.#messagesSent === undefined) return;
-    this.#messagesSent.add(1, attributes);
-    this.#bytesSent!.add(sizeOf(data), attributes);
+  messageSent(traffic: TrafficCounts, data: unknown): void {
+    if (!this.metrics) return;
+    traffic.messagesSent++;
+    traffic.bytesSent += sizeOf(data);
   }
 
   /** Tells the run of the handler `client` is in (if any) that an exception frame answered it. */
@@ -249,7 +265,7 @@ export class WebSocketsTelemetry {
     const started = performance.now();
     const api = this.#api;
     let span: Span | undefined;
-    let context = api.context.active();
+    let context: Context | undefined;
     if (this.#tracer !== undefined) {
       const parent = trace?.traceparent === undefined ? api.ROOT_CONTEXT : api.propagation.extract(api.ROOT_CONTEXT, trace);
       const links: Link[] = [];
@@ -279,20 +295,33 @@ export class WebSocketsTelemetry {
     const state: HandlerRun = { client, span, failed: false };
     const finish = (failed: boolean): void => {
       const outcome = failed || state.failed ? 'error' : 'ok';
-      this.#handlerDuration?.record(ms(performance.now() - started), { ...this.attributesOf(gateway), [ATTRIBUTES.event]: event, [ATTRIBUTES.outcome]: outcome });
+      this.#handlerDuration?.record(ms(performance.now() - started), this.#handlerAttributes(gateway, event, outcome));
       if (span !== undefined) {
         span.setAttribute(ATTRIBUTES.outcome, outcome);
         if (outcome === 'error') span.setStatus({ code: api.SpanStatusCode.ERROR });
         span.end();
       }
     };
-    return api.context.with(context, () => handlerRuns.run(state, run)).then(
+    // Without traces there is no span to make current: only the run's own state.
+    const running = context === undefined ? handlerRuns.run(state, run) : api.context.with(context, () => handlerRuns.run(state, run));
+    return running.then(
       (failed) => finish(failed),
       (error: unknown) => {
         finish(true);
         throw error;
       },
     );
+  }
+
+  /** The attributes of a handler's duration, one frozen object per gateway, event and outcome. */
+  #handlerAttributes(gateway: string, event: string, outcome: 'ok' | 'error'): Attributes {
+    const key = `${outcome} ${gateway} ${event}`;
+    let attributes = this.#attributes.get(key);
+    if (attributes === undefined) {
+      attributes = Object.freeze({ [ATTRIBUTES.gateway]: gateway, [ATTRIBUTES.event]: event, [ATTRIBUTES.outcome]: outcome });
+      this.#attributes.set(key, attributes);
+    }
+    return attributes;
   }
 
   /** The hook a gateway server calls after each broadcast with the clients it reached. */
@@ -320,7 +349,16 @@ export class WebSocketsTelemetry {
 /** What a connection of an instrumented server carries: where to count its sends. */
 export interface ClientTelemetry {
   readonly telemetry: WebSocketsTelemetry;
+  readonly traffic: TrafficCounts;
+}
+
+/** Messages and bytes of one gateway, both ways. */
+export interface TrafficCounts {
   readonly attributes: Attributes;
+  messagesReceived: number;
+  bytesReceived: number;
+  messagesSent: number;
+  bytesSent: number;
 }
 
 const SLOW_CONSUMER_CODE = new SlowConsumerError(0).closeCode;
