@@ -9,7 +9,6 @@
  * they are `websocket.server.*`, in the style of `http.server.*`. Every name is listed in docs/how-to/operations.md,
  * and `METRIC_NAMES` / `ATTRIBUTES` here are what a test reads back.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Attributes, Context, Counter, Histogram, Link, Meter, ObservableResult, Span, Tracer, UpDownCounter } from '@opentelemetry/api';
 import { PACKAGE_VERSION } from '../../config/settings.js';
 import { SlowConsumerError, type HandshakeError } from '../../errors.js';
@@ -62,15 +61,10 @@ export const ATTRIBUTES = Object.freeze({
   urlPath: 'url.path',
 });
 
-/** Where one handled message is: its span, and whether an exception frame answered it. */
-interface HandlerRun {
-  readonly client: WebSocket;
-  readonly span: Span | undefined;
-  failed: boolean;
+/** What an instrumented connection counts of its exception frames (see instrumented-websocket.ts). */
+interface CountsExceptions {
+  readonly exceptionsSent?: number;
 }
-
-/** The state of one message handler while it runs, for the exception frames Nest's filter sends on its behalf. */
-const handlerRuns = new AsyncLocalStorage<HandlerRun>();
 
 /** What a message carries of the W3C trace context (`traceparent`, `tracestate` at its top level). */
 export interface MessageTraceContext {
@@ -251,12 +245,6 @@ export class WebSocketsTelemetry {
     traffic.bytesSent += sizeOf(data);
   }
 
-  /** Tells the run of the handler `client` is in (if any) that an exception frame answered it. */
-  static exceptionSent(client: WebSocket): void {
-    const run = handlerRuns.getStore();
-    if (run !== undefined && run.client === client) run.failed = true;
-  }
-
   /**
    * Runs one handler of a message in its span (`<gateway> <event>`, a child of the message's `traceparent` when it
    * has one, linked to the handshake's), and records its duration and outcome.
@@ -292,9 +280,13 @@ export class WebSocketsTelemetry {
       );
       context = api.trace.setSpan(parent, span);
     }
-    const state: HandlerRun = { client, span, failed: false };
+    // An exception frame sent to the client while the handler runs (Nest's filter answering what it threw) makes
+    // the outcome an error. Counted per connection rather than tracked with an AsyncLocalStorage, which would make
+    // every promise of the process pay for async hooks: with several messages of one client in flight, a frame is
+    // charged to each handler that was running when it was sent.
+    const exceptionsBefore = (client as CountsExceptions).exceptionsSent ?? 0;
     const finish = (failed: boolean): void => {
-      const outcome = failed || state.failed ? 'error' : 'ok';
+      const outcome = failed || ((client as CountsExceptions).exceptionsSent ?? 0) !== exceptionsBefore ? 'error' : 'ok';
       this.#handlerDuration?.record(ms(performance.now() - started), this.#handlerAttributes(gateway, event, outcome));
       if (span !== undefined) {
         span.setAttribute(ATTRIBUTES.outcome, outcome);
@@ -302,8 +294,8 @@ export class WebSocketsTelemetry {
         span.end();
       }
     };
-    // Without traces there is no span to make current: only the run's own state.
-    const running = context === undefined ? handlerRuns.run(state, run) : api.context.with(context, () => handlerRuns.run(state, run));
+    // Without traces there is no span to make current.
+    const running = context === undefined ? run() : api.context.with(context, run);
     return running.then(
       (failed) => finish(failed),
       (error: unknown) => {
