@@ -7,14 +7,16 @@
  * - fan-out: 200 clients; one sends 1000 `fanout` requests at once and each goes to all 200: deliveries per second,
  *   from the first request to the last delivery.
  *
- * Each round starts every server fresh, in rotated order; the ratio `metrics / off` is taken within each round and
- * its median reported against the goal (at most 10 % slower: >= 0.90). The load comes from this process, through
- * this package's Node client: absolute figures are the client's as much as the server's; compare the ratios.
+ * Each round starts every server fresh, in rotated order. Two figures per workload: the rate, and the server's CPU
+ * time per message (utime + stime from /proc over the measured window). The goal (at most 10 % slower) is read on
+ * the CPU time per message, `off / metrics` >= 0.90, taken within each round, median over rounds: on a shared
+ * machine (other processes on its two cores) the rate follows the neighbours' load, while the CPU the server spends
+ * per message does much less. The load comes from this process, through this package's Node client.
  * Writes bench/telemetry.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -33,6 +35,21 @@ const FANOUT_CLIENTS = 200;
 const FANOUT_MESSAGES = 1000;
 const PAYLOAD = 'x'.repeat(32);
 const GOAL = 0.9;
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/** utime + stime of a process, in seconds (/proc/<pid>/stat fields 14 and 15). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** A workload's figures: messages per second, and the server's CPU microseconds per message. */
+interface Figures {
+  readonly rate: number;
+  readonly cpuUs: number;
+}
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -64,7 +81,7 @@ async function open(port: number, count: number): Promise<WebSocket[]> {
 }
 
 /** Replies per second over `seconds`, after one second of warm-up. */
-async function echo(port: number, seconds: number): Promise<number> {
+async function echo(port: number, pid: number, seconds: number): Promise<Figures> {
   const sockets = await open(port, ECHO_CONNECTIONS);
   const message = JSON.stringify({ event: 'echo', data: PAYLOAD });
   let counting = false;
@@ -80,16 +97,19 @@ async function echo(port: number, seconds: number): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, 1000));
   counting = true;
   const started = performance.now();
+  const cpuBefore = cpuSeconds(pid);
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   counting = false;
+  const cpu = cpuSeconds(pid) - cpuBefore;
   const rate = replies / ((performance.now() - started) / 1000);
+  const counted = replies;
   running = false;
   for (const ws of sockets) ws.terminate();
-  return rate;
+  return { rate, cpuUs: (cpu * 1e6) / counted };
 }
 
 /** Deliveries per second of FANOUT_MESSAGES broadcasts to FANOUT_CLIENTS clients. */
-async function fanout(port: number): Promise<number> {
+async function fanout(port: number, pid: number): Promise<Figures> {
   const sockets = await open(port, FANOUT_CLIENTS);
   const expected = FANOUT_CLIENTS * FANOUT_MESSAGES;
   let delivered = 0;
@@ -102,49 +122,65 @@ async function fanout(port: number): Promise<number> {
   });
   const message = JSON.stringify({ event: 'fanout', data: PAYLOAD });
   const started = performance.now();
+  const cpuBefore = cpuSeconds(pid);
   for (let i = 0; i < FANOUT_MESSAGES; i++) void sockets[0]!.send(message);
   await done;
+  const cpu = cpuSeconds(pid) - cpuBefore;
   const rate = expected / ((performance.now() - started) / 1000);
   for (const ws of sockets) ws.terminate();
-  return rate;
+  return { rate, cpuUs: (cpu * 1e6) / expected };
 }
 
 async function main(): Promise<void> {
   const rounds = option('rounds', 5);
   const seconds = option('seconds', 3);
-  const results: Record<Mode, { echo: number[]; fanout: number[] }> = { off: { echo: [], fanout: [] }, metrics: { echo: [], fanout: [] }, traces: { echo: [], fanout: [] } };
+  const results: Record<Mode, { echo: Figures[]; fanout: Figures[] }> = { off: { echo: [], fanout: [] }, metrics: { echo: [], fanout: [] }, traces: { echo: [], fanout: [] } };
   for (let round = 0; round < rounds; round++) {
     const order = MODES.map((_, i) => MODES[(i + round) % MODES.length]!);
     for (const mode of order) {
       const { child, port } = await startTarget(mode);
       try {
-        results[mode].echo.push(await echo(port, seconds));
-        results[mode].fanout.push(await fanout(port));
+        results[mode].echo.push(await echo(port, child.pid!, seconds));
+        results[mode].fanout.push(await fanout(port, child.pid!));
       } finally {
         await stopTarget(child);
       }
-      process.stderr.write(`round ${round + 1}/${rounds} ${mode}: echo ${formatNumber(results[mode].echo.at(-1)!)}/s, fan-out ${formatNumber(results[mode].fanout.at(-1)!)}/s\n`);
+      const [e, f] = [results[mode].echo.at(-1)!, results[mode].fanout.at(-1)!];
+      process.stderr.write(`round ${round + 1}/${rounds} ${mode}: echo ${formatNumber(e.rate)}/s ${e.cpuUs.toFixed(1)} us, fan-out ${formatNumber(f.rate)}/s ${f.cpuUs.toFixed(2)} us\n`);
     }
   }
   const cell = (values: readonly number[], suffix = ''): string => {
     const { median, min, max } = summarize(values);
     return `${formatNumber(median)}${suffix} (${formatNumber(min)}-${formatNumber(max)})`;
   };
-  const ratio = (workload: 'echo' | 'fanout', mode: Mode): number[] => pairedRatios(results[mode][workload], results.off[workload]);
+  const rates = (workload: 'echo' | 'fanout', mode: Mode): number[] => results[mode][workload].map((figures) => figures.rate);
+  const cpus = (workload: 'echo' | 'fanout', mode: Mode): number[] => results[mode][workload].map((figures) => figures.cpuUs);
+  // Both read as "speed relative to off": > 1 faster, < 1 slower.
+  const rateRatio = (workload: 'echo' | 'fanout', mode: Mode): number[] => pairedRatios(rates(workload, mode), rates(workload, 'off'));
+  const cpuRatio = (workload: 'echo' | 'fanout', mode: Mode): number[] => pairedRatios(cpus(workload, 'off'), cpus(workload, mode));
+  const us = (values: readonly number[]): string => {
+    const { median, min, max } = summarize(values);
+    return `${median.toFixed(2)} (${min.toFixed(2)}-${max.toFixed(2)})`;
+  };
   const lines = [
     `Run of ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ${rounds} rounds of ${seconds} s, each server started fresh per round, order rotated.`,
-    `Machine: ${os.cpus()[0]?.model ?? 'unknown'} x ${os.cpus().length}, Node ${process.version}. Medians (min-max over rounds); ratios within each round.`,
+    `Machine: ${os.cpus()[0]?.model ?? 'unknown'} x ${os.cpus().length}, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the end.`,
+    'Medians (min-max over rounds); ratios within each round. Goal on the server CPU per message (see bench/telemetry.ts).',
     '',
     '| goal | measured | met |',
     '|---|---|---|',
     ...(['echo', 'fanout'] as const).map((workload) => {
-      const median = summarize(ratio(workload, 'metrics')).median;
-      return `| ${workload === 'echo' ? 'Nest echo' : 'Nest fan-out'}, metrics on / off >= ${GOAL} | ${cell(ratio(workload, 'metrics'), 'x')} | ${median >= GOAL ? 'yes' : 'no'} |`;
+      const median = summarize(cpuRatio(workload, 'metrics')).median;
+      return `| ${workload === 'echo' ? 'Nest echo' : 'Nest fan-out'}: CPU per message off / metrics >= ${GOAL} | ${cell(cpuRatio(workload, 'metrics'), 'x')} | ${median >= GOAL ? 'yes' : 'no'} |`;
     }),
     '',
-    '| server | echo replies/s | fan-out deliveries/s | echo / off | fan-out / off |',
-    '|---|---|---|---|---|',
-    ...MODES.map((mode) => `| ${mode} | ${cell(results[mode].echo)} | ${cell(results[mode].fanout)} | ${mode === 'off' ? '1' : cell(ratio('echo', mode), 'x')} | ${mode === 'off' ? '1' : cell(ratio('fanout', mode), 'x')} |`),
+    '| server | echo replies/s | echo CPU us/msg | fan-out deliveries/s | fan-out CPU us/delivery | echo rate / off | echo CPU off / this | fan-out rate / off | fan-out CPU off / this |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...MODES.map(
+      (mode) =>
+        `| ${mode} | ${cell(rates('echo', mode))} | ${us(cpus('echo', mode))} | ${cell(rates('fanout', mode))} | ${us(cpus('fanout', mode))} | ` +
+        (mode === 'off' ? '1 | 1 | 1 | 1 |' : `${cell(rateRatio('echo', mode), 'x')} | ${cell(cpuRatio('echo', mode), 'x')} | ${cell(rateRatio('fanout', mode), 'x')} | ${cell(cpuRatio('fanout', mode), 'x')} |`),
+    ),
     '',
   ];
   writeFileSync(path.join(HERE, '..', '..', 'bench', 'telemetry.md'), lines.join('\n'));

@@ -72,11 +72,6 @@ const INTERNAL_ERROR_MESSAGE = 'Internal server error';
 const rawSend = WebSocket.prototype.send;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Payload bytes of a received message. */
-function sizeOf(raw: string | Buffer): number {
-  return typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
-}
-
 function isWsResponse(value: unknown): value is { event: string; data: unknown } {
   return typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string' && 'data' in value;
 }
@@ -184,7 +179,7 @@ export class MessageDispatch {
         const run =
           state.instrumentation === undefined
             ? this.#runHandler(client, handler, transform, message)
-            : state.instrumentation.telemetry.handle(gateway ?? 'Gateway', message.event, client, sizeOf(raw), message, message.id, () =>
+            : state.instrumentation.telemetry.handle(gateway ?? 'Gateway', message.event, client, raw, message, message.id, () =>
                 this.#runHandler(client, handler, transform, message, state),
               );
         if (first === undefined) first = run;

@@ -82,6 +82,7 @@ export class WebSocketsTelemetry {
   readonly #api: OpenTelemetry;
   readonly #tracer: Tracer | undefined;
   readonly #attributes = new Map<string, Attributes>();
+  readonly #handlerAttributeCache = new Map<string, Map<string, readonly [Attributes, Attributes]>>();
   readonly #observed = new Map<WebSocketsGatewayServer, Attributes>();
   readonly #busLag = new Map<string, number>();
   readonly #connections: UpDownCounter | undefined;
@@ -249,7 +250,15 @@ export class WebSocketsTelemetry {
    * Runs one handler of a message in its span (`<gateway> <event>`, a child of the message's `traceparent` when it
    * has one, linked to the handshake's), and records its duration and outcome.
    */
-  handle(gateway: string, event: string, client: WebSocket, size: number, trace: MessageTraceContext | undefined, id: string | number | undefined, run: () => Promise<boolean>): Promise<void> {
+  handle(
+    gateway: string,
+    event: string,
+    client: WebSocket,
+    raw: string | Buffer,
+    trace: MessageTraceContext | undefined,
+    id: string | number | undefined,
+    run: () => Promise<boolean>,
+  ): Promise<void> {
     const started = performance.now();
     const api = this.#api;
     let span: Span | undefined;
@@ -271,7 +280,7 @@ export class WebSocketsTelemetry {
             [ATTRIBUTES.gateway]: gateway,
             [ATTRIBUTES.event]: event,
             [ATTRIBUTES.clientId]: client.id,
-            [ATTRIBUTES.messageSize]: size,
+            [ATTRIBUTES.messageSize]: typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length,
             ...(id === undefined ? {} : { [ATTRIBUTES.messageId]: String(id) }),
             ...(client.remoteAddress === undefined ? {} : { [ATTRIBUTES.clientAddress]: client.remoteAddress }),
           },
@@ -305,15 +314,17 @@ export class WebSocketsTelemetry {
     );
   }
 
-  /** The attributes of a handler's duration, one frozen object per gateway, event and outcome. */
+  /** The attributes of a handler's duration, one frozen object per gateway, event and outcome (no string built per message). */
   #handlerAttributes(gateway: string, event: string, outcome: 'ok' | 'error'): Attributes {
-    const key = `${outcome} ${gateway} ${event}`;
-    let attributes = this.#attributes.get(key);
-    if (attributes === undefined) {
-      attributes = Object.freeze({ [ATTRIBUTES.gateway]: gateway, [ATTRIBUTES.event]: event, [ATTRIBUTES.outcome]: outcome });
-      this.#attributes.set(key, attributes);
+    let events = this.#handlerAttributeCache.get(gateway);
+    if (events === undefined) this.#handlerAttributeCache.set(gateway, (events = new Map()));
+    let pair = events.get(event);
+    if (pair === undefined) {
+      const make = (value: string): Attributes => Object.freeze({ [ATTRIBUTES.gateway]: gateway, [ATTRIBUTES.event]: event, [ATTRIBUTES.outcome]: value });
+      pair = [make('ok'), make('error')];
+      events.set(event, pair);
     }
-    return attributes;
+    return outcome === 'ok' ? pair[0] : pair[1];
   }
 
   /** The hook a gateway server calls after each broadcast with the clients it reached. */
