@@ -5,8 +5,10 @@
  * - lib/node/ imports only protocol/, config/errors/settings, itself and Node's built-ins: never nest/ or a package;
  * - lib/client/ (the browser build: every file but node.ts and node-*.ts) imports only itself and the two core files
  *   that import nothing (close codes, the bearer subprotocol): nothing of Node, of the server or of a package;
- * - nothing in lib/ imports a package other than the Nest peer dependencies, and only lib/nest/ may (no `ws` at
- *   run time: it is a dev dependency for interop tests).
+ * - nothing in lib/ imports a package other than the Nest peer dependencies, and only lib/nest/ and lib/testing/ may
+ *   (no `ws` at run time: it is a dev dependency for interop tests);
+ * - lib/testing/ (`nestjs-websockets/testing`) stands on top: it may use the client SDK and every layer, and nothing
+ *   but an entry point imports it.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -72,13 +74,13 @@ function isPropertyName(node: ts.Identifier): boolean {
 
 /** The layers of lib/, bottom up: a file may import its own layer and those below it, never above (STYLE.md §5.1). */
 const LAYERS = ['config', 'protocol', 'node', 'broadcast', 'nest'] as const;
-type Layer = (typeof LAYERS)[number] | 'client' | 'entry';
+type Layer = (typeof LAYERS)[number] | 'client' | 'testing' | 'entry';
 
 /** The layer of a file of lib/ (a path relative to the repository root, with `/`). */
 function layerOf(file: string): Layer {
   const [, folder] = file.split('/');
   if (folder === 'errors.ts' || folder === 'config') return 'config';
-  if (folder === 'protocol' || folder === 'node' || folder === 'broadcast' || folder === 'nest' || folder === 'client') return folder;
+  if (folder === 'protocol' || folder === 'node' || folder === 'broadcast' || folder === 'nest' || folder === 'client' || folder === 'testing') return folder;
   return 'entry';
 }
 
@@ -124,6 +126,9 @@ function layerViolation(use: Use, file: string): string | null {
     if (!to.startsWith('lib/')) return `imports ${spec}, outside lib/`;
     const toLayer = layerOf(to);
     if (layer === 'entry' || toLayer === layer) return null;
+    // The testing kit stands on the client SDK and the Nest layer; nothing of lib/ but it reaches into it.
+    if (layer === 'testing') return toLayer === 'entry' ? `imports ${spec} (an entry point from testing/)` : null;
+    if (toLayer === 'testing') return `imports ${spec} (testing/ from ${layer}/: only the kit's own files use it)`;
     if (layer === 'client') {
       // The SDK stands on the WHATWG WebSocket; its Node-only files (node.ts, node-*.ts) may use the layers below.
       if (isNodeOnlyClientFile(file)) return toLayer === 'nest' || toLayer === 'broadcast' ? `imports ${spec} (client/ never uses ${toLayer}/)` : null;
@@ -161,7 +166,7 @@ function packageViolation(use: Use, file: string): string | null {
   const layer = layerOf(file);
   if (pkg === 'ioredis' && file.startsWith('lib/broadcast/redis/')) return null;
   if (pkg === '@opentelemetry/api' || pkg === '@nestjs/terminus') return layer === 'nest' ? null : `imports ${pkg} outside nest/`;
-  if (layer === 'nest' && PEER_PACKAGES.includes(pkg)) return null;
+  if ((layer === 'nest' || layer === 'testing') && PEER_PACKAGES.includes(pkg)) return null;
   return layer === 'nest'
     ? `imports ${use.what}, which is not a peer dependency (runtime dependencies: none but the Nest peers)`
     : `imports the package ${use.what} (below nest/ nothing imports Nest or any package)`;
@@ -237,6 +242,11 @@ describe('the layer checker', () => {
     expect(allowed('lib/client/x.ts', '../node/client.js')).toBe(false);
     expect(allowed('lib/client/node-websocket.ts', '../node/client.js')).toBe(true);
     expect(allowed('lib/client/x.ts', 'node:events')).toBe(false);
+    expect(['../client/node.js', '../nest/websockets.adapter.js', '../protocol/close-codes.js', './test-client.js'].map((w) => allowed('lib/testing/x.ts', w))).toEqual([
+      true, true, true, true,
+    ]);
+    expect(allowed('lib/testing/x.ts', '../index.js')).toBe(false);
+    expect(['lib/nest/x.ts', 'lib/client/node.ts', 'lib/node/x.ts'].map((file) => allowed(file, '../testing/index.js'))).toEqual([false, false, false]);
   });
 
   it('lets only nest/ import the Nest peers, and nothing import another package', () => {
@@ -246,6 +256,8 @@ describe('the layer checker', () => {
     expect(allowed('lib/node/x.ts', 'rxjs')).toBe(false);
     expect(allowed('lib/broadcast/x.ts', '@nestjs/common')).toBe(false);
     expect(allowed('lib/broadcast/redis/x.ts', 'ioredis')).toBe(true);
+    expect(allowed('lib/testing/x.ts', '@nestjs/common')).toBe(true);
+    expect(allowed('lib/testing/x.ts', '@nestjs/testing')).toBe(false);
   });
 });
 

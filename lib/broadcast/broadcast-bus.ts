@@ -47,4 +47,20 @@ export interface BroadcastBus {
   subscribe(channel: string, origin: string, listener: BroadcastListener): Promise<() => Promise<void>>;
   /** Releases the bus's resources; called by the owner (the Nest adapter on `app.close()`) after every server closed. */
   close?(): Promise<void>;
+  /** How the bus is doing, for health checks (`WebSocketsHealthIndicator`); never rejects. */
+  health?(timeoutMs?: number): Promise<BroadcastBusHealth>;
+}
+
+/** What `BroadcastBus.health()` reports. */
+export interface BroadcastBusHealth {
+  /** `'in-process'`, `'redis'`, or a custom bus's own word. */
+  readonly kind: string;
+  /** Whether the bus can carry a broadcast now (Redis: the publishing connection is up and answers PING). */
+  readonly reachable: boolean;
+  /** Whether its subscriptions are in place (Redis: the subscribing connection is up; channels follow it). */
+  readonly subscribed: boolean;
+  /** Round trip to the bus in ms (Redis: PING), 0 in process, `null` when it could not be measured. */
+  readonly lagMs: number | null;
+  /** Why it is not reachable or not subscribed. */
+  readonly error?: string;
 }

@@ -12,6 +12,9 @@
  * A broadcast that a client misses because its connection closed while the message waited is only counted: one debug
  * line sums them up per `DROP_REPORT_INTERVAL_MS`, where a line per message would let one dying member of a busy room
  * flood the log.
+ *
+ * A little over 400 lines: it is the one object a gateway's `@WebSocketServer()` gives, so the local broadcast, the
+ * targets and the cluster operations meet here; the cluster's machinery itself is in `cluster.ts`, `cluster-messages.ts` and `presence.ts`.
  */
 import { SETTINGS } from '../config/settings.js';
 import { InvalidStateError, type RoomLimitError } from '../errors.js';
@@ -84,6 +87,8 @@ export interface BroadcastServerInit {
     /** Silence after which an instance is dead, in ms. @default 15000 */
     readonly expiryMs?: number;
   };
+  /** Told how many clients of this instance each broadcast was handed to (`remote`: it came from the bus). For metrics. */
+  readonly onDelivered?: (recipients: number, remote: boolean) => void;
 }
 
 const EVERY_CLIENT: ClusterTargetSpec = Object.freeze({ room: null, except: Object.freeze([]) });
@@ -97,6 +102,7 @@ export class BroadcastServer {
   readonly #logger: BroadcastLogger;
   readonly #rooms: Rooms;
   readonly #cluster: ClusterNode;
+  readonly #onDelivered: ((recipients: number, remote: boolean) => void) | undefined;
   readonly #unsubscribe: Promise<() => Promise<void>>;
   /** This server's id on the bus: the `origin` of what it publishes, which the bus does not hand back to it. */
   readonly #origin = newOrigin();
@@ -141,11 +147,12 @@ export class BroadcastServer {
         leave: (client, room) => this.#rooms.leave(client, room),
         deliver: (room, data, accept) => {
           const excluded = accept === undefined ? EMPTY : new Set([...this.#rooms.members(room)].filter((member) => !accept(member)));
-          this.#deliverLocally({ room, data }, excluded);
+          this.#deliverLocally({ room, data }, excluded, true);
         },
       },
     });
-    this.#unsubscribe = this.#bus.subscribe(this.channel, this.#origin, (envelope) => this.#deliverLocally(envelope, EMPTY));
+    this.#onDelivered = init.onDelivered;
+    this.#unsubscribe = this.#bus.subscribe(this.channel, this.#origin, (envelope) => this.#deliverLocally(envelope, EMPTY, true));
     // Not logged here: `ready()` rejects with it, and its owner reports it once (a Nest app fails to start with it).
     this.#unsubscribe.catch(() => undefined);
   }
@@ -361,13 +368,21 @@ export class BroadcastServer {
    * and slow-consumer policy; a client that goes away while the broadcast waits only misses it, counted in one debug
    * line per second (a line per departed member would flood the log of a busy room).
    */
-  #deliverLocally(envelope: BroadcastEnvelope, excluded: ReadonlySet<WebSocket>): void {
+  #deliverLocally(envelope: BroadcastEnvelope, excluded: ReadonlySet<WebSocket>, remote = false): void {
     const targets = envelope.room === null ? this.clients : this.#rooms.members(envelope.room);
-    if (targets.size === 0) return;
-    const message = new PreparedMessage(envelope.data);
-    for (const client of targets) {
-      if (client.readyState === WebSocket.OPEN && !excluded.has(client)) this.#watch(client, client.send(message));
+    if (targets.size === 0) {
+      this.#onDelivered?.(0, remote);
+      return;
     }
+    const message = new PreparedMessage(envelope.data);
+    let recipients = 0;
+    for (const client of targets) {
+      if (client.readyState === WebSocket.OPEN && !excluded.has(client)) {
+        this.#watch(client, client.send(message));
+        recipients++;
+      }
+    }
+    this.#onDelivered?.(recipients, remote);
   }
 
   /**

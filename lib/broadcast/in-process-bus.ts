@@ -1,5 +1,5 @@
 /** The default bus: one process, synchronous delivery, no serialization. */
-import type { BroadcastBus, BroadcastEnvelope, BroadcastListener } from './broadcast-bus.js';
+import type { BroadcastBus, BroadcastBusHealth, BroadcastEnvelope, BroadcastListener } from './broadcast-bus.js';
 
 export class InProcessBroadcastBus implements BroadcastBus {
   /** Channel -> origin -> listener. */
@@ -35,5 +35,10 @@ export class InProcessBroadcastBus implements BroadcastBus {
 
   async close(): Promise<void> {
     this.#channels.clear();
+  }
+
+  /** Always reachable and subscribed: it is this process. */
+  async health(): Promise<BroadcastBusHealth> {
+    return { kind: 'in-process', reachable: true, subscribed: true, lagMs: 0 };
   }
 }

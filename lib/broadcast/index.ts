@@ -3,7 +3,7 @@
  * (in-process by default; over Redis with `nestjs-websockets/redis`). It uses no Nest package.
  */
 export { newOrigin, ORIGIN_BYTES } from './broadcast-bus.js';
-export type { BroadcastBus, BroadcastEnvelope, BroadcastListener } from './broadcast-bus.js';
+export type { BroadcastBus, BroadcastBusHealth, BroadcastEnvelope, BroadcastListener } from './broadcast-bus.js';
 export { InProcessBroadcastBus } from './in-process-bus.js';
 export { BroadcastServer } from './broadcast-server.js';
 export type { BroadcastFilter, BroadcastServerInit, WebSocketsBroadcast, WebSocketsRoom } from './broadcast-server.js';

@@ -16,3 +16,5 @@ export { parseProxyUrl, resolveProxy, type ProxyOptions, type ProxyScheme, type 
 export { resolveHost, resolveSocketPath, resolveSocketPermissions } from './listen-address.js';
 export { checkRedisUrl, resolveRedis, type ResolvedRedis } from './redis.js';
 export { resolveClusterTiming, type ClusterTiming } from './cluster.js';
+export { resolveGatewayPorts, listenPortOf, type GatewayPorts, type ResolvedGatewayPorts } from './gateway-ports.js';
+export { resolveVerboseLogs } from './verbose-logs.js';

@@ -177,6 +177,10 @@ export const SETTINGS = {
     doc: 'Interval of the heartbeat each instance publishes on the bus, by which the others know it is alive.' }),
   clusterExpiryMs: setting({ option: 'clusterExpiryMs', env: 'WEBSOCKETS_CLUSTER_EXPIRY_MS', kind: 'ms', default: 15_000,
     doc: 'An instance silent this long is dead: operations stop waiting for it and its presence entries are removed.' }),
+  verboseLogs: setting({ option: 'verboseLogs', env: 'WEBSOCKETS_VERBOSE_LOGS', kind: 'boolean', default: false,
+    doc: 'Logs routine events (each connection, refused handshake and invalid message) at the `verbose` level; off, the metrics count them.' }),
+  gatewayPorts: setting({ option: 'gatewayPorts', env: 'WEBSOCKETS_GATEWAY_PORTS', kind: 'string', default: null,
+    doc: 'Ports that gateways on a port of their own listen on instead of `@WebSocketGateway(port)`\'s: `{ 8081: 9001, \'*\': 0 }`, or `8081=9001,*=0` in the variable (`*`: every gateway; 0: a port the system picks, for tests).' }),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -241,6 +245,8 @@ export const SETTING_LAYERS: Readonly<Record<SettingName, SettingLayer>> = Objec
   clusterTimeoutMs: 'broadcast',
   clusterHeartbeatMs: 'broadcast',
   clusterExpiryMs: 'broadcast',
+  verboseLogs: 'nest',
+  gatewayPorts: 'nest',
 });
 
 /** How a setting is named in messages: `option maxLineLength, env WEBSOCKETS_MAX_LINE_LENGTH`. */

@@ -32,7 +32,10 @@ export interface ListenerConfig {
 }
 
 /** Where a listener listens: a TCP port (on `host`), or a Unix socket file with its permissions. */
-export type ListenTarget = { readonly port: number; readonly host: string | undefined } | { readonly socketPath: string; readonly permissions: number | null };
+export type ListenTarget =
+  /** `port` as declared (`@WebSocketGateway(port)`), which names the listener; `listenPort`, the `gatewayPorts` mapping of it (0: one the system picks). */
+  | { readonly port: number; readonly host: string | undefined; readonly listenPort?: number }
+  | { readonly socketPath: string; readonly permissions: number | null };
 
 function keyOf(target: ListenTarget): string {
   return 'socketPath' in target ? `unix:${target.socketPath}` : `port:${target.port}`;
@@ -141,7 +144,7 @@ export class GatewayListeners {
         if ('socketPath' in target) return;
         listened = true;
         this.logger.error(
-          `${gatewayName}: cannot listen on ${target.host ?? '*'}:${target.port}: ${error.message}; stop what holds the port, or give ` +
+          `${gatewayName}: cannot listen on ${target.host ?? '*'}:${target.listenPort ?? target.port}: ${error.message}; stop what holds the port, or give ` +
             `the gateway another one (@WebSocketGateway(port, ...)) or the module another host (option host, env WEBSOCKETS_HOST)`,
         );
         resolve();
@@ -164,9 +167,11 @@ export class GatewayListeners {
         );
         return;
       }
-      server.listen(target.port, target.host, () => {
+      server.listen(target.listenPort ?? target.port, target.host, () => {
         listened = true;
-        this.logger.log(`${gatewayName} listening on ${scheme}://${target.host ?? '*'}:${target.port}`);
+        const address = server.address();
+        const actual = address !== null && typeof address === 'object' ? address.port : target.port;
+        this.logger.log(`${gatewayName} listening on ${scheme}://${target.host ?? '*'}:${actual}`);
         resolve();
       });
     });

@@ -34,7 +34,7 @@ export class GatewayWebSocket extends WebSocket {
       failed.catch(() => undefined);
       return failed;
     }
-    return super.send(text, options);
+    return this.sendNow(text, options);
   }
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {
@@ -61,6 +61,11 @@ export class GatewayWebSocket extends WebSocket {
             : `${data.slice(0, -1)},"id":${JSON.stringify(context.id)}}`;
       }
     }
+    return this.sendNow(data, options);
+  }
+
+  /** The last step of `send()` and `sendEvent()`, with the message as it goes (OpenTelemetry counts it here). */
+  protected sendNow(data: WebSocketData | PreparedMessage, options?: SendOptions): Promise<boolean> {
     return super.send(data, options);
   }
 }

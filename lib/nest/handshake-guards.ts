@@ -23,6 +23,8 @@ export class HandshakeGuards {
   constructor(
     private readonly registry: GatewayRegistry,
     private readonly logger: Logger,
+    /** Logs a routine event (a refusal) when `verboseLogs` is on. */
+    private readonly routine: (message: string) => void = () => undefined,
   ) {}
 
   /**
@@ -46,7 +48,7 @@ export class HandshakeGuards {
         return { reject: this.#refusalFor(error, request) };
       }
       if (!allowed) {
-        this.logger.debug(`handshake from ${request.remoteAddress} refused by ${guardName(guard)}`);
+        this.routine(`handshake from ${request.remoteAddress} refused by ${guardName(guard)}`);
         return { reject: { status: STATUS_FORBIDDEN, body: 'Forbidden' } };
       }
     }
@@ -57,12 +59,12 @@ export class HandshakeGuards {
   #refusalFor(error: unknown, request: WebSocketsHandshakeRequest): { status: number; body: string } {
     if (error instanceof HttpException) {
       const status = error.getStatus();
-      this.logger.debug(`handshake from ${request.remoteAddress} refused with ${status}: ${error.message}`);
+      this.routine(`handshake from ${request.remoteAddress} refused with ${status}: ${error.message}`);
       return { status: status >= 400 && status <= 599 ? status : STATUS_FORBIDDEN, body: error.message };
     }
     if (error instanceof WsException) {
       const body = typeof error.getError() === 'string' ? (error.getError() as string) : error.message;
-      this.logger.debug(`handshake from ${request.remoteAddress} refused: ${body}`);
+      this.routine(`handshake from ${request.remoteAddress} refused: ${body}`);
       return { status: STATUS_FORBIDDEN, body };
     }
     this.logger.error(`a handshake guard failed: ${errorText(error)}`);

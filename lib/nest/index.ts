@@ -13,6 +13,14 @@ export {
 export type { WebSocketsModuleForRootOptions, WebSocketsModuleAsyncOptions } from './websockets.module.js';
 export { WebSocketsService } from './websockets.service.js';
 export type { WebSocketsServerInfo } from './websockets.service.js';
+export { WebSocketsHealthIndicator } from './health/websockets-health.indicator.js';
+export type {
+  WebSocketsHealthDetails,
+  WebSocketsHealthOptions,
+  WebSocketsHealthResult,
+  WebSocketsHealthStatus,
+  WebSocketsServerHealth,
+} from './health/websockets-health.indicator.js';
 export { WebSocketsGatewayServer } from './gateway-server.js';
 export { exceptionFrame, type ExceptionFrame } from './exception-frames.js';
 export * from '../broadcast/index.js';

@@ -13,6 +13,13 @@ import { errorText, messageOf } from './error-text.js';
 import { exceptionFrame, messageContext } from './exception-frames.js';
 import { checkParsedMessage, parseJsonMessage, readTopLevelId } from './message-parser.js';
 import type { InvalidMessagePolicy, MessageParser, ParsedMessage } from './websockets-options.interface.js';
+import type { TrafficCounts, WebSocketsTelemetry } from './telemetry/websockets-telemetry.js';
+
+/** What a client of an instrumented server is measured with: the telemetry, and its gateways in binding order. */
+export interface DispatchInstrumentation {
+  readonly telemetry: WebSocketsTelemetry;
+  readonly gateways: readonly string[];
+}
 
 /** How one server's messages are read. */
 export interface MessageSettings {
@@ -39,7 +46,9 @@ interface ClientState {
    * transform is not kept: `#runHandler` does its work without RxJS. Kept as given and scanned per message, as @nestjs/platform-ws does: a Map per client would cost
    * every idle connection a few hundred bytes for the handful of events a gateway has.
    */
-  readonly bindings: Array<readonly WsMessageHandler[]>;
+  readonly bindings: Array<{ readonly handlers: readonly WsMessageHandler[]; readonly gateway?: string }>;
+  /** OpenTelemetry, when on (else nothing is measured, and no branch taken per message but this field's check). */
+  readonly instrumentation: (DispatchInstrumentation & { readonly traffic: TrafficCounts }) | undefined;
   readonly settings: MessageSettings;
   /** The client's messages, pulled one at a time. */
   readonly messages: AsyncIterator<string | Buffer>;
@@ -64,6 +73,14 @@ const rawSend = WebSocket.prototype.send;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function ignore(): void {}
+
+function yes(): true {
+  return true;
+}
+
+function isTrue(value: unknown): boolean {
+  return value === true;
+}
 
 function isWsResponse(value: unknown): value is { event: string; data: unknown } {
   return typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string' && 'data' in value;
@@ -102,20 +119,27 @@ function refusedMessageId(error: unknown, raw: string | Buffer): string | number
 export class MessageDispatch {
   readonly #clients = new WeakMap<WebSocket, ClientState>();
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    /** Logs a routine event (an invalid message) when `verboseLogs` is on. */
+    private readonly routine: (message: string) => void = () => undefined,
+  ) {}
 
   /**
    * Binds one gateway's message handlers to a client. Nest calls it once per gateway on a shared server, so the
    * handlers accumulate; the client's messages are read once, by one loop, and dispatched to all of them.
    */
-  bind(client: WebSocket, handlers: WsMessageHandler[], settings: MessageSettings): void {
+  bind(client: WebSocket, handlers: WsMessageHandler[], settings: MessageSettings, instrumentation?: DispatchInstrumentation): void {
     let state = this.#clients.get(client);
     if (state === undefined) {
-      state = { bindings: [], settings, messages: client[Symbol.asyncIterator](), inFlight: 0, waiting: false };
+      const measured =
+        instrumentation === undefined ? undefined : { ...instrumentation, traffic: instrumentation.telemetry.trafficOf(instrumentation.gateways[0] ?? 'Gateway') };
+      state = { bindings: [], settings, messages: client[Symbol.asyncIterator](), inFlight: 0, waiting: false, instrumentation: measured };
       this.#clients.set(client, state);
       this.#pull(client, state);
     }
-    state.bindings.push(handlers);
+    const gateway = instrumentation?.gateways[state.bindings.length] ?? instrumentation?.gateways[0];
+    state.bindings.push(gateway === undefined ? { handlers } : { handlers, gateway });
   }
 
   /**
@@ -127,6 +151,7 @@ export class MessageDispatch {
     state.messages.next().then(
       (result) => {
         if (result.done === true) return;
+        if (state.instrumentation !== undefined) state.instrumentation.telemetry.messageReceived(state.instrumentation.traffic, result.value);
         state.inFlight++;
         this.#handleMessage(client, state, result.value).then(
           () => this.#settled(client, state),
@@ -152,7 +177,7 @@ export class MessageDispatch {
   }
 
   /** Parses one message and runs the handlers of its event; resolves once their replies are written. */
-  #handleMessage(client: WebSocket, state: ClientState, raw: string | Buffer): Promise<void> {
+  #handleMessage(client: WebSocket, state: ClientState, raw: string | Buffer): Promise<unknown> {
     const { parser, customParser, policy } = state.settings;
     let message: ParsedMessage;
     try {
@@ -165,20 +190,27 @@ export class MessageDispatch {
         this.logger.warn(`messageParser threw: ${errorText(error)}`);
       }
       const code = error instanceof WebSocketsError ? error.code : undefined;
-      return this.#invalid(client, policy, messageOf(error), refusedMessageId(error, raw), code);
+      return this.#invalid(client, state, policy, messageOf(error), refusedMessageId(error, raw), code);
     }
     // Most events have one handler: its run is awaited alone, without an array and Promise.all per message.
-    let first: Promise<void> | undefined;
-    let more: Array<Promise<void>> | undefined;
-    for (const handlers of state.bindings) {
+    let first: Promise<unknown> | undefined;
+    let more: Array<Promise<unknown>> | undefined;
+    for (const { handlers, gateway } of state.bindings) {
       for (const handler of handlers) {
         if (handler.message !== message.event) continue;
-        const run = message.id === undefined ? this.#runHandler(client, handler, message) : messageContext.run({ client, id: message.id, limitError: undefined }, () => this.#runHandler(client, handler, message));
+        const execute = (): Promise<void | true> =>
+          message.id === undefined
+            ? this.#runHandler(client, state, handler, message)
+            : messageContext.run({ client, id: message.id, limitError: undefined }, () => this.#runHandler(client, state, handler, message));
+        const run =
+          state.instrumentation === undefined
+            ? execute()
+            : state.instrumentation.telemetry.handle(gateway ?? 'Gateway', message.event, client, raw, message, message.id, () => execute().then(isTrue));
         if (first === undefined) first = run;
         else (more ??= [first]).push(run);
       }
     }
-    if (first === undefined) return this.#invalid(client, policy, `unknown event ${JSON.stringify(message.event)}`, message.id);
+    if (first === undefined) return this.#invalid(client, state, policy, `unknown event ${JSON.stringify(message.event)}`, message.id);
     return more === undefined ? first : Promise.all(more).then(ignore);
   }
 
@@ -190,40 +222,41 @@ export class MessageDispatch {
    * in order (see `#stream`). Nest's exception filter answers what the handler throws; what still gets here is a
    * failure of the pipeline itself (the filter throwing, say `RangeError: Maximum call stack size exceeded` while it
    * serializes a deeply nested cause), which is logged and answered with an exception frame, never with silence.
+   * Resolves with `true` when the pipeline failed (for telemetry's outcome).
    */
-  #runHandler(client: WebSocket, handler: WsMessageHandler, message: ParsedMessage): Promise<void> {
+  #runHandler(client: WebSocket, state: ClientState, handler: WsMessageHandler, message: ParsedMessage): Promise<void | true> {
     let result: unknown;
     try {
       if (handler.isAckHandledManually) {
         // `@Ack()` gets a function that sends the reply (with the message's id) whenever the handler calls it.
         const { event, id } = message;
-        const ack = (data: unknown): void => void this.#reply(client, { event, data, ...(id === undefined ? {} : { id }) });
+        const ack = (data: unknown): void => void this.#reply(client, state, { event, data, ...(id === undefined ? {} : { id }) });
         result = handler.callback(message.data, ack);
       } else {
         result = handler.callback(message.data, message.event);
       }
     } catch (error) {
-      return this.#failed(client, message, error);
+      return this.#failed(client, state, message, error);
     }
     if (isThenable(result)) {
       // Nest's handlers are async functions: a native promise; another thenable is adopted as `await` would.
       return (result instanceof Promise ? (result as Promise<unknown>) : Promise.resolve(result)).then(
-        (value) => this.#deliver(client, handler, message, value),
-        (error: unknown) => this.#failed(client, message, error),
+        (value) => this.#deliver(client, state, handler, message, value),
+        (error: unknown) => this.#failed(client, state, message, error),
       );
     }
-    return this.#deliver(client, handler, message, result);
+    return this.#deliver(client, state, handler, message, result);
   }
 
   /** Sends a handler's result: nothing for `undefined` or under `@Ack()`, each value of an Observable, else one reply. */
-  #deliver(client: WebSocket, handler: WsMessageHandler, message: ParsedMessage, value: unknown): Promise<void> {
-    if (isObservable(value)) return this.#stream(client, handler, message, value);
+  #deliver(client: WebSocket, state: ClientState, handler: WsMessageHandler, message: ParsedMessage, value: unknown): Promise<void | true> {
+    if (isObservable(value)) return this.#stream(client, state, handler, message, value);
     if (value === undefined || handler.isAckHandledManually) return RESOLVED;
-    return this.#reply(client, toReply(value, message));
+    return this.#reply(client, state, toReply(value, message));
   }
 
   /** An Observable's values, each sent once the previous one is written; its error is answered as `#failed` does. */
-  #stream(client: WebSocket, handler: WsMessageHandler, message: ParsedMessage, values: Observable<unknown>): Promise<void> {
+  #stream(client: WebSocket, state: ClientState, handler: WsMessageHandler, message: ParsedMessage, values: Observable<unknown>): Promise<void | true> {
     let chain = RESOLVED;
     return new Promise<{ readonly error: unknown } | undefined>((resolve) => {
       try {
@@ -231,7 +264,7 @@ export class MessageDispatch {
           next: (value) => {
             if (value === undefined || handler.isAckHandledManually) return;
             const reply = toReply(value, message);
-            chain = chain.then(() => this.#reply(client, reply));
+            chain = chain.then(() => this.#reply(client, state, reply));
           },
           error: (error: unknown) => resolve({ error }),
           complete: () => resolve(undefined),
@@ -241,18 +274,18 @@ export class MessageDispatch {
       }
     }).then(async (failure) => {
       await chain;
-      if (failure !== undefined) await this.#failed(client, message, failure.error);
+      return failure === undefined ? undefined : this.#failed(client, state, message, failure.error);
     });
   }
 
   /** The handler's pipeline failed: logged, and answered with an exception frame. */
-  #failed(client: WebSocket, message: ParsedMessage, error: unknown): Promise<void> {
+  #failed(client: WebSocket, state: ClientState, message: ParsedMessage, error: unknown): Promise<true> {
     this.logger.error(`handler of ${JSON.stringify(message.event)} failed: ${errorText(error)}`);
-    return this.#send(client, JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, message.id)));
+    return this.#send(client, state, JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, message.id))).then(yes);
   }
 
   /** Sends one reply as JSON; a value that cannot be serialized becomes an exception frame. */
-  #reply(client: WebSocket, reply: Reply): Promise<void> {
+  #reply(client: WebSocket, state: ClientState, reply: Reply): Promise<void> {
     let text: string;
     try {
       text = JSON.stringify(reply);
@@ -260,15 +293,15 @@ export class MessageDispatch {
       this.logger.error(`reply to ${JSON.stringify(reply.event)} cannot be serialized as JSON: ${errorText(error)}`);
       text = JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, reply.id));
     }
-    return this.#send(client, text);
+    return this.#send(client, state, text);
   }
 
   /** Applies the `invalidMessages` policy. */
-  async #invalid(client: WebSocket, policy: InvalidMessagePolicy, reason: string, id: string | number | undefined, code?: string): Promise<void> {
-    this.logger.debug(`invalid message from ${client.remoteAddress}: ${reason}`);
+  async #invalid(client: WebSocket, state: ClientState, policy: InvalidMessagePolicy, reason: string, id: string | number | undefined, code?: string): Promise<void> {
+    this.routine(`invalid message from ${client.remoteAddress}: ${reason}`);
     switch (policy) {
       case 'exception':
-        await this.#send(client, JSON.stringify(exceptionFrame(reason, id, code)));
+        await this.#send(client, state, JSON.stringify(exceptionFrame(reason, id, code)));
         return;
       case 'ignore':
         return;
@@ -283,10 +316,12 @@ export class MessageDispatch {
   }
 
   /** Sends a reply; resolves once written, or at once when the client is gone (a failure is only logged). */
-  #send(client: WebSocket, text: string): Promise<void> {
+  #send(client: WebSocket, state: ClientState, text: string): Promise<void> {
     if (client.readyState !== WebSocket.OPEN) return RESOLVED;
+    if (state.instrumentation !== undefined) state.instrumentation.telemetry.messageSent(state.instrumentation.traffic, text);
     // Promise callbacks rather than an async function: two fewer promises per reply on the hot path.
-    return rawSend.call(client, text).then(undefined, (error: unknown) => {
+    // `send()` resolves with whether the frame was written; a reply's promise says only that it is settled.
+    return rawSend.call(client, text).then(ignore, (error: unknown) => {
       this.logger.debug(`reply to ${client.remoteAddress} not delivered: ${String(error)}`);
     });
   }

@@ -35,11 +35,15 @@ export function checkParsedMessage(value: unknown): ParsedMessage {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new InvalidMessageError('a message must be a JSON object { "event": string, "data"?: any, "id"?: string | number }');
   }
-  const { event, data, id } = value as Record<string, unknown>;
+  const { event, data, id, traceparent } = value as Record<string, unknown>;
   const validId = isId(id) ? id : undefined;
   if (id !== undefined && validId === undefined) throw new InvalidMessageError('"id" must be a string or a number');
   if (typeof event !== 'string' || event === '') throw new InvalidMessageError('a message needs an "event" string', validId);
-  return validId === undefined ? { event, data } : { event, data, id: validId };
+  const message: ParsedMessage = validId === undefined ? { event, data } : { event, data, id: validId };
+  // The W3C trace context a client may send with a message (OpenTelemetry makes the handler's span its child).
+  if (typeof traceparent !== 'string') return message;
+  const { tracestate } = value as Record<string, unknown>;
+  return { ...message, traceparent, ...(typeof tracestate === 'string' ? { tracestate } : {}) };
 }
 
 /**

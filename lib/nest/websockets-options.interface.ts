@@ -6,7 +6,7 @@
  */
 import type { CanActivate, Type } from '@nestjs/common';
 import type { TlsOptions } from 'node:tls';
-import type { ClusterTiming, Environment, GatewayLimits, ResolvedConfig, WebSocketsOptions } from '../config/index.js';
+import type { ClusterTiming, Environment, GatewayLimits, GatewayPorts, ResolvedConfig, ResolvedGatewayPorts, WebSocketsOptions } from '../config/index.js';
 import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 
 /**
@@ -33,6 +33,10 @@ export interface ParsedMessage {
   readonly data?: unknown;
   /** Correlation id: every reply to this message (results and exception frames) carries it back unchanged. */
   readonly id?: string | number;
+  /** W3C trace context sent with the message (`"traceparent"` at its top level): the parent of the handler's span. */
+  readonly traceparent?: string;
+  /** W3C `tracestate` that goes with `traceparent`. */
+  readonly tracestate?: string;
 }
 
 /**
@@ -130,6 +134,19 @@ export interface WebSocketsModuleOptions extends WebSocketsServerOptions {
    * `clusterHeartbeatMs`). @default 15000, or WEBSOCKETS_CLUSTER_EXPIRY_MS
    */
   clusterExpiryMs?: number;
+  /**
+   * The ports that gateways on a port of their own listen on, instead of the one in `@WebSocketGateway(port)`: keys
+   * are decorator ports, or `'*'` for every gateway; 0 lets the system pick (what tests want; the testing kit sets
+   * `{ '*': 0 }`, and `WebSocketsService.servers()` tells the port each got).
+   * @default none, or WEBSOCKETS_GATEWAY_PORTS (`8081=9001,*=0`)
+   */
+  gatewayPorts?: GatewayPorts;
+  /**
+   * Logs routine events (each connection, refused handshake and invalid message) at the `verbose` level. Off, they
+   * are not logged (Nest's default logger prints every level); the OpenTelemetry metrics count them.
+   * @default false, or WEBSOCKETS_VERBOSE_LOGS
+   */
+  verboseLogs?: boolean;
   /** The environment to read the WEBSOCKETS_* variables from. @default process.env */
   env?: Environment;
 }
@@ -176,6 +193,10 @@ export interface ResolvedWebSocketsOptions {
   readonly redisChannelPrefix: string;
   /** The timing of the cluster-wide operations (`clusterTimeoutMs`, `clusterHeartbeatMs`, `clusterExpiryMs`). */
   readonly cluster: Readonly<ClusterTiming>;
+  /** Decorator port to the port listened on (option `gatewayPorts`, else WEBSOCKETS_GATEWAY_PORTS); empty when none. */
+  readonly gatewayPorts: ResolvedGatewayPorts;
+  /** Whether routine events are logged at `verbose` (option `verboseLogs`, else WEBSOCKETS_VERBOSE_LOGS). */
+  readonly verboseLogs: boolean;
   /** The environment the options were resolved against. */
   readonly env: Environment;
 }

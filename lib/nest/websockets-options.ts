@@ -5,7 +5,7 @@
  * names the option, the value and the fix.
  */
 import { ConfigError } from '../errors.js';
-import { SETTINGS, resolveClusterTiming, resolveConfig, resolveGatewayLimits, resolveHost, resolveRedis, type Environment } from '../config/index.js';
+import { SETTINGS, resolveClusterTiming, resolveConfig, resolveGatewayLimits, resolveGatewayPorts, resolveHost, resolveVerboseLogs, resolveRedis, type Environment } from '../config/index.js';
 import { SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
 import { resolveTlsOptions } from './tls-options.js';
 import type {
@@ -20,7 +20,7 @@ const CORE_OPTIONS: readonly string[] = [
   ...new Set(Object.values(SETTINGS).map((spec) => spec.option).filter((name) => !name.includes('.'))),
 ].filter(
   (name) =>
-    !['serverMaxWindowBits', 'clientMaxWindowBits', 'memLevel', 'compressionThreshold', 'redisUrl', 'redisChannelPrefix', 'maxJsonDepth', 'maxRoomsPerClient', 'clusterTimeoutMs', 'clusterHeartbeatMs', 'clusterExpiryMs'].includes(name),
+    !['serverMaxWindowBits', 'clientMaxWindowBits', 'memLevel', 'compressionThreshold', 'redisUrl', 'redisChannelPrefix', 'gatewayPorts', 'verboseLogs', 'maxJsonDepth', 'maxRoomsPerClient', 'clusterTimeoutMs', 'clusterHeartbeatMs', 'clusterExpiryMs'].includes(name),
 );
 
 const SERVER_OPTIONS: readonly string[] = [
@@ -36,7 +36,7 @@ const SERVER_OPTIONS: readonly string[] = [
 ];
 
 /** Every option the module accepts. */
-export const MODULE_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'tls', 'broadcastBus', 'redisUrl', 'redisChannelPrefix', 'clusterTimeoutMs', 'clusterHeartbeatMs', 'clusterExpiryMs', 'env']);
+export const MODULE_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'tls', 'broadcastBus', 'redisUrl', 'redisChannelPrefix', 'clusterTimeoutMs', 'clusterHeartbeatMs', 'clusterExpiryMs', 'gatewayPorts', 'verboseLogs', 'env']);
 
 /** Every option a gateway accepts (besides socket.io's, which only warn). */
 export const GATEWAY_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'path', 'tls', 'namespace', 'socketPath', 'socketPermissions']);
@@ -160,8 +160,10 @@ export function resolveWebSocketsOptions(raw: WebSocketsModuleOptions | undefine
   const redis = resolveRedis(raw, effectiveEnv, where);
   const redisUrl = redis.url;
   const redisChannelPrefix = redis.channelPrefix;
+  const gatewayPorts = resolveGatewayPorts(raw.gatewayPorts, effectiveEnv);
+  const verboseLogs = resolveVerboseLogs(raw.verboseLogs, effectiveEnv);
   const cluster = resolveClusterTiming(raw, effectiveEnv);
-  return Object.freeze({ raw: Object.freeze({ ...raw }), config, gatewayLimits, host, tls, redisUrl, redisChannelPrefix, cluster, env: effectiveEnv });
+  return Object.freeze({ raw: Object.freeze({ ...raw }), config, gatewayLimits, host, tls, redisUrl, redisChannelPrefix, cluster, gatewayPorts, verboseLogs, env: effectiveEnv });
 }
 
 /** What `checkGatewayOptions` found: the options to use, and the socket.io-only names to warn about. */

@@ -12,7 +12,10 @@
  * - `guardLifecycleHooks` (lifecycle-hooks.ts): the workaround for a Nest limitation, with the Nest issue at its top.
  *
  * `app.close()` sends 1001 to every client, waits up to `closeTimeoutMs`, then destroys what is left, and closes every
- * listener it opened.
+ * listener it opened, and logs one line per server with how many connections that closed.
+ *
+ * A little over 400 lines: `create()` wires one server from the resolved options (listener, guards, parser, bus,
+ * OpenTelemetry), and splitting that wiring apart would pass most of its locals around.
  */
 import { Logger, type INestApplicationContext, type WebSocketAdapter, type WsMessageHandler } from '@nestjs/common';
 import http from 'node:http';
@@ -22,7 +25,7 @@ import type { Observable } from 'rxjs';
 import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 import { InProcessBroadcastBus } from '../broadcast/in-process-bus.js';
 import { RedisBroadcastBus } from '../broadcast/redis/redis-bus.js';
-import { pickWebSocketsOptions, resolveConfig, resolveGatewayLimits, type ResolvedConfig } from '../config/index.js';
+import { listenPortOf, pickWebSocketsOptions, resolveConfig, resolveGatewayLimits, type ResolvedConfig } from '../config/index.js';
 import { ConfigError, NoEndpointError, type HandshakeError, type RoomLimitError } from '../errors.js';
 import { WebSocketServer, type HandshakeInfo } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
@@ -40,7 +43,9 @@ import { createJsonMessageParser } from './message-parser.js';
 import { SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
 import { checkGatewayOptions, resolveWebSocketsOptions } from './websockets-options.js';
 import type { ResolvedWebSocketsOptions, WebSocketsGatewayOptions, WebSocketsModuleOptions } from './websockets-options.interface.js';
-import { WebSocketsService } from './websockets.service.js';
+import { WebSocketsService, describeServer, type WebSocketsServerInfo } from './websockets.service.js';
+import { InstrumentedWebSocket } from './telemetry/instrumented-websocket.js';
+import { WebSocketsTelemetry } from './telemetry/websockets-telemetry.js';
 
 /** What `handleDisconnect(client, close)` receives as its second argument. */
 export interface WebSocketsCloseInfo {
@@ -64,6 +69,9 @@ export interface OnWebSocketsDisconnect {
   handleDisconnect(client: WebSocket, close: WebSocketsCloseInfo): unknown;
 }
 
+/** How often the bus's round trip is measured while OpenTelemetry metrics are on. */
+const BUS_PROBE_INTERVAL_MS = 10_000;
+
 /** An `http.Server` or an `https.Server` (which is a `tls.Server`, not an `http.Server`). */
 function isHttpServer(value: unknown): value is HttpLikeServer {
   return value instanceof http.Server || value instanceof https.Server;
@@ -75,12 +83,20 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   forceCloseConnections = false;
 
   readonly #logger = new Logger(WebSocketsAdapter.name);
-  readonly #httpServer: HttpLikeServer | undefined;
+  #httpServer: HttpLikeServer | undefined;
+  /** The app whose HTTP server is read when first needed (an adapter made before the app's server exists). */
+  readonly #app: INestApplicationContext | undefined;
+  /** OpenTelemetry, when `@opentelemetry/api` is installed and a provider is registered; decided at the first `create()`. */
+  #telemetry: WebSocketsTelemetry | null | undefined;
   readonly #adapterOptions: WebSocketsModuleOptions | undefined;
   readonly #registry: GatewayRegistry;
   readonly #listeners = new GatewayListeners(this.#logger);
   readonly #guards: HandshakeGuards;
-  readonly #dispatch = new MessageDispatch(this.#logger);
+  /** Logs a routine event (a connection, a refusal, an invalid message) only with `verboseLogs`. */
+  readonly #routine = (message: string): void => {
+    if (this.options.verboseLogs) this.#logger.verbose(message);
+  };
+  readonly #dispatch = new MessageDispatch(this.#logger, this.#routine);
   #resolved: ResolvedWebSocketsOptions | undefined;
   #service: WebSocketsService | undefined;
   #bus: BroadcastBus | undefined;
@@ -88,6 +104,9 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   readonly #messageSettings = new WeakMap<WebSocketsGatewayServer, MessageSettings>();
   readonly #clientServer = new WeakMap<WebSocket, WebSocketsGatewayServer>();
   readonly #warned = new Set<string>();
+  readonly #names = new WeakMap<WebSocketsGatewayServer, string>();
+  #busProbe: NodeJS.Timeout | undefined;
+  readonly #gatewayNames = new WeakMap<WebSocketsGatewayServer, readonly string[]>();
   /** Records a room limit hit while a message is handled, for its exception frame (see `MessageContext`). */
   readonly #onRoomLimit = (error: RoomLimitError): void => {
     const context = messageContext.getStore();
@@ -105,13 +124,12 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       this.#httpServer = appOrHttpServer;
     } else if (appOrHttpServer !== undefined) {
       app = appOrHttpServer;
-      const getHttpServer = (appOrHttpServer as { getHttpServer?: () => unknown }).getHttpServer;
-      const server = typeof getHttpServer === 'function' ? getHttpServer.call(appOrHttpServer) : undefined;
-      if (isHttpServer(server)) this.#httpServer = server;
+      this.#httpServer = httpServerOf(app);
     }
+    this.#app = app;
     this.#adapterOptions = options;
     this.#registry = new GatewayRegistry(app);
-    this.#guards = new HandshakeGuards(this.#registry, this.#logger);
+    this.#guards = new HandshakeGuards(this.#registry, this.#logger, this.#routine);
   }
 
   /** The options in force: the module's (when imported), overridden by the adapter's. */
@@ -123,6 +141,16 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       else this.#resolved = resolveWebSocketsOptions({ ...moduleOptions?.raw, ...this.#adapterOptions }, moduleOptions?.env ?? process.env);
     }
     return this.#resolved;
+  }
+
+  /** The broadcast bus in use (made by the first `create()`), or `undefined` before. */
+  get bus(): BroadcastBus | undefined {
+    return this.#bus;
+  }
+
+  /** The live gateway servers, in the order they were created. */
+  servers(): WebSocketsServerInfo[] {
+    return [...this.#servers].map(describeServer);
   }
 
   /**
@@ -140,6 +168,11 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     const gateway = checked.options;
     const resolved = this.options;
     guardLifecycleHooks(gateways, this.#logger);
+    this.#telemetry ??= WebSocketsTelemetry.create();
+    const telemetry = this.#telemetry;
+    // Every gateway bound to this server, in the order Nest binds them to a client (for span and metric names).
+    const gatewayNames = gateways.filter((candidate) => candidate.port === port && candidate.path === options.path).map((candidate) => candidate.metatype.name);
+    const gatewayLabel = gatewayNames[0] ?? name;
 
     // The gateway's settings win over the module's; without any of its own, the module's resolution is reused.
     const own = pickWebSocketsOptions(gateway);
@@ -154,7 +187,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       allowedOrigins: gateway.allowedOrigins ?? resolved.raw.allowedOrigins,
       allowMissingOrigin: gateway.allowMissingOrigin ?? resolved.raw.allowMissingOrigin,
       handshake: guards.length === 0 ? attachRequest : (info: HandshakeInfo) => this.#guards.check(info, guards, entry, gatewayServer),
-      WebSocket: GatewayWebSocket,
+      WebSocket: telemetry !== null ? InstrumentedWebSocket : GatewayWebSocket,
     };
 
     let node: WebSocketServer;
@@ -167,6 +200,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
         gateway.socketPath,
       );
     }
+    this.#httpServer ??= this.#app === undefined ? undefined : httpServerOf(this.#app);
     if (port === 0 && gateway.socketPath === undefined) {
       if (this.#httpServer === undefined) {
         throw new ConfigError(
@@ -196,7 +230,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       const target: ListenTarget =
         gateway.socketPath !== undefined
           ? { socketPath: gateway.socketPath, permissions: gateway.socketPermissions ?? null }
-          : { port, host: gateway.host ?? resolved.host ?? undefined };
+          : { port, host: gateway.host ?? resolved.host ?? undefined, listenPort: listenPortOf(resolved.gatewayPorts, port) };
       const listener = this.#listeners.get(target, tls, config, name);
       node = new WebSocketServer({ ...nodeOptions, server: listener.server });
       secure = listener.secure;
@@ -209,21 +243,21 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     node.on('handshakeError', (error: HandshakeError, info: HandshakeInfo | undefined) => {
       // A path no gateway owns reaches the first server of the HTTP server: it is no gateway's refusal.
       if (error instanceof NoEndpointError) {
-        this.#logger.debug(`no gateway at ${error.path}: refused with 404 (from ${error.remoteAddress ?? 'an unknown address'})`);
+        this.#routine(`no gateway at ${error.path}: refused with 404 (from ${error.remoteAddress ?? 'an unknown address'})`);
         return;
       }
-      this.#logger.debug(`${name}: handshake refused with ${error.httpStatus} (${error.message}) from ${info?.remoteAddress ?? 'an unknown address'}`);
+      telemetry?.handshakeRefused(gatewayLabel, error, info);
+      // Routine (a scanner, an expired token): only with verboseLogs, so that Nest's default logger stays quiet.
+      this.#routine(`${name}: handshake refused with ${error.httpStatus} (${error.message}) from ${info?.remoteAddress ?? 'an unknown address'}`);
     });
-    // Checked before the line is built: Nest's logger would format and drop it on every handshake (~2% of one).
-    node.on('connection', (client: WebSocket) => {
-      if (Logger.isLevelEnabled('debug')) this.#logger.debug(`${name}: connection from ${client.remoteAddress}`);
-    });
+    if (resolved.verboseLogs) node.on('connection', (client: WebSocket) => this.#logger.verbose(`${name}: connection from ${client.remoteAddress}`));
 
     this.#bus ??=
       resolved.raw.broadcastBus ??
       (resolved.redisUrl !== null
         ? new RedisBroadcastBus({ url: resolved.redisUrl, channelPrefix: resolved.redisChannelPrefix, logger: new Logger(RedisBroadcastBus.name) })
         : new InProcessBroadcastBus());
+    this.#service?.attachBus(this.#bus);
     // The gateway's limits win over the module's, which win over the environment.
     const limits = resolveGatewayLimits(
       {
@@ -244,6 +278,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       maxRoomsPerClient: limits.maxRoomsPerClient,
       onRoomLimit: this.#onRoomLimit,
       cluster: resolved.cluster,
+      ...(telemetry?.metrics === true ? { onDelivered: telemetry.broadcastDelivered(gatewayLabel) } : {}),
     });
     const customParser = gateway.messageParser ?? resolved.raw.messageParser;
     this.#messageSettings.set(gatewayServer, {
@@ -252,6 +287,12 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       policy: gateway.invalidMessages ?? resolved.raw.invalidMessages ?? 'exception',
     });
     this.#servers.add(gatewayServer);
+    this.#names.set(gatewayServer, name);
+    if (telemetry !== null) {
+      this.#gatewayNames.set(gatewayServer, gatewayNames.length > 0 ? gatewayNames : [gatewayLabel]);
+      telemetry.observe(gatewayServer, gatewayLabel);
+      if (telemetry.metrics) this.#probeBus(telemetry);
+    }
     if (this.#service !== undefined) {
       // WebSocketsService awaits ready() at bootstrap: a bus that cannot start fails the app, reported once by Nest.
       this.#service.track(gatewayServer);
@@ -292,13 +333,21 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   bindMessageHandlers(client: WebSocket, handlers: WsMessageHandler[], _transform?: (data: unknown) => Observable<unknown>): void {
     const server = this.#clientServer.get(client);
     const settings = (server !== undefined ? this.#messageSettings.get(server) : undefined) ?? DEFAULT_MESSAGE_SETTINGS;
-    this.#dispatch.bind(client, handlers, settings);
+    const telemetry = this.#telemetry;
+    if (telemetry !== null && telemetry !== undefined && server !== undefined) {
+      this.#dispatch.bind(client, handlers, settings, { telemetry, gateways: this.#gatewayNames.get(server) ?? [] });
+    } else {
+      this.#dispatch.bind(client, handlers, settings);
+    }
   }
 
   /** Closes one server: 1001 to its clients, then waits for them up to `closeTimeoutMs` (not at all when forced). */
   async close(server: WebSocketsGatewayServer): Promise<void> {
+    if (!this.#servers.has(server)) return;
+    const started = performance.now();
+    const clients = [...server.clients];
     if (this.forceCloseConnections) {
-      for (const client of server.clients) {
+      for (const client of clients) {
         client.close(CloseCode.GOING_AWAY, 'server shutting down').catch(() => undefined);
         // The close frame is written; do not wait for the client's answer.
         setImmediate(() => client.terminate());
@@ -307,10 +356,40 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     await server.close();
     this.#servers.delete(server);
     this.#service?.untrack(server);
+    this.#telemetry?.unobserve(server);
+    // One line per server: how many connections the shutdown closed, and how (answered the 1001, or cut).
+    if (clients.length > 0) {
+      const answered = clients.filter((client) => closeCodeReceived(client) !== null).length;
+      const how = this.forceCloseConnections ? 'forced (forceCloseConnections)' : `${answered} answered the close, ${clients.length - answered} cut after closeTimeoutMs`;
+      this.#logger.log(
+        `${this.#names.get(server) ?? 'Gateway'}: shutdown closed ${clients.length} connection(s) with 1001 in ${Math.round(performance.now() - started)} ms: ${how}`,
+      );
+    }
+  }
+
+  /**
+   * Measures the bus's round trip (`websocket.server.bus.lag`) once it is subscribed, then every
+   * `BUS_PROBE_INTERVAL_MS`, for a bus that can tell (`health()`). Once per adapter.
+   */
+  #probeBus(telemetry: WebSocketsTelemetry): void {
+    const bus = this.#bus;
+    if (this.#busProbe !== undefined || bus?.health === undefined) return;
+    const probe = (): void => {
+      bus.health!().then(
+        (health) => {
+          if (health.lagMs !== null) telemetry.busLag(health.kind, health.lagMs);
+        },
+        () => undefined,
+      );
+    };
+    this.#busProbe = setInterval(probe, BUS_PROBE_INTERVAL_MS).unref();
+    for (const server of this.#servers) server.ready().then(probe, () => undefined);
   }
 
   /** Called by Nest after `close()` on every server: closes the listeners this adapter opened and the bus. */
   async dispose(): Promise<void> {
+    clearInterval(this.#busProbe);
+    this.#busProbe = undefined;
     await Promise.all([...this.#servers].map((server) => this.close(server)));
     await this.#listeners.close();
     await this.#bus?.close?.();
@@ -327,6 +406,24 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
         (equivalent !== null && equivalent !== undefined ? `; the equivalent here is ${equivalent}` : ''),
     );
   }
+}
+
+/** The HTTP(S) server of an app, when it has one (`undefined` for a standalone app, or before the app exists). */
+function httpServerOf(app: INestApplicationContext): HttpLikeServer | undefined {
+  const getHttpServer = (app as { getHttpServer?: () => unknown }).getHttpServer;
+  let server: unknown;
+  try {
+    server = typeof getHttpServer === 'function' ? getHttpServer.call(app) : undefined;
+  } catch {
+    // The default adapter of WebSocketsModule asks before the app's server exists.
+    server = undefined;
+  }
+  return isHttpServer(server) ? server : undefined;
+}
+
+/** The code of the close frame the peer sent, or `null`. */
+function closeCodeReceived(client: WebSocket): number | null {
+  return client.closeReceived?.code ?? null;
 }
 
 /** Without guards, every handshake is accepted with its request attached for `handleConnection`. */

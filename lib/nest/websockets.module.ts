@@ -9,6 +9,8 @@ import type { Environment } from '../config/index.js';
 import { WEBSOCKETS_MODULE_OPTIONS } from './websockets.constants.js';
 import type { WebSocketsModuleOptions, WebSocketsTlsOptions } from './websockets-options.interface.js';
 import { WebSocketsService } from './websockets.service.js';
+import { WebSocketsDefaultAdapter } from './default-adapter.js';
+import { WebSocketsHealthIndicator } from './health/websockets-health.indicator.js';
 import { websocketsHttpsOptions, type HttpsOptions } from './tls-options.js';
 
 /** The pieces `ConfigurableModuleBuilder` makes: the base class, and the option types of `forRoot` / `forRootAsync`. */
@@ -28,11 +30,13 @@ export type WebSocketsModuleAsyncOptions = typeof WEBSOCKETS_ASYNC_OPTIONS_TYPE;
 
 /**
  * Import it once, with `forRoot()` or `forRootAsync()`; `WebSocketsAdapter` then reads its options from the app.
- * It provides and exports `WebSocketsService`.
+ * It provides and exports `WebSocketsService` and `WebSocketsHealthIndicator` (for `@nestjs/terminus`), and makes the app use `WebSocketsAdapter` unless
+ * `app.useWebSocketAdapter()` says otherwise.
  */
 @Module({
-  providers: [WebSocketsService],
-  exports: [WebSocketsService],
+  // WebSocketsDefaultAdapter makes the app use WebSocketsAdapter without useWebSocketAdapter() (see its file).
+  providers: [WebSocketsService, WebSocketsDefaultAdapter, WebSocketsHealthIndicator],
+  exports: [WebSocketsService, WebSocketsHealthIndicator],
 })
 export class WebSocketsModule extends WebSocketsConfigurableModule {
   /**

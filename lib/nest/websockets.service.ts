@@ -9,11 +9,14 @@ import { resolveWebSocketsOptions } from './websockets-options.js';
 import { httpsOptionsOf, type HttpsOptions } from './tls-options.js';
 import type { ResolvedWebSocketsOptions, WebSocketsModuleOptions } from './websockets-options.interface.js';
 import type { WebSocketsGatewayServer } from './gateway-server.js';
+import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 
 /** One live gateway server, as `WebSocketsService.servers()` lists it. */
 export interface WebSocketsServerInfo {
   /** The port it listens on: the app's port for a gateway on the app's server (`@WebSocketGateway()` without a port). */
   readonly port: number;
+  /** The port in `@WebSocketGateway(port)` (0 for the app's server): `port` differs when `gatewayPorts` maps it. */
+  readonly declaredPort: number;
   /** Whether it shares the app's HTTP(S) server. */
   readonly sharesAppServer: boolean;
   /** The Unix socket it listens on, or `null` for a TCP port (`port` is 0 then). */
@@ -24,8 +27,25 @@ export interface WebSocketsServerInfo {
   readonly secure: boolean;
   /** Open connections right now. */
   readonly connections: number;
+  /** Its `maxConnections` (the gateway's, else the module's), or `null` for no limit. */
+  readonly maxConnections: number | null;
   /** The server object that `@WebSocketServer()` injects. */
   readonly server: WebSocketsGatewayServer;
+}
+
+/** How `servers()` describes one server. @internal */
+export function describeServer(server: WebSocketsGatewayServer): WebSocketsServerInfo {
+  return {
+    port: server.address()?.port ?? server.port,
+    declaredPort: server.port,
+    sharesAppServer: server.port === 0 && server.socketPath === null,
+    socketPath: server.socketPath,
+    path: server.path,
+    secure: server.secure,
+    connections: server.clients.size,
+    maxConnections: server.webSocketServer.config.connectionLimits.maxConnections,
+    server,
+  };
 }
 
 @Injectable()
@@ -33,6 +53,7 @@ export class WebSocketsService implements OnApplicationBootstrap {
   /** The validated options, resolved against the environment and the defaults. */
   readonly options: ResolvedWebSocketsOptions;
   readonly #servers = new Set<WebSocketsGatewayServer>();
+  #bus: BroadcastBus | undefined;
 
   /** @throws ConfigError when an option, or a WEBSOCKETS_* variable, is invalid */
   constructor(@Inject(WEBSOCKETS_MODULE_OPTIONS) options: WebSocketsModuleOptions) {
@@ -50,15 +71,20 @@ export class WebSocketsService implements OnApplicationBootstrap {
 
   /** The live gateway servers with their connection counts, in the order they were created. */
   servers(): WebSocketsServerInfo[] {
-    return [...this.#servers].map((server) => ({
-      port: server.address()?.port ?? server.port,
-      sharesAppServer: server.port === 0 && server.socketPath === null,
-      socketPath: server.socketPath,
-      path: server.path,
-      secure: server.secure,
-      connections: server.clients.size,
-      server,
-    }));
+    return [...this.#servers].map(describeServer);
+  }
+
+  /**
+   * The broadcast bus the gateways use: the module's `broadcastBus`, the `RedisBroadcastBus` built from `redisUrl`,
+   * or the in-process one; `undefined` until the first gateway server exists (`app.init()`).
+   */
+  get bus(): BroadcastBus | undefined {
+    return this.#bus;
+  }
+
+  /** @internal Called by the adapter when it makes the bus. */
+  attachBus(bus: BroadcastBus): void {
+    this.#bus = bus;
   }
 
   /** Open connections across every gateway server. */

@@ -22,7 +22,7 @@ import type { TLSSocket } from 'node:tls';
 import type { ResolvedConfig } from '../config/index.js';
 import { ConnectionClosedError, InvalidStateError, SlowConsumerError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { Connection, State, type ConnectionEvent } from '../protocol/connection.js';
+import { Connection, State, type CloseInfo, type ConnectionEvent } from '../protocol/connection.js';
 import { ParsedHandshakeRequest, type HandshakeRequest } from '../protocol/handshake.js';
 import { PreparedMessage } from '../protocol/prepared-message.js';
 import { IncomingMessages } from './incoming-messages.js';
@@ -222,6 +222,16 @@ export class WebSocket extends EventEmitter {
       setImmediate(() => this.#drainQueueToListeners());
     }
   };
+
+  /** The close frame this side sent (1001 on shutdown, 1013 for a slow consumer ...; 1005 when empty), or `null`. */
+  get closeSent(): CloseInfo | null {
+    return this.#conn.closeSent;
+  }
+
+  /** The close frame the peer sent (1005 when it carried no code), or `null` for none yet. */
+  get closeReceived(): CloseInfo | null {
+    return this.#conn.closeReceived;
+  }
 
   /** Server side: the handshake request (its header fields are made again from a compact string on first read). */
   get request(): HandshakeRequest | undefined {

@@ -120,11 +120,12 @@ describe('gateways on their own port', () => {
 
   it('logs a request for a path no gateway owns as such, with the client address, not as a gateway\'s refusal', async () => {
     const logger = new CapturingLogger();
-    const { port } = await start([AppServerGateway], {}, { logger });
+    // A routine event: logged (at verbose) only with verboseLogs (see test/nest/websockets-logs.spec.ts).
+    const { port } = await start([AppServerGateway], { verboseLogs: true }, { logger });
     expect((await refusal(`ws://127.0.0.1:${port}/nowhere?x=1`)).status).toBe(404);
     const lines = logger.lines.filter((line) => line.message.includes('404')).map((line) => `${line.level}: ${line.message}`);
     // Regression: it said "Gateway AppServerGateway: handshake refused with 404 (...) from a client".
-    expect(lines).toEqual(['debug: no gateway at /nowhere: refused with 404 (from 127.0.0.1)']);
+    expect(lines).toEqual(['verbose: no gateway at /nowhere: refused with 404 (from 127.0.0.1)']);
   });
 
   it('answers a plain HTTP request on a WebSocket-only port with 426, Upgrade: websocket and the Server header', async () => {

@@ -80,6 +80,7 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { AddressInfo } from 'node:net';
 import { CloseCode, WebSocketsAdapter, WebSocketsModule, WebSocketsService } from 'nestjs-websockets';
+import { TestClient } from 'nestjs-websockets/testing';
 import { EchoGateway } from './echo.gateway.js';
 
 @Module({
@@ -96,7 +97,11 @@ async function bootstrap(): Promise<void> {
   const { port } = app.getHttpServer().address() as AddressInfo;
   const limit: number = app.get(WebSocketsService).options.config.limits.maxMessageSize;
   const system = typeof require === 'function' ? 'commonjs' : 'esm';
-  process.stdout.write(JSON.stringify({ port, limit, system, goingAway: CloseCode.GOING_AWAY }) + '\\n');
+  // The testing kit, from its own entry, against the app itself.
+  const probe = await TestClient.connect(\`ws://127.0.0.1:\${port}/ws\`);
+  const kit = await probe.request<string>('echo', 'kit');
+  await probe.close();
+  process.stdout.write(JSON.stringify({ port, limit, system, kit, goingAway: CloseCode.GOING_AWAY }) + '\\n');
 }
 
 bootstrap().catch((error: unknown) => {
@@ -202,7 +207,7 @@ describe('npm pack', () => {
     // README.md is shipped whenever the repository has one (npm always includes it).
     expect(packed.includes('README.md')).toBe(existsSync(path.join(ROOT, 'README.md')));
     expect(packed).not.toContain('dist/lib/removed-long-ago.js');
-    for (const entry of ['index', 'node/index', 'protocol/index', 'client/index', 'client/node']) {
+    for (const entry of ['index', 'node/index', 'protocol/index', 'client/index', 'client/node', 'testing/index']) {
       expect(packed).toContain(`dist/lib/${entry}.js`);
       expect(packed).toContain(`dist/lib/${entry}.d.ts`);
     }
@@ -229,7 +234,7 @@ describe('npm pack', () => {
       main: string;
       files: string[];
     };
-    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './broadcast', './client', './node', './package.json', './protocol', './redis']);
+    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './broadcast', './client', './node', './package.json', './protocol', './redis', './testing']);
     const flatten = (target: Target): string[] => (typeof target === 'string' ? [target] : Object.values(target).flatMap(flatten));
     const targets = Object.values(manifest.exports).flatMap(flatten);
     for (const target of [...targets, manifest.types, manifest.main]) expect(packed).toContain(target.replace(/^\.\//, ''));
@@ -314,7 +319,7 @@ describe('installed in a fresh app outside the repository', () => {
       // TypeScript emitted the module system asked for: CommonJS apps require() the ESM package.
       if (type === 'commonjs') expect(js).toMatch(/require\("nestjs-websockets"\)/);
       else expect(js).toMatch(/from 'nestjs-websockets'/);
-      expect(ready).toMatchObject({ limit: 65_536, system: type === 'module' ? 'esm' : 'commonjs', goingAway: CloseCode.GOING_AWAY });
+      expect(ready).toMatchObject({ limit: 65_536, system: type === 'module' ? 'esm' : 'commonjs', kit: 'kit', goingAway: CloseCode.GOING_AWAY });
 
       const peer = await connectPeer(`ws://127.0.0.1:${ready.port as number}/ws?room=blue`);
       peer.send({ event: 'echo', data: { text: 'héllo' }, id: 7 });
