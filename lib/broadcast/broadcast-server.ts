@@ -66,6 +66,18 @@ export interface BroadcastServerInit {
   readonly maxRoomsPerClient: number | null;
   /** Told of each `RoomLimitError` before it is thrown (the Nest adapter turns it into the request's exception frame). */
   readonly onRoomLimit?: (error: RoomLimitError) => void;
+  /**
+   * Resumable sessions: what is published to a room is also kept for its members that lost their connection
+   * (`wants`/`deliver`), and for members whose connection is closing, which a send would no longer reach (`missed`).
+   */
+  readonly sessions?: SessionDelivery;
+}
+
+/** Where broadcasts go for clients that are away (see session-store.ts). */
+export interface SessionDelivery {
+  wants(room: string | null): boolean;
+  deliver(room: string | null, message: PreparedMessage): void;
+  missed(client: WebSocket, message: PreparedMessage): void;
 }
 
 /** A server's clients, rooms and broadcast. */
@@ -76,6 +88,7 @@ export class BroadcastServer {
   readonly #bus: BroadcastBus;
   readonly #logger: BroadcastLogger;
   readonly #rooms: Rooms;
+  readonly #sessions: SessionDelivery | undefined;
   readonly #unsubscribe: Promise<() => Promise<void>>;
   /** This server's id on the bus: the `origin` of what it publishes, which the bus does not hand back to it. */
   readonly #origin = newOrigin();
@@ -94,6 +107,7 @@ export class BroadcastServer {
     this.#logger = init.logger;
     this.channel = init.channel;
     this.#rooms = new Rooms(init.maxRoomsPerClient, init.onRoomLimit);
+    this.#sessions = init.sessions;
     this.#unsubscribe = this.#bus.subscribe(this.channel, this.#origin, (envelope) => this.#deliverLocally(envelope, EMPTY));
     // Not logged here: `ready()` rejects with it, and its owner reports it once (a Nest app fails to start with it).
     this.#unsubscribe.catch(() => undefined);
@@ -228,11 +242,15 @@ export class BroadcastServer {
    */
   #deliverLocally(envelope: BroadcastEnvelope, excluded: ReadonlySet<WebSocket>): void {
     const targets = envelope.room === null ? this.clients : this.#rooms.members(envelope.room);
-    if (targets.size === 0) return;
+    const sessions = this.#sessions;
+    const away = sessions !== undefined && sessions.wants(envelope.room);
+    if (targets.size === 0 && !away) return;
     const message = new PreparedMessage(envelope.data);
     for (const client of targets) {
       if (client.readyState === WebSocket.OPEN && !excluded.has(client)) this.#watch(client, client.send(message));
+      else if (sessions !== undefined && !excluded.has(client)) sessions.missed(client, message);
     }
+    if (away) sessions.deliver(envelope.room, message);
   }
 
   /**

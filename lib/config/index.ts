@@ -15,3 +15,4 @@ export { resolveBackoff, type BackoffOptions, type ResolvedBackoff } from './bac
 export { parseProxyUrl, resolveProxy, type ProxyOptions, type ProxyScheme, type ProxyUrl, type ProxyVariable, type ResolvedProxy } from './proxy.js';
 export { resolveHost, resolveSocketPath, resolveSocketPermissions } from './listen-address.js';
 export { checkRedisUrl, resolveRedis, type ResolvedRedis } from './redis.js';
+export { resolveSessions, type SessionOptions, type SessionSettings } from './sessions.js';

@@ -61,6 +61,30 @@ export class GatewayWebSocket extends WebSocket {
             : `${data.slice(0, -1)},"id":${JSON.stringify(context.id)}}`;
       }
     }
+    return this.sendRaw(data, options);
+  }
+
+  /**
+   * The client's resumable session (`nestjs-websockets/client` with `session: true`, on a gateway with `sessions`
+   * on): `resumed` tells a resumed session from a new one in `handleConnection`. `undefined` for other clients.
+   */
+  get session(): ClientSession | undefined {
+    return undefined;
+  }
+
+  /**
+   * @internal What every message of this connection goes through, the adapter's own replies included (they skip
+   * `send()`'s rewriting): a session's connection keeps what goes out here for its client.
+   */
+  sendRaw(data: WebSocketData | PreparedMessage, options?: SendOptions): Promise<boolean> {
     return super.send(data, options);
   }
+}
+
+/** What `client.session` says of a resumable session. */
+export interface ClientSession {
+  /** The session's id, also the connection's `id`: the same on every connection of the session. */
+  readonly id: string;
+  /** Whether this connection resumed the session (its rooms, `client.data` and missed messages were restored). */
+  readonly resumed: boolean;
 }

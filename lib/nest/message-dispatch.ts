@@ -11,6 +11,7 @@ import { WebSocket } from '../node/websocket.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { errorText, messageOf } from './error-text.js';
 import { exceptionFrame, messageContext } from './exception-frames.js';
+import { GatewayWebSocket } from './gateway-websocket.js';
 import { checkParsedMessage, parseJsonMessage, readTopLevelId } from './message-parser.js';
 import type { InvalidMessagePolicy, MessageParser, ParsedMessage } from './websockets-options.interface.js';
 
@@ -250,7 +251,8 @@ export class MessageDispatch {
   #send(client: WebSocket, text: string): Promise<void> {
     if (client.readyState !== WebSocket.OPEN) return RESOLVED;
     // Promise callbacks rather than an async function: two fewer promises per reply on the hot path.
-    return rawSend.call(client, text).then(undefined, (error: unknown) => {
+    const sent = client instanceof GatewayWebSocket ? client.sendRaw(text) : rawSend.call(client, text);
+    return sent.then(undefined, (error: unknown) => {
       this.logger.debug(`reply to ${client.remoteAddress} not delivered: ${String(error)}`);
     });
   }

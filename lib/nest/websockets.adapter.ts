@@ -22,7 +22,7 @@ import type { Observable } from 'rxjs';
 import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 import { InProcessBroadcastBus } from '../broadcast/in-process-bus.js';
 import { RedisBroadcastBus } from '../broadcast/redis/redis-bus.js';
-import { pickWebSocketsOptions, resolveConfig, resolveGatewayLimits, type ResolvedConfig } from '../config/index.js';
+import { pickWebSocketsOptions, resolveConfig, resolveGatewayLimits, resolveSessions, type ResolvedConfig } from '../config/index.js';
 import { ConfigError, NoEndpointError, type HandshakeError, type RoomLimitError } from '../errors.js';
 import { WebSocketServer, type HandshakeInfo } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
@@ -31,8 +31,10 @@ import { messageContext } from './exception-frames.js';
 import { GatewayWebSocket } from './gateway-websocket.js';
 import { GatewayListeners, type HttpLikeServer } from './gateway-listeners.js';
 import { GatewayRegistry, gatewayName } from './gateway-registry.js';
+import { GatewaySessions } from './gateway-sessions.js';
 import { WebSocketsGatewayServer } from './gateway-server.js';
 import { HandshakeGuards } from './handshake-guards.js';
+import { SessionWebSocket } from './session-websocket.js';
 import { toHandshakeRequest, type WebSocketsHandshakeRequest } from './handshake-request.js';
 import { guardLifecycleHooks } from './lifecycle-hooks.js';
 import { DEFAULT_MESSAGE_SETTINGS, MessageDispatch, type MessageSettings } from './message-dispatch.js';
@@ -87,6 +89,8 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   readonly #servers = new Set<WebSocketsGatewayServer>();
   readonly #messageSettings = new WeakMap<WebSocketsGatewayServer, MessageSettings>();
   readonly #clientServer = new WeakMap<WebSocket, WebSocketsGatewayServer>();
+  /** The resumable sessions of the servers that have `sessions` on. */
+  readonly #sessions = new WeakMap<WebSocketsGatewayServer, GatewaySessions>();
   readonly #warned = new Set<string>();
   /** Records a room limit hit while a message is handled, for its exception frame (see `MessageContext`). */
   readonly #onRoomLimit = (error: RoomLimitError): void => {
@@ -147,6 +151,18 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       Object.keys(own).length === 0 ? resolved.config : resolveConfig({ ...pickWebSocketsOptions(resolved.raw), ...own }, resolved.env);
     const guards = [...(resolved.raw.handshakeGuards ?? []), ...(gateway.handshakeGuards ?? [])];
     let gatewayServer: WebSocketsGatewayServer | undefined;
+    const sessionSettings = resolveSessions(
+      {
+        sessions: gateway.sessions ?? resolved.raw.sessions,
+        sessionTtlMs: gateway.sessionTtlMs ?? resolved.raw.sessionTtlMs,
+        sessionMaxBufferedBytes: gateway.sessionMaxBufferedBytes ?? resolved.raw.sessionMaxBufferedBytes,
+        maxDetachedSessions: gateway.maxDetachedSessions ?? resolved.raw.maxDetachedSessions,
+      },
+      resolved.env,
+    );
+    const sessions = sessionSettings.enabled
+      ? new GatewaySessions({ ttlMs: sessionSettings.ttlMs, maxBufferedBytes: sessionSettings.maxBufferedBytes, maxDetached: sessionSettings.maxDetached }, this.#logger, name)
+      : undefined;
     const nodeOptions = {
       config,
       path: gateway.path,
@@ -154,7 +170,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       allowedOrigins: gateway.allowedOrigins ?? resolved.raw.allowedOrigins,
       allowMissingOrigin: gateway.allowMissingOrigin ?? resolved.raw.allowMissingOrigin,
       handshake: guards.length === 0 ? attachRequest : (info: HandshakeInfo) => this.#guards.check(info, guards, entry, gatewayServer),
-      WebSocket: GatewayWebSocket,
+      WebSocket: sessions === undefined ? GatewayWebSocket : SessionWebSocket,
     };
 
     let node: WebSocketServer;
@@ -229,7 +245,12 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       address,
       maxRoomsPerClient: limits.maxRoomsPerClient,
       onRoomLimit: this.#onRoomLimit,
+      sessions,
     });
+    if (sessions !== undefined) {
+      sessions.server = gatewayServer;
+      this.#sessions.set(gatewayServer, sessions);
+    }
     const customParser = gateway.messageParser ?? resolved.raw.messageParser;
     this.#messageSettings.set(gatewayServer, {
       parser: customParser ?? createJsonMessageParser({ maxDepth: limits.maxJsonDepth }),
@@ -252,12 +273,17 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     server.webSocketServer.on('connection', (client: WebSocket, info: HandshakeInfo) => {
       this.#clientServer.set(client, server);
       const request = (client.data as WebSocketsHandshakeRequest | undefined) ?? toHandshakeRequest(info);
-      callback(client, request);
+      const sessions = this.#sessions.get(server);
+      if (sessions === undefined) callback(client, request);
+      else sessions.connect(client, request, (restored) => callback(client, restored));
     });
   }
 
   /** Calls `callback({ code, reason })` once the connection is closed (Nest passes it on to `handleDisconnect`). */
   bindClientDisconnect(client: WebSocket, callback: (close: WebSocketsCloseInfo) => void): void {
+    // A session's client: once, when its session ends (see gateway-sessions.ts).
+    const server = this.#clientServer.get(client);
+    if (server !== undefined && this.#sessions.get(server)?.bindDisconnect(client, callback) === true) return;
     // 'close' is emitted once: `on` spares each connection the wrapper and state that `once` allocates.
     client.on('close', (code: number, reason: string) => callback(Object.freeze({ code, reason })));
   }
@@ -281,6 +307,8 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
 
   /** Closes one server: 1001 to its clients, then waits for them up to `closeTimeoutMs` (not at all when forced). */
   async close(server: WebSocketsGatewayServer): Promise<void> {
+    // Session clients first, with 1012: they reconnect at once (to another instance, or to this one once back).
+    await this.#sessions.get(server)?.shutdown(server.clients);
     if (this.forceCloseConnections) {
       for (const client of server.clients) {
         client.close(CloseCode.GOING_AWAY, 'server shutting down').catch(() => undefined);

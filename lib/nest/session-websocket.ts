@@ -1,0 +1,105 @@
+/**
+ * `SessionWebSocket`: the connection class of a gateway with `sessions` on. Until a session is attached (a client
+ * that asked for none), it is a `GatewayWebSocket` and nothing more. With one:
+ * - every message that goes out is kept by the session, numbered, until the client acknowledges it;
+ * - the client's `$ack` frames are taken out of its messages (the application never sees them), and every other
+ *   message is counted, the count acknowledged to the client now and then (every `ACK_EVERY` messages, or
+ *   `ACK_DELAY_MS` after the last), so that it can forget what it sent.
+ */
+import type { Session } from '../broadcast/session-store.js';
+import { WebSocket, type SendOptions, type WebSocketData } from '../node/websocket.js';
+import type { PreparedMessage } from '../protocol/prepared-message.js';
+import { ackCount, ackFrame } from '../protocol/session-subprotocol.js';
+import { GatewayWebSocket, type ClientSession } from './gateway-websocket.js';
+
+/** The client's messages are acknowledged after this many... */
+const ACK_EVERY = 64;
+/** ...or this long after the last one. */
+const ACK_DELAY_MS = 200;
+const rawSend = WebSocket.prototype.send;
+
+/** What a session keeps of a message: a string, a Buffer (sharing the caller's bytes) or a prepared broadcast. */
+function keepable(data: WebSocketData | PreparedMessage): string | Buffer | PreparedMessage {
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (ArrayBuffer.isView(data) && !Buffer.isBuffer(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return data as string | Buffer | PreparedMessage;
+}
+
+export class SessionWebSocket extends GatewayWebSocket {
+  #session: Session | undefined;
+  #resumed = false;
+  #acked = 0;
+  #ackTimer: NodeJS.Timeout | undefined;
+
+  override get session(): ClientSession | undefined {
+    const session = this.#session;
+    return session === undefined ? undefined : { id: session.id, resumed: this.#resumed };
+  }
+
+  /** @internal The session this connection carries from now on. */
+  attachSession(session: Session, resumed: boolean): void {
+    this.#session = session;
+    this.#resumed = resumed;
+    this.#acked = session.received;
+  }
+
+  /** @internal The session, for the adapter (`undefined` for a client without one). */
+  get sessionState(): Session | undefined {
+    return this.#session;
+  }
+
+  /** @internal Sends without keeping: the session's own frames, and its replay. */
+  sendUnkept(data: WebSocketData | PreparedMessage, options?: SendOptions): Promise<boolean> {
+    return rawSend.call(this, data, options);
+  }
+
+  override sendRaw(data: WebSocketData | PreparedMessage, options?: SendOptions): Promise<boolean> {
+    const session = this.#session;
+    if (session !== undefined && session.ws === this && this.readyState === WebSocket.OPEN) {
+      session.keep(keepable(data), options?.binary);
+    }
+    return super.sendRaw(data, options);
+  }
+
+  override [Symbol.asyncIterator](): AsyncIterator<string | Buffer> {
+    const inner = super[Symbol.asyncIterator]();
+    if (this.#session === undefined) return inner;
+    const next = async (): Promise<IteratorResult<string | Buffer>> => {
+      for (;;) {
+        const result = await inner.next();
+        const session = this.#session!;
+        if (result.done === true) return result;
+        // A connection that another took the session from: what it still reads is not the session's.
+        if (session.ws !== this) return { done: true, value: undefined };
+        const value = result.value;
+        if (typeof value === 'string' && value.charCodeAt(10) === 36 /* $ */) {
+          const count = ackCount(value);
+          if (count !== null) {
+            session.acknowledge(count);
+            continue;
+          }
+        }
+        session.received++;
+        this.#scheduleAck(session);
+        return result;
+      }
+    };
+    return { next, return: inner.return?.bind(inner) };
+  }
+
+  #scheduleAck(session: Session): void {
+    if (session.received - this.#acked >= ACK_EVERY) {
+      this.#sendAck(session);
+      return;
+    }
+    this.#ackTimer ??= setTimeout(() => this.#sendAck(session), ACK_DELAY_MS).unref();
+  }
+
+  #sendAck(session: Session): void {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    if (session.ws !== this || this.readyState !== WebSocket.OPEN) return;
+    this.#acked = session.received;
+    rawSend.call(this, ackFrame(session.received)).catch(() => undefined);
+  }
+}
