@@ -71,6 +71,8 @@ export class Session {
   received = 0;
   /** A message was lost (over the bound, or dropped): the counts cannot be trusted for a resume. */
   broken = false;
+  /** The session ended: nothing is kept for it any more. */
+  ended = false;
   /** Told once, when the session ends (the gateway's `handleDisconnect`). */
   onEnd: ((end: SessionEnd, why: SessionEndReason) => void) | undefined;
   /** The close of its last connection. */
@@ -242,6 +244,7 @@ export class SessionStore {
     this.#sessions.delete(session.id);
     this.#undetach(session);
     session.markBroken();
+    session.ended = true;
     const onEnd = session.onEnd;
     session.onEnd = undefined;
     session.ws = null;

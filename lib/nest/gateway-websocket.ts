@@ -34,7 +34,7 @@ export class GatewayWebSocket extends WebSocket {
       failed.catch(() => undefined);
       return failed;
     }
-    return super.send(text, options);
+    return this.sendRaw(text, options);
   }
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {

@@ -249,7 +249,8 @@ export class MessageDispatch {
 
   /** Sends a reply; resolves once written, or at once when the client is gone (a failure is only logged). */
   #send(client: WebSocket, text: string): Promise<void> {
-    if (client.readyState !== WebSocket.OPEN) return RESOLVED;
+    // A session's reply goes to its session even when this connection has closed (see session-websocket.ts).
+    if (client.readyState !== WebSocket.OPEN && !(client instanceof GatewayWebSocket && client.session !== undefined)) return RESOLVED;
     // Promise callbacks rather than an async function: two fewer promises per reply on the hot path.
     const sent = client instanceof GatewayWebSocket ? client.sendRaw(text) : rawSend.call(client, text);
     return sent.then(undefined, (error: unknown) => {

@@ -53,12 +53,20 @@ export class SessionWebSocket extends GatewayWebSocket {
     return rawSend.call(this, data, options);
   }
 
+  /**
+   * Every message of a session goes to the session, whichever of its connections it was sent on: on the current one,
+   * written and kept until acknowledged; on one that is closing, or while the session has no connection (a reply to
+   * a request that was in flight at the cut), kept for the resume; on an old connection of a resumed session, sent
+   * on the new one. Once the session has ended, it fails as a send on a closed connection does.
+   */
   override sendRaw(data: WebSocketData | PreparedMessage, options?: SendOptions): Promise<boolean> {
     const session = this.#session;
-    if (session !== undefined && session.ws === this && this.readyState === WebSocket.OPEN) {
-      session.keep(keepable(data), options?.binary);
-    }
-    return super.sendRaw(data, options);
+    if (session === undefined || session.ended) return super.sendRaw(data, options);
+    const current = session.ws as SessionWebSocket | null;
+    if (current !== null && current !== this) return current.sendRaw(data, options);
+    const open = current === this && this.readyState === WebSocket.OPEN;
+    const kept = session.keep(keepable(data), options?.binary);
+    return open ? super.sendRaw(data, options) : Promise.resolve(kept);
   }
 
   override [Symbol.asyncIterator](): AsyncIterator<string | Buffer> {
