@@ -217,6 +217,43 @@ describe('one instance', () => {
     expect(gateway.connections.at(-1)!.resumed).toBeUndefined();
   });
 
+  it('over sessionMaxBufferedBytes while away: resumed false and the app told, never a partial replay', async () => {
+    const { gateway, viaProxy } = await start({ sessionMaxBufferedBytes: 1000 });
+    const { client: c, opens } = client(viaProxy);
+    const received: unknown[] = [];
+    c.on('n', (n) => received.push(n));
+    await waitUntil(() => opens.length === 1, WAIT_MS, 'open');
+    await c.request('join', 'r');
+    proxy!.block();
+    proxy!.cut();
+    await waitUntil(() => gateway.server.clients.size === 0, WAIT_MS, 'the server saw the cut');
+    // 30 messages of about 70 bytes: the first 14 fit, the 15th passes the bound.
+    for (let n = 0; n < 30; n++) void gateway.server.to('r').emit('n', `${'x'.repeat(40)} ${n}`);
+    expect(gateway.disconnects.map((entry) => entry.id)).toEqual([c.sessionId]);
+    proxy!.unblock();
+    await waitUntil(() => opens.length === 2, WAIT_MS, 'the reconnection');
+    await sleep(50);
+    expect(opens[1]!.resumed).toBe(false);
+    expect(received).toEqual([]);
+  });
+
+  it('maxDetachedSessions: when full, the session detached the longest is ended to make room', async () => {
+    const { gateway, viaProxy } = await start({ maxDetachedSessions: 1 });
+    const a = client(viaProxy);
+    const b = client(viaProxy);
+    await waitUntil(() => a.opens.length === 1 && b.opens.length === 1, WAIT_MS, 'both open');
+    const before = [a.client.sessionId, b.client.sessionId];
+    proxy!.block();
+    proxy!.cut();
+    await waitUntil(() => gateway.server.clients.size === 0 && gateway.disconnects.length === 1, WAIT_MS, 'one session evicted');
+    const evicted = gateway.disconnects[0]!.id;
+    expect(before).toContain(evicted);
+    proxy!.unblock();
+    await waitUntil(() => a.opens.length === 2 && b.opens.length === 2, WAIT_MS, 'both back');
+    expect([a.opens[1]!.resumed, b.opens[1]!.resumed]).toEqual(before.map((id) => id !== evicted));
+    expect(gateway.disconnects).toHaveLength(1);
+  });
+
   it('app.close() closes session clients with 1012, which the client takes as reconnect now', async () => {
     const { viaProxy } = await start();
     const { client: c, opens, closes } = client(viaProxy);
