@@ -107,6 +107,12 @@ export interface WebSocketsServerOptions extends WebSocketsOptions {
    * gateway's `handleDisconnect` runs for it) to make room. @default 10000, or WEBSOCKETS_MAX_DETACHED_SESSIONS
    */
   maxDetachedSessions?: number;
+  /**
+   * Whether `handleConnection` runs again for a resumed session (`client.session.resumed` is then true). By default
+   * it does not: the client's rooms and `client.data` are restored, and its side effects would happen twice.
+   * `handleDisconnect` runs once per session either way, when it ends. @default false
+   */
+  handleResumedConnections?: boolean;
 }
 
 /** Options of `WebSocketsModule.forRoot()` / `forRootAsync()` (and of `new WebSocketsAdapter(app, options)`). */

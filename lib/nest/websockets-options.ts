@@ -17,6 +17,7 @@ import type {
 
 /** The options of resumable sessions (see `resolveSessions`). */
 const SESSION_OPTIONS: readonly string[] = ['sessions', 'sessionTtlMs', 'sessionMaxBufferedBytes', 'maxDetachedSessions'];
+const SESSION_NEST_OPTIONS: readonly string[] = [...SESSION_OPTIONS, 'handleResumedConnections'];
 
 /** Option names of `WebSocketsOptions` (from the settings table, so they cannot drift). */
 const CORE_OPTIONS: readonly string[] = [
@@ -36,7 +37,7 @@ const SERVER_OPTIONS: readonly string[] = [
   'invalidMessages',
   'maxJsonDepth',
   'maxRoomsPerClient',
-  ...SESSION_OPTIONS,
+  ...SESSION_NEST_OPTIONS,
 ];
 
 /** Every option the module accepts. */

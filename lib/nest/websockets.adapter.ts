@@ -34,6 +34,7 @@ import { GatewayRegistry, gatewayName } from './gateway-registry.js';
 import { GatewaySessions } from './gateway-sessions.js';
 import { WebSocketsGatewayServer } from './gateway-server.js';
 import { HandshakeGuards } from './handshake-guards.js';
+import { skipResumedConnections } from './resumed-connections.js';
 import { SessionWebSocket } from './session-websocket.js';
 import { toHandshakeRequest, type WebSocketsHandshakeRequest } from './handshake-request.js';
 import { guardLifecycleHooks } from './lifecycle-hooks.js';
@@ -248,6 +249,9 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       sessions,
     });
     if (sessions !== undefined) {
+      if ((gateway.handleResumedConnections ?? resolved.raw.handleResumedConnections) !== true) {
+        skipResumedConnections(gateways.filter((candidate) => candidate.port === port && candidate.path === options.path));
+      }
       sessions.server = gatewayServer;
       this.#sessions.set(gatewayServer, sessions);
     }

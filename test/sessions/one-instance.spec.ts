@@ -31,6 +31,16 @@ import { closePeers, connectPeer } from '../nest/ws-peer.js';
 const WAIT_MS = 10_000;
 const FAST = { initialDelayMs: 20, maxDelayMs: 100 };
 
+/** Asks for handleConnection on resumed sessions too. */
+@WebSocketGateway<WebSocketsGatewayOptions>({ path: '/h', handleResumedConnections: true })
+class HandlingGateway {
+  readonly resumed: Array<boolean | undefined> = [];
+
+  handleConnection(client: GatewayWebSocket): void {
+    this.resumed.push(client.session?.resumed);
+  }
+}
+
 @WebSocketGateway<WebSocketsGatewayOptions>({ path: '/s' })
 class SessionGateway {
   @WebSocketServer()
@@ -73,7 +83,7 @@ const clients: WebSocketsClient[] = [];
 async function start(options: WebSocketsModuleOptions = {}): Promise<{ readonly gateway: SessionGateway; readonly direct: string; readonly viaProxy: string }> {
   const moduleRef = await Test.createTestingModule({
     imports: [WebSocketsModule.forRoot({ env: {}, sessions: true, ...options })],
-    providers: [SessionGateway],
+    providers: [SessionGateway, HandlingGateway],
   }).compile();
   app = moduleRef.createNestApplication({ logger: false });
   app.useWebSocketAdapter(new WebSocketsAdapter(app));
@@ -122,13 +132,13 @@ describe('one instance', () => {
     await sleep(50);
     expect(received).toEqual(Array.from({ length: TOTAL }, (_, n) => n));
     expect(opens.map((event) => event.resumed)).toEqual([false, true]);
-    // One session for the app: the same id, resumed on the second connection, its client.data restored, no disconnect.
-    expect(gateway.connections.map(({ id, resumed, data }) => ({ id, resumed, data }))).toEqual([
-      { id: c.sessionId, resumed: false, data: undefined },
-      { id: c.sessionId, resumed: true, data: 'in r' },
-    ]);
+    // One session for the app: handleConnection once (a resumed one skips it), no disconnect; the new connection has
+    // the session's id, its rooms and its client.data.
+    expect(gateway.connections).toEqual([{ id: c.sessionId, resumed: false, data: undefined }]);
     expect(gateway.disconnects).toEqual([]);
-    expect(gateway.server.roomsOf([...gateway.server.clients][0]!)).toEqual(new Set(['r']));
+    const now = [...gateway.server.clients][0]! as GatewayWebSocket;
+    expect([now.id, now.session, (now.data as { tag: string }).tag]).toEqual([c.sessionId, { id: c.sessionId, resumed: true }, 'in r']);
+    expect(gateway.server.roomsOf(now)).toEqual(new Set(['r']));
   });
 
   it('after the TTL: resumed false, a fresh session, and the app told once', async () => {
@@ -252,6 +262,17 @@ describe('one instance', () => {
     await waitUntil(() => a.opens.length === 2 && b.opens.length === 2, WAIT_MS, 'both back');
     expect([a.opens[1]!.resumed, b.opens[1]!.resumed]).toEqual(before.map((id) => id !== evicted));
     expect(gateway.disconnects).toHaveLength(1);
+  });
+
+  it('a gateway with handleResumedConnections: true sees each resume in handleConnection', async () => {
+    await start();
+    const { client: c, opens } = client(`ws://127.0.0.1:${proxy!.port}/h`);
+    await waitUntil(() => opens.length === 1, WAIT_MS, 'open');
+    proxy!.cut();
+    await waitUntil(() => opens.length === 2, WAIT_MS, 'the resume');
+    expect(opens[1]!.resumed).toBe(true);
+    expect(app!.get(HandlingGateway).resumed).toEqual([false, true]);
+    await c.close();
   });
 
   it('app.close() closes session clients with 1012, which the client takes as reconnect now', async () => {
