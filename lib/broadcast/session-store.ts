@@ -27,11 +27,7 @@ export interface SessionBounds {
 export type SessionEndReason = 'closed' | 'expired' | 'evicted' | 'overflow' | 'shutdown' | 'unresumable';
 
 /** One message a session keeps: as it was sent (a broadcast's frame is shared, never copied). */
-interface Kept {
-  readonly data: string | Buffer | PreparedMessage;
-  readonly binary: boolean | undefined;
-  readonly bytes: number;
-}
+type Kept = string | Buffer | PreparedMessage;
 
 /** The close of a connection, and who to tell when the session ends. */
 export interface SessionEnd {
@@ -77,10 +73,14 @@ export class Session {
   onEnd: ((end: SessionEnd, why: SessionEndReason) => void) | undefined;
   /** The close of its last connection. */
   lastClose: SessionEnd = { code: 1006, reason: '' };
+  /** The messages kept, from `#head` on (an array per session and nothing per message: a room's fan-out keeps one each). */
   #kept: Kept[] = [];
   #head = 0;
   #keptBytes = 0;
-  timer: NodeJS.Timeout | undefined;
+  /** The numbers of kept messages sent with an explicit `binary` option (rare), and that option. */
+  #binary: Map<number, boolean> | undefined;
+  /** When it lost its connection (`performance.now()`), for the TTL. */
+  detachedAt = 0;
 
   constructor(readonly maxBufferedBytes: number) {}
 
@@ -117,24 +117,27 @@ export class Session {
    * @returns false when the bound was passed
    */
   keep(data: string | Buffer | PreparedMessage, binary?: boolean): boolean {
-    this.sent++;
+    const seq = ++this.sent;
     if (this.broken) return false;
     const bytes = sizeOf(data);
     if (this.#keptBytes + bytes > this.maxBufferedBytes) {
       this.markBroken();
       return false;
     }
-    this.#kept.push({ data, binary, bytes });
+    this.#kept.push(data);
     this.#keptBytes += bytes;
+    if (binary !== undefined) (this.#binary ??= new Map()).set(seq, binary);
     return true;
   }
 
   /** The client acknowledged `count` messages: forget them. */
   acknowledge(count: number): void {
-    let drop = Math.min(count, this.sent) - this.firstKept + 1;
+    let seq = this.firstKept;
+    let drop = Math.min(count, this.sent) - seq + 1;
     while (drop > 0 && this.#head < this.#kept.length) {
-      this.#keptBytes -= this.#kept[this.#head]!.bytes;
-      this.#kept[this.#head++] = undefined as unknown as Kept;
+      this.#keptBytes -= sizeOf(this.#kept[this.#head]!);
+      this.#kept[this.#head++] = '';
+      this.#binary?.delete(seq++);
       drop--;
     }
     if (this.#head === this.#kept.length) {
@@ -153,9 +156,9 @@ export class Session {
 
   /** The messages after `received`, in order (`canReplayFrom(received)` must hold). */
   *replayFrom(received: number): Generator<{ readonly data: string | Buffer | PreparedMessage; readonly binary: boolean | undefined }> {
-    const skip = received + 1 - this.firstKept;
+    const first = this.firstKept;
     const kept = this.#kept;
-    for (let index = this.#head + skip; index < kept.length; index++) yield kept[index]!;
+    for (let seq = received + 1; seq <= this.sent; seq++) yield { data: kept[this.#head + seq - first]!, binary: this.#binary?.get(seq) };
   }
 
   markBroken(): void {
@@ -163,6 +166,7 @@ export class Session {
     this.#kept = [];
     this.#head = 0;
     this.#keptBytes = 0;
+    this.#binary = undefined;
   }
 }
 
@@ -173,6 +177,8 @@ export class SessionStore {
   readonly #detached = new Map<Session, readonly string[]>();
   /** Detached sessions by room. */
   readonly #byRoom = new Map<string, Set<Session>>();
+  /** One timer for the store: every session has the same TTL, so the one detached the longest expires first. */
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(readonly bounds: SessionBounds) {}
 
@@ -234,8 +240,26 @@ export class SessionStore {
       if (members === undefined) this.#byRoom.set(room, (members = new Set()));
       members.add(session);
     }
-    session.timer = setTimeout(() => this.end(session, 'expired'), this.bounds.ttlMs);
-    session.timer.unref();
+    session.detachedAt = performance.now();
+    this.#scheduleSweep();
+  }
+
+  /** Ends the sessions whose TTL has passed, and waits for the next one. */
+  #scheduleSweep(): void {
+    if (this.#sweep !== undefined) return;
+    const oldest = this.#detached.keys().next().value as Session | undefined;
+    if (oldest === undefined) return;
+    const delay = Math.max(0, oldest.detachedAt + this.bounds.ttlMs - performance.now());
+    this.#sweep = setTimeout(() => {
+      this.#sweep = undefined;
+      const now = performance.now();
+      for (const session of this.#detached.keys()) {
+        if (session.detachedAt + this.bounds.ttlMs > now) break;
+        this.end(session, 'expired');
+      }
+      this.#scheduleSweep();
+    }, delay);
+    this.#sweep.unref();
   }
 
   /** Ends `session` for good: its client's next resume gets a fresh session, and the application is told once. */
@@ -254,6 +278,8 @@ export class SessionStore {
   /** Ends every session (the server is closing). */
   endAll(): void {
     for (const session of [...this.#sessions.values()]) this.end(session, 'shutdown');
+    clearTimeout(this.#sweep);
+    this.#sweep = undefined;
   }
 
   /** Whether a broadcast to `room` (`null`: everyone) has detached sessions to keep it for. */
@@ -270,8 +296,6 @@ export class SessionStore {
   }
 
   #undetach(session: Session): void {
-    clearTimeout(session.timer);
-    session.timer = undefined;
     const rooms = this.#detached.get(session);
     if (rooms === undefined) return;
     this.#detached.delete(session);
