@@ -10,7 +10,6 @@ import { ackFrame, sessionSubprotocol } from '../protocol/session-subprotocol.js
 const ACK_EVERY = 64;
 /** ...or this long after the last one. */
 const ACK_DELAY_MS = 200;
-const BASE64URL = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** A message sent on the session and not acknowledged yet. */
 export interface Unacknowledged {
@@ -32,9 +31,9 @@ export interface SessionHello {
 export function readHello(data: unknown): SessionHello | null {
   if (typeof data !== 'object' || data === null) return null;
   const { id, secret, resumed, received } = data as Record<string, unknown>;
-  if (typeof id !== 'string' || !BASE64URL.test(id) || typeof secret !== 'string' || !BASE64URL.test(secret)) return null;
-  if (typeof resumed !== 'boolean' || typeof received !== 'number' || !Number.isSafeInteger(received) || received < 0) return null;
-  return { id, secret, resumed, received };
+  // What goes back in the subprotocol must be a token: the server's base64url strings and a count.
+  const valid = typeof id === 'string' && typeof secret === 'string' && /^[\w-]+$/.test(id + secret) && typeof resumed === 'boolean' && Number.isSafeInteger(received);
+  return valid && (received as number) >= 0 ? { id, secret, resumed, received: received as number } : null;
 }
 
 export class ClientSessionState {
@@ -60,10 +59,9 @@ export class ClientSessionState {
 
   /**
    * A `$session` frame arrived. Resumed: what the server did not take is returned, to be sent again first, in order.
-   * Not resumed: the old session's counts start again, and what it had not acknowledged is returned as lost.
+   * Not resumed: the old session's counts start again, and what it had not acknowledged is dropped.
    */
-  hello(hello: SessionHello): { readonly resend: readonly Unacknowledged[]; readonly lost: readonly Unacknowledged[] } {
-    const had = this.#id !== null;
+  hello(hello: SessionHello): readonly Unacknowledged[] {
     this.#id = hello.id;
     this.#secret = hello.secret;
     if (hello.resumed) {
@@ -71,14 +69,11 @@ export class ClientSessionState {
       // Sent again, they are numbered again from what the server took.
       this.#sent = hello.received;
       this.#unacknowledged = [];
-      return { resend, lost: [] };
+      return resend;
     }
-    const lost = had ? this.#unacknowledged : [];
     this.#unacknowledged = [];
-    this.#received = 0;
-    this.#acked = 0;
-    this.#sent = 0;
-    return { resend: [], lost };
+    this.#received = this.#acked = this.#sent = 0;
+    return [];
   }
 
   /** A message goes out on the session. */
@@ -91,11 +86,6 @@ export class ClientSessionState {
     let drop = 0;
     while (drop < this.#unacknowledged.length && this.#unacknowledged[drop]!.seq <= count) drop++;
     if (drop > 0) this.#unacknowledged.splice(0, drop);
-  }
-
-  /** Whether the request `id` was sent and the server may not have it yet. */
-  holds(id: number): boolean {
-    return this.#unacknowledged.some((entry) => entry.id === id);
   }
 
   /** A message of the session arrived; `send` writes an acknowledgement when one is due. */

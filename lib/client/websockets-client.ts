@@ -309,7 +309,7 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
       this.#awaitingHello = true;
       this.#helloTimer = setTimeout(() => {
         if (this.#ws !== ws || !this.#awaitingHello) return;
-        this.#emit('error', new ClientConfigError('session', true, `a server with sessions on (no ${SESSION_EVENT} frame came within ${DEFAULT_SESSION_HELLO_TIMEOUT_MS} ms; going on without a session)`));
+        this.#emit('error', new ClientConfigError('session', true, `a server with sessions on (no ${SESSION_EVENT} frame came)`));
         this.#opened(ws, false, []);
       }, DEFAULT_SESSION_HELLO_TIMEOUT_MS);
       return;
@@ -433,10 +433,9 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
         this.#opened(ws, false, []);
         return false;
       }
-      const { resend, lost } = session.hello(hello);
+      const resend = session.hello(hello);
       this.#sessionLive = true;
       // A fresh session cannot answer what the old one was asked: those requests fail as the connection did.
-      for (const entry of lost) if (entry.id !== undefined) this.#settle(entry.id, new ConnectionLostError(this.#lastClose.code, this.#lastClose.reason));
       if (!hello.resumed) {
         for (const [id, pending] of this.#pending) if (pending.sent) this.#settle(id, new ConnectionLostError(this.#lastClose.code, this.#lastClose.reason));
       }

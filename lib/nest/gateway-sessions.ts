@@ -22,7 +22,11 @@ import { SESSION_EVENT, sessionRequestOf } from '../protocol/session-subprotocol
 import { SUBPROTOCOL_HEADER, parseSubprotocols } from '../protocol/subprotocols.js';
 import { SessionWebSocket } from './session-websocket.js';
 
-/** Close codes after which a session ends at once: the client closed it on purpose, or broke the protocol. */
+/**
+ * Close codes after which a session ends at once: the client closed it on purpose, or broke the protocol. A close the
+ * application asked for (`client.close()`, whatever the code) ends it too; what the node layer closes by itself
+ * (keepalive timeout, slow consumer) and a dropped connection leave it waiting for a resume.
+ */
 const FINAL_CODES: ReadonlySet<number> = new Set([
   CloseCode.NORMAL_CLOSURE,
   CloseCode.PROTOCOL_ERROR,
@@ -169,7 +173,7 @@ export class GatewaySessions implements SessionDelivery {
     ws.prependListener('close', (code: number, reason: string) => {
       if (session.ws !== ws) return;
       const close = { code, reason };
-      if (this.#closing || session.broken || FINAL_CODES.has(code)) {
+      if (this.#closing || session.broken || FINAL_CODES.has(code) || ws.closedByServer) {
         session.lastClose = close;
         this.store.end(session, session.broken ? 'overflow' : this.#closing ? 'shutdown' : 'closed');
         return;

@@ -30,6 +30,25 @@ export class SessionWebSocket extends GatewayWebSocket {
   #resumed = false;
   #acked = 0;
   #ackTimer: NodeJS.Timeout | undefined;
+  #closedByServer = false;
+
+  /**
+   * @internal Whether the application closed (or terminated) this connection: its session then ends instead of
+   * waiting for a resume, or a client that a gateway turned away could come back through its session.
+   */
+  get closedByServer(): boolean {
+    return this.#closedByServer;
+  }
+
+  override close(code?: number, reason?: string): Promise<void> {
+    this.#closedByServer = true;
+    return super.close(code, reason);
+  }
+
+  override terminate(): void {
+    this.#closedByServer = true;
+    super.terminate();
+  }
 
   override get session(): ClientSession | undefined {
     const session = this.#session;

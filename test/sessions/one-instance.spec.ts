@@ -69,6 +69,11 @@ class SessionGateway {
     this.processed.push(n);
   }
 
+  @SubscribeMessage('kick')
+  kick(@ConnectedSocket() client: GatewayWebSocket): void {
+    void client.close(1011, 'kicked');
+  }
+
   @SubscribeMessage('slow')
   async slow(@MessageBody() value: string): Promise<string> {
     await sleep(300);
@@ -262,6 +267,18 @@ describe('one instance', () => {
     await waitUntil(() => a.opens.length === 2 && b.opens.length === 2, WAIT_MS, 'both back');
     expect([a.opens[1]!.resumed, b.opens[1]!.resumed]).toEqual(before.map((id) => id !== evicted));
     expect(gateway.disconnects).toHaveLength(1);
+  });
+
+  it('a connection the app closes ends its session: the client comes back with resumed false', async () => {
+    const { gateway, viaProxy } = await start();
+    const { client: c, opens } = client(viaProxy);
+    await waitUntil(() => opens.length === 1, WAIT_MS, 'open');
+    const first = c.sessionId;
+    c.emit('kick');
+    await waitUntil(() => opens.length === 2, WAIT_MS, 'the reconnection');
+    expect(opens[1]!.resumed).toBe(false);
+    expect(gateway.disconnects).toEqual([{ id: first, close: { code: 1011, reason: 'kicked' } }]);
+    expect(gateway.connections).toHaveLength(2);
   });
 
   it('a gateway with handleResumedConnections: true sees each resume in handleConnection', async () => {
