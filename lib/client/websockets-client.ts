@@ -7,9 +7,14 @@
  * that an app can join its rooms again first. A request settles with the first message that carries its `id`; a
  * message that settles nothing is delivered to the listeners of its event.
  *
- * A little over 400 lines: the queue, the requests and the reconnection share the state of one connection at a
+ * With `session: true` it asks for a resumable session (see client-session.ts): 'open' then waits for the server's
+ * `$session` frame, requests sent on a dropped connection stay pending until the resume says whether their replies
+ * will come, and what the server had not received is sent again before the queue.
+ *
+ * About 540 lines: the queue, the requests, the session and the reconnection share the state of one connection at a
  * time (which socket is current, what was sent on it), and split apart they would pass it around. Its types are in
- * client-options.ts and client-events.ts, its rules of reconnection in reconnect-policy.ts.
+ * client-options.ts and client-events.ts, its rules of reconnection in reconnect-policy.ts, the session's counts in
+ * client-session.ts.
  */
 import { CloseCode, REFUSAL_CLOSE_CODE_OFFSET } from '../protocol/close-codes.js';
 import { AUTH_MARKER_SUBPROTOCOL, bearerSubprotocol } from '../protocol/bearer-subprotocol.js';
@@ -167,7 +172,8 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
 
   /**
    * Sends `{"event","data"}`, fire and forget: at once when open, else queued until the next connection opens.
-   * A message in flight when the connection drops is lost (at most once).
+   * A message in flight when the connection drops is lost (at most once), unless a session resumes: then it is
+   * sent again if the server had not received it (exactly once).
    * @throws QueueFullError when not connected and the queue would pass `maxQueuedBytes`
    * @throws ClientClosedError after `close()` (or once the client gave up)
    * @throws TypeError when `data` cannot be serialized as JSON
@@ -181,8 +187,9 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
    * Sends `{"event","data","id"}` and resolves with the `data` of the first message that carries the same `id`,
    * whatever its event; queued like `emit()` while not connected.
    * @throws (rejection) ServerExceptionError for an `exception` frame; RequestTimeoutError after `timeoutMs` from
-   *   the call; ConnectionLostError when the connection it was sent on closes first; QueueFullError; ClientClosedError;
-   *   HandshakeRefusedError when the client is refused before it could send it; the signal's reason when aborted
+   *   the call; ConnectionLostError when the connection it was sent on closes first (with a session: when the next
+   *   connection does not resume it); QueueFullError; ClientClosedError; HandshakeRefusedError when the client is
+   *   refused before it could send it; the signal's reason when aborted
    */
   request<K extends keyof C & string>(event: K, ...args: RequestArgs<C[K]>): Promise<EventReply<C[K]>> {
     const [data, options = {}] = args;
