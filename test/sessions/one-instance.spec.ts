@@ -41,6 +41,15 @@ class HandlingGateway {
   }
 }
 
+/** Opts out of sessions. */
+@WebSocketGateway<WebSocketsGatewayOptions>({ path: '/off', sessions: false })
+class PlainGateway {
+  @SubscribeMessage('echo')
+  echo(@MessageBody() value: unknown): unknown {
+    return value;
+  }
+}
+
 @WebSocketGateway<WebSocketsGatewayOptions>({ path: '/s' })
 class SessionGateway {
   @WebSocketServer()
@@ -88,7 +97,7 @@ const clients: WebSocketsClient[] = [];
 async function start(options: WebSocketsModuleOptions = {}): Promise<{ readonly gateway: SessionGateway; readonly direct: string; readonly viaProxy: string }> {
   const moduleRef = await Test.createTestingModule({
     imports: [WebSocketsModule.forRoot({ env: {}, sessions: true, ...options })],
-    providers: [SessionGateway, HandlingGateway],
+    providers: [SessionGateway, HandlingGateway, PlainGateway],
   }).compile();
   app = moduleRef.createNestApplication({ logger: false });
   app.useWebSocketAdapter(new WebSocketsAdapter(app));
@@ -290,6 +299,19 @@ describe('one instance', () => {
     expect(opens[1]!.resumed).toBe(true);
     expect(app!.get(HandlingGateway).resumed).toEqual([false, true]);
     await c.close();
+  });
+
+  it('a client that asks a gateway without sessions goes on without one, and says so', async () => {
+    await start();
+    const { client: c, opens } = client(`ws://127.0.0.1:${proxy!.port}/off`);
+    const errors: Error[] = [];
+    c.on('error', (error) => errors.push(error));
+    const reply = c.request('echo', 'queued until open');
+    await waitUntil(() => opens.length === 1, WAIT_MS, 'open without a session');
+    expect(opens[0]!.resumed).toBe(false);
+    expect(c.sessionId).toBeNull();
+    expect(errors.map((error) => error.message)).toEqual([expect.stringContaining('no $session frame came') as unknown as string]);
+    expect(await reply).toBe('queued until open');
   });
 
   it('app.close() closes session clients with 1012, which the client takes as reconnect now', async () => {
