@@ -10,6 +10,7 @@
  *
  * The room workloads (`fanout`, `slow-consumer`) live in bench/room-workloads.ts.
  */
+import { readFileSync } from 'node:fs';
 import { fanout, slowConsumer } from './room-workloads.js';
 import { CLOSE_FRAME, FrameCounter, OP_BINARY, OP_TEXT, buildFrameBlock, deflateMessage, handshakeRequest, inflateMessage, openSocket, type ClientSocket } from './wire.js';
 
@@ -22,8 +23,10 @@ export interface ClientJob {
   readonly raw: boolean;
   /** Wrap text payloads as the Nest echo event `{"event":"echo","data":"..."}`. */
   readonly nestJson: boolean;
-  /** The target speaks Socket.IO v5 over Engine.IO v4 (room workloads only). */
+  /** The target speaks Socket.IO v5 over Engine.IO v4 (room workloads and echo). */
   readonly socketIo: boolean;
+  /** The target serves wss with this certificate (a PEM file), which the client trusts; null for ws. */
+  readonly tlsCa: string | null;
   readonly connections: number;
   readonly inFlight: number;
   readonly size: number;
@@ -92,6 +95,11 @@ function sampleText(size: number): string {
 /** The payload of one message of `size` bytes, as the target expects it. */
 function payloadFor(job: ClientJob): Buffer {
   if (job.binary) return Buffer.alloc(job.size, 0xab);
+  if (job.socketIo) {
+    // Socket.IO's event packet: `42["echo","..."]`, which the gateway's WsResponse sends back as it came.
+    const envelope = '42["echo",""]';
+    return Buffer.from(`42["echo","${sampleText(Math.max(1, job.size - envelope.length))}"]`);
+  }
   if (!job.nestJson) return Buffer.from(sampleText(job.size));
   const envelope = '{"event":"echo","data":""}';
   return Buffer.from(`{"event":"echo","data":"${sampleText(Math.max(1, job.size - envelope.length))}"}`);
@@ -140,13 +148,19 @@ async function measuredWindow<K extends string>(job: ClientJob, counters: () => 
   return { grown, seconds, clientCpuPercent };
 }
 
+/** The certificate a wss target serves, read once per job; undefined for ws. */
+function trusted(job: ClientJob): Buffer | undefined {
+  return job.tlsCa === null ? undefined : readFileSync(job.tlsCa);
+}
+
 async function openMany(job: ClientJob, count: number, request: Buffer | null): Promise<{ sockets: ClientSocket[]; failed: number; firstError: string }> {
+  const ca = trusted(job);
   const sockets: ClientSocket[] = [];
   let failed = 0;
   let firstError = '';
   for (let opened = 0; opened < count; ) {
     const n = Math.min(job.batch, count - opened);
-    const results = await Promise.allSettled(Array.from({ length: n }, () => openSocket(job.port, request)));
+    const results = await Promise.allSettled(Array.from({ length: n }, () => (job.socketIo ? openSocketIo(job.port, request!) : openSocket(job.port, request, ca))));
     for (const result of results) {
       if (result.status === 'fulfilled') sockets.push(result.value);
       else {
@@ -159,9 +173,51 @@ async function openMany(job: ClientJob, count: number, request: Buffer | null): 
   return { sockets, failed, firstError };
 }
 
+/** Engine.IO's open packet (`0{...}`) and Socket.IO's connect packet (`40`, answered with `40{...}`). */
+const EIO_OPEN = 0x30;
+const SIO_CONNECT = '40';
+
+/**
+ * Opens a Socket.IO connection as socket.io-client does over a WebSocket: the handshake, the server's open packet,
+ * then a connect to the main namespace, answered before any event may be sent. The server sends nothing more until
+ * the client does, so no bytes are left over.
+ */
+async function openSocketIo(port: number, request: Buffer): Promise<ClientSocket> {
+  const client = await openSocket(port, request);
+  const socket = client.socket;
+  await new Promise<void>((resolve, reject) => {
+    let step = 0;
+    const counter = new FrameCounter(false, (prefix) => {
+      if (step === 0 && prefix[0] === EIO_OPEN) {
+        step = 1;
+        socket.write(buildFrameBlock(OP_TEXT, Buffer.from(SIO_CONNECT), 1).block);
+      } else if (step === 1 && prefix.subarray(0, 2).toString('latin1') === SIO_CONNECT) {
+        socket.removeListener('data', onData);
+        socket.removeListener('close', onClose);
+        socket.pause();
+        resolve();
+      } else {
+        reject(new Error(`unexpected Socket.IO packet ${JSON.stringify(prefix.toString('latin1'))}`));
+      }
+    });
+    const onData = (chunk: Buffer): void => void counter.push(chunk);
+    const onClose = (): void => reject(new Error('the Socket.IO server closed the connection while connecting'));
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    if (client.head.length > 0) counter.push(client.head);
+    socket.resume();
+  });
+  return { socket, head: Buffer.alloc(0), deflate: false };
+}
+
+/** The request path of a target: Socket.IO's carries the Engine.IO version and transport. */
+function requestPath(job: ClientJob): string {
+  return job.socketIo ? `${job.path}/?EIO=4&transport=websocket` : job.path;
+}
+
 /** Echo: `connections` x `inFlight` messages outstanding; each reply is answered with the next prebuilt frame. */
 async function echo(job: ClientJob): Promise<object> {
-  const request = job.raw ? null : handshakeRequest(job.port, job.path, extensionsOffer(job));
+  const request = job.raw ? null : handshakeRequest(job.port, requestPath(job), extensionsOffer(job));
   const { sockets, failed, firstError } = await openMany(job, job.connections, request);
   if (failed > 0) throw new Error(`${failed} connections failed: ${firstError}`);
   const payload = payloadFor(job);
@@ -223,8 +279,8 @@ function verifyEchoes(counters: readonly FrameCounter[], payload: Buffer): numbe
 }
 
 /** One connection: open, send a close frame, wait for the server's close frame and the end of the stream. */
-async function handshakeOnce(port: number, request: Buffer): Promise<boolean> {
-  const { socket, head } = await openSocket(port, request);
+async function handshakeOnce(port: number, request: Buffer, ca: Buffer | undefined): Promise<boolean> {
+  const { socket, head } = await openSocket(port, request, ca);
   return new Promise((resolve) => {
     const counter = new FrameCounter();
     socket.on('data', (chunk: Buffer) => counter.push(chunk));
@@ -239,6 +295,7 @@ async function handshakeOnce(port: number, request: Buffer): Promise<boolean> {
 /** Handshake rate: `concurrency` loops of open, closing handshake, repeat. */
 async function handshakes(job: ClientJob): Promise<object> {
   const request = handshakeRequest(job.port, job.path, null);
+  const ca = trusted(job);
   let completed = 0;
   let failures = 0;
   let firstError = '';
@@ -246,7 +303,7 @@ async function handshakes(job: ClientJob): Promise<object> {
   const loop = async (): Promise<void> => {
     while (running) {
       try {
-        if (await handshakeOnce(job.port, request)) completed++;
+        if (await handshakeOnce(job.port, request, ca)) completed++;
         else failures++;
       } catch (error) {
         failures++;

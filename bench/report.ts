@@ -49,6 +49,15 @@ function values(workload: WorkloadResult, target: string): number[] {
   return byRound.map((value) => value ?? Number.NaN);
 }
 
+/** A target's figure per second of server CPU, by round (NaN where the CPU was not measured). */
+function perCpu(workload: WorkloadResult, target: string): number[] {
+  const byRound: number[] = [];
+  for (const sample of workload.samples) {
+    if (sample.target === target) byRound[sample.round] = sample.serverCpuPercent > 0 ? sample.value / (sample.serverCpuPercent / 100) : Number.NaN;
+  }
+  return byRound.map((value) => value ?? Number.NaN);
+}
+
 function range(summary: Summary, digits = 2): string {
   if (summary.n === 0) return 'n/a';
   return `${summary.median.toFixed(digits)} (${summary.min.toFixed(digits)}-${summary.max.toFixed(digits)})`;
@@ -135,6 +144,14 @@ export function renderMarkdown(run: RunResult): string {
       const ratio = summarize(pairedRatios(values(workload, a), values(workload, b)));
       // A pair with a target left out (--targets) has no ratio: no row rather than "n/a".
       if (ratio.n > 0) lines.push(`| *ratio ${a} / ${b}* | ${range(ratio)}x | | ${withOutcomes ? '| ' : ''}|`);
+    }
+    // Rates per second of server CPU: on a machine shared with other jobs a target may get much less than a core,
+    // and the throughput ratio then measures the scheduler as much as the servers; this one does not.
+    if (workload.higherIsBetter) {
+      for (const [a, b] of workload.pairs) {
+        const ratio = summarize(pairedRatios(perCpu(workload, a), perCpu(workload, b)));
+        if (ratio.n > 0) lines.push(`| *ratio ${a} / ${b} per second of server CPU* | ${range(ratio)}x | | ${withOutcomes ? '| ' : ''}|`);
+      }
     }
     lines.push('');
   }

@@ -19,6 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ClientJob } from './client.js';
 import { renderMarkdown, renderSvg, type RunResult, type Sample } from './report.js';
 import { formatNumber } from './stats.js';
+import { benchCertificate } from './tls.js';
 import { JOB_DEFAULTS, TARGETS, workloads, type Workload } from './workloads.js';
 
 /** The compiled tree this file runs from (dist/, mirroring the repository) and the package root above it. */
@@ -101,10 +102,12 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Runs node with the soft fd limit raised to the hard one (10 000 idle connections need 10 000 descriptors). */
-function spawnNode(args: readonly string[], ipc: boolean, cwd: string): ChildProcess {
+function spawnNode(args: readonly string[], ipc: boolean, cwd: string, extraEnv: NodeJS.ProcessEnv = {}): ChildProcess {
   const env: NodeJS.ProcessEnv = {};
-  // Each target runs with its defaults: none of this package's WEBSOCKETS_* variables leak in.
+  // Each target runs with its defaults: none of this package's WEBSOCKETS_* variables leak in (the wss targets get
+  // the bench's certificate, and only that, through extraEnv).
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('WEBSOCKETS_')) env[key] = value;
+  Object.assign(env, extraEnv);
   env.PORT = '0';
   return spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...args], {
     cwd,
@@ -140,7 +143,11 @@ async function startTarget(name: string, options: MeasureOptions): Promise<Start
   // BENCH_TARGET_NODE_OPTIONS adds node flags to every target, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile.
   const extra = (process.env.BENCH_TARGET_NODE_OPTIONS ?? '').split(' ').filter((flag) => flag !== '');
   const gcHook = pathToFileURL(path.join(options.built, 'bench', 'gc-hook.js')).href;
-  const child = spawnNode(['--expose-gc', '--import', gcHook, ...extra, ...targetScript(name, options.built)], false, path.dirname(options.built));
+  const tls = TARGETS[name]!.tls === true ? benchCertificate() : undefined;
+  // `ours-tls` is `npm run echo` with its TLS variables; `ws-tls` reads the same files from BENCH_TLS_*.
+  const env: NodeJS.ProcessEnv =
+    tls === undefined ? {} : { WEBSOCKETS_TLS_CERT: tls.certFile, WEBSOCKETS_TLS_KEY: tls.keyFile, BENCH_TLS_CERT: tls.certFile, BENCH_TLS_KEY: tls.keyFile };
+  const child = spawnNode(['--expose-gc', '--import', gcHook, ...extra, ...targetScript(name, options.built)], false, path.dirname(options.built), env);
   const lines = createInterface({ input: child.stdout! });
   const ready = await new Promise<{ port: number; pid: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s`)), 30_000);
@@ -179,6 +186,7 @@ async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> 
 export async function measure(workload: Workload, targetName: string, round: number, options: MeasureOptions): Promise<Sample> {
   const server = await startTarget(targetName, options);
   const socketIo = TARGETS[targetName]!.socketIo === true;
+  const tlsCa = TARGETS[targetName]!.tls === true ? benchCertificate().certFile : null;
   const job: ClientJob = {
     ...JOB_DEFAULTS,
     ...workload.job,
@@ -189,6 +197,7 @@ export async function measure(workload: Workload, targetName: string, round: num
     raw: targetName === 'tcp',
     nestJson: targetName.startsWith('nest') && !socketIo,
     socketIo,
+    tlsCa,
   };
   const sampleMs = PEAK_SAMPLE_MS[workload.job.kind];
   const client = spawnNode([path.join(options.built, 'bench', 'client.js')], true, path.dirname(options.built));

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import tls from 'node:tls';
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 /** RFC 6455 opcodes the client sends or looks at. */
@@ -234,12 +235,16 @@ export function handshakeRequest(port: number, path: string, extensions: string 
 const HEADER_END = Buffer.from('\r\n\r\n');
 
 /**
- * Connects and performs the opening handshake (or nothing more, for the raw TCP echo).
+ * Connects and performs the opening handshake (or nothing more, for the raw TCP echo); over TLS (wss) when given the
+ * certificate to trust, with a full TLS handshake each time (no session is reused).
  * @throws Error when the server answers anything but 101, or the connection fails
  */
-export function openSocket(port: number, request: Buffer | null): Promise<ClientSocket> {
+export function openSocket(port: number, request: Buffer | null, ca?: Buffer): Promise<ClientSocket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
+    const socket =
+      ca === undefined
+        ? net.connect({ port, host: '127.0.0.1', noDelay: true })
+        : tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca }).setNoDelay(true);
     socket.once('error', reject);
     if (request === null) {
       socket.once('connect', () => {
@@ -266,6 +271,7 @@ export function openSocket(port: number, request: Buffer | null): Promise<Client
       resolve({ socket, head: received.subarray(end + HEADER_END.length), deflate });
     };
     socket.on('data', onData);
+    // A TLS socket buffers what is written before its handshake and sends it once secure.
     socket.write(request);
   });
 }

@@ -31,6 +31,9 @@
  * └─ RoomLimitError                   limit, room (a gateway's join: an exception frame)
  *
  * Messages name the limit, its value and how to change it; what goes on the wire is short.
+ *
+ * Over 400 lines on purpose: one module holds every class, so a user finds them all in one place and every layer
+ * (and `nestjs-websockets/node`, `/protocol`) exports the same classes; each class is a few lines.
  */
 import { describeSetting, type SettingName } from './config/settings.js';
 

@@ -283,3 +283,14 @@ describe('layering of lib/', () => {
     expect(allowed('process', 'global')).toBe(false);
   });
 });
+
+describe('size of the files of lib/', () => {
+  it('a file over about 400 lines (420) says at its top, in its first comment, why it is one file', () => {
+    const unexplained = tsFiles('lib')
+      .map((file) => ({ file, source: readFileSync(path.join(ROOT, file), 'utf8') }))
+      .filter(({ source }) => source.split('\n').length > 420)
+      .filter(({ source }) => !/400 lines/.test(/^\/\*\*[\s\S]*?\*\//.exec(source)?.[0] ?? ''))
+      .map(({ file }) => file);
+    expect(unexplained).toEqual([]);
+  });
+});

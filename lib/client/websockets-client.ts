@@ -11,10 +11,10 @@
  * `$session` frame, requests sent on a dropped connection stay pending until the resume says whether their replies
  * will come, and what the server had not received is sent again before the queue.
  *
- * About 540 lines: the queue, the requests, the session and the reconnection share the state of one connection at a
- * time (which socket is current, what was sent on it), and split apart they would pass it around. Its types are in
- * client-options.ts and client-events.ts, its rules of reconnection in reconnect-policy.ts, the session's counts in
- * client-session.ts.
+ * Over 400 lines (about 540): the queue, the requests, the session and the reconnection share the state of one
+ * connection at a time (which socket is current, what was sent on it), and split apart they would pass it around.
+ * Its types are in client-options.ts and client-events.ts, its rules of reconnection in reconnect-policy.ts, the
+ * session's counts in client-session.ts.
  */
 import { CloseCode, REFUSAL_CLOSE_CODE_OFFSET } from '../protocol/close-codes.js';
 import { AUTH_MARKER_SUBPROTOCOL, bearerSubprotocol } from '../protocol/bearer-subprotocol.js';

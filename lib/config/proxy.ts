@@ -3,7 +3,7 @@
  * parsed and checked here, applied to a URL by the Node layer (`proxy-environment.ts`).
  */
 import { ConfigError } from '../errors.js';
-import { PROXY_VARIABLES, SETTINGS, describeSetting } from './settings.js';
+import { PROXY_VARIABLES } from './settings.js';
 import { invalid, type Environment } from './setting-values.js';
 
 /** The proxy schemes the client speaks. */

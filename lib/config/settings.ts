@@ -1,6 +1,6 @@
 /**
  * Every setting of the package in one table: its option name, its environment variable (when it has one) and its
- * default. Pure data: this module imports nothing, so that errors, config and the README test can all read it.
+ * default. Pure data: this module imports nothing, so that errors, config and the docs test can all read it.
  * `resolveConfig()` in `config.ts` turns options + environment + these defaults into a validated, frozen config.
  */
 
@@ -40,9 +40,9 @@ export interface SettingSpec {
   /** The environment variable that sets it when the option is absent, or `null` when there is none. */
   readonly env: string | null;
   readonly kind: SettingKind;
-  /** The default, as documented in the README table (which a test checks against this object). */
+  /** The default, as documented in docs/reference/options.md (whose table a test checks against this object). */
   readonly default: number | string | boolean | null;
-  /** One line for the README table. */
+  /** One line for the table of docs/reference/options.md. */
   readonly doc: string;
 }
 

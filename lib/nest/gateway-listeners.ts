@@ -1,5 +1,6 @@
 /**
- * The HTTP(S) listeners of gateways with a port of their own: one per port, shared by the paths on it, each with
+ * The HTTP(S) listeners of gateways with a port (or a Unix socket path) of their own: one per port or socket path,
+ * shared by the paths on it, each with
  * the WebSocket servers of those paths attached. Plain HTTP requests get 426; `openTimeoutMs` (of the gateway that
  * opens the port) bounds the TLS handshake and then the request head, as on the node layer's own listener, where
  * Node's own bounds would be 120 s and 60 s.
@@ -10,6 +11,7 @@ import https from 'node:https';
 import { ConfigError } from '../errors.js';
 import { noticeFdExhaustion } from '../node/fd-limit-watch.js';
 import { refuseRenegotiation } from '../node/server.js';
+import { listenOnSocketPath } from '../node/unix-socket.js';
 import type { ResolvedWebSocketsOptions } from './websockets-options.interface.js';
 
 /** An `http.Server` or an `https.Server` (which is a `tls.Server`, not an `http.Server`). */
@@ -29,6 +31,17 @@ export interface ListenerConfig {
   readonly serverHeader: string | null;
 }
 
+/** Where a listener listens: a TCP port (on `host`), or a Unix socket file with its permissions. */
+export type ListenTarget = { readonly port: number; readonly host: string | undefined } | { readonly socketPath: string; readonly permissions: number | null };
+
+function keyOf(target: ListenTarget): string {
+  return 'socketPath' in target ? `unix:${target.socketPath}` : `port:${target.port}`;
+}
+
+function describe(target: ListenTarget): string {
+  return 'socketPath' in target ? `socket ${target.socketPath}` : `port ${target.port}`;
+}
+
 /** Node's default `requestTimeout`; an own listener raises it only when `openTimeoutMs` is longer. */
 const NODE_REQUEST_TIMEOUT_MS = 300_000;
 /** How often at most an own listener checks its connections' head times (Node's default is 30 s). */
@@ -36,29 +49,30 @@ const MAX_CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
 const STATUS_UPGRADE_REQUIRED = 426;
 
 export class GatewayListeners {
-  readonly #listeners = new Map<number, GatewayListener>();
+  readonly #listeners = new Map<string, GatewayListener>();
 
   constructor(private readonly logger: Logger) {}
 
   /**
-   * The listener of `port`, opened on first use.
-   * @throws ConfigError when the port is already served with the other TLS setting
+   * The listener of `target`, opened on first use.
+   * @throws ConfigError when the port or socket is already served with the other TLS setting
    */
-  get(port: number, host: string | undefined, tls: ResolvedWebSocketsOptions['tls'], config: ListenerConfig, gatewayName: string): GatewayListener {
-    const existing = this.#listeners.get(port);
+  get(target: ListenTarget, tls: ResolvedWebSocketsOptions['tls'], config: ListenerConfig, gatewayName: string): GatewayListener {
+    const key = keyOf(target);
+    const existing = this.#listeners.get(key);
     if (existing !== undefined) {
       if (existing.secure !== (tls !== null)) {
         throw new ConfigError(
-          `${gatewayName} wants port ${port} ${tls !== null ? 'with' : 'without'} TLS, but another gateway already serves it ` +
-            `${existing.secure ? 'with' : 'without'}; give gateways on one port the same tls option`,
+          `${gatewayName} wants ${describe(target)} ${tls !== null ? 'with' : 'without'} TLS, but another gateway already serves it ` +
+            `${existing.secure ? 'with' : 'without'}; give gateways on one ${'socketPath' in target ? 'socket' : 'port'} the same tls option`,
           'tls',
-          port,
+          'socketPath' in target ? target.socketPath : target.port,
         );
       }
       return existing;
     }
-    const listener = this.#open(port, host, tls, config, gatewayName);
-    this.#listeners.set(port, listener);
+    const listener = this.#open(target, tls, config, gatewayName);
+    this.#listeners.set(key, listener);
     return listener;
   }
 
@@ -79,7 +93,7 @@ export class GatewayListeners {
     this.#listeners.clear();
   }
 
-  #open(port: number, host: string | undefined, tls: ResolvedWebSocketsOptions['tls'], config: ListenerConfig, gatewayName: string): GatewayListener {
+  #open(target: ListenTarget, tls: ResolvedWebSocketsOptions['tls'], config: ListenerConfig, gatewayName: string): GatewayListener {
     const { openTimeoutMs, serverHeader } = config;
     // Plain HTTP requests to a WebSocket-only port get 426 with `Upgrade: websocket` (RFC 9110 §15.5.22), and the
     // `Server` header that every response of the package carries.
@@ -114,6 +128,7 @@ export class GatewayListeners {
     } else {
       server = http.createServer(httpOptions, onRequest);
     }
+    const scheme = tls !== null ? 'wss' : 'ws';
     let listened = false;
     const listening = new Promise<void>((resolve) => {
       // A permanent listener: an 'error' after listen() without one would end the process.
@@ -123,16 +138,35 @@ export class GatewayListeners {
           if (!noticeFdExhaustion(error)) this.logger.error(`${gatewayName}: ${error.message}`);
           return;
         }
+        if ('socketPath' in target) return;
         listened = true;
         this.logger.error(
-          `${gatewayName}: cannot listen on ${host ?? '*'}:${port}: ${error.message}; stop what holds the port, or give ` +
+          `${gatewayName}: cannot listen on ${target.host ?? '*'}:${target.port}: ${error.message}; stop what holds the port, or give ` +
             `the gateway another one (@WebSocketGateway(port, ...)) or the module another host (option host, env WEBSOCKETS_HOST)`,
         );
         resolve();
       });
-      server.listen(port, host, () => {
+      if ('socketPath' in target) {
+        listenOnSocketPath(server, target.socketPath, target.permissions).then(
+          () => {
+            listened = true;
+            this.logger.log(`${gatewayName} listening on ${scheme}+unix:${target.socketPath}`);
+            resolve();
+          },
+          (error: Error) => {
+            listened = true;
+            this.logger.error(
+              `${gatewayName}: cannot listen on the socket ${target.socketPath}: ${error.message}; stop what listens there, ` +
+                `or give the gateway another socketPath`,
+            );
+            resolve();
+          },
+        );
+        return;
+      }
+      server.listen(target.port, target.host, () => {
         listened = true;
-        this.logger.log(`${gatewayName} listening on ${tls !== null ? 'wss' : 'ws'}://${host ?? '*'}:${port}`);
+        this.logger.log(`${gatewayName} listening on ${scheme}://${target.host ?? '*'}:${target.port}`);
         resolve();
       });
     });

@@ -9,6 +9,8 @@ import { BroadcastServer, type BroadcastServerInit } from '../broadcast/broadcas
 export class WebSocketsGatewayServer extends BroadcastServer {
   /** The port given to `@WebSocketGateway()`: 0 for the app's own server. */
   readonly port: number;
+  /** The Unix socket it listens on (`@WebSocketGateway({ socketPath })`), or `null` for a TCP port. */
+  readonly socketPath: string | null;
   /** The path this server owns, or `null` for every path. */
   readonly path: string | null;
   /** Whether it is served over TLS. */
@@ -19,13 +21,15 @@ export class WebSocketsGatewayServer extends BroadcastServer {
   constructor(
     init: Omit<BroadcastServerInit, 'channel'> & {
       readonly port: number;
+      readonly socketPath?: string | null;
       readonly path: string | null;
       readonly secure: boolean;
       readonly address: () => AddressInfo | null;
     },
   ) {
-    super({ ...init, channel: `ws:${init.port}:${init.path ?? '*'}` });
+    super({ ...init, channel: `ws:${init.socketPath == null ? init.port : `unix:${init.socketPath}`}:${init.path ?? '*'}` });
     this.port = init.port;
+    this.socketPath = init.socketPath ?? null;
     this.path = init.path;
     this.secure = init.secure;
     this.#address = init.address;

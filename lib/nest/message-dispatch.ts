@@ -36,11 +36,11 @@ interface Reply {
 /** Per connection: the handlers of every gateway bound to it, and how its messages are read. */
 interface ClientState {
   /**
-   * What Nest bound, once per gateway on the client's server: its handlers (made for this client) and the gateway's
-   * result transform. Kept as given and scanned per message, as @nestjs/platform-ws does: a Map per client would cost
+   * What Nest bound, once per gateway on the client's server: its handlers (made for this client). Nest's result
+   * transform is not kept: `#runHandler` does its work without RxJS. Kept as given and scanned per message, as @nestjs/platform-ws does: a Map per client would cost
    * every idle connection a few hundred bytes for the handful of events a gateway has.
    */
-  readonly bindings: Array<{ readonly handlers: readonly WsMessageHandler[]; readonly transform: (data: unknown) => Observable<unknown> }>;
+  readonly bindings: Array<readonly WsMessageHandler[]>;
   readonly settings: MessageSettings;
   /** The client's messages, pulled one at a time. */
   readonly messages: AsyncIterator<string | Buffer>;
@@ -64,8 +64,26 @@ const INTERNAL_ERROR_MESSAGE = 'Internal server error';
 const rawSend = WebSocket.prototype.send;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+function ignore(): void {}
+
 function isWsResponse(value: unknown): value is { event: string; data: unknown } {
   return typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string' && 'data' in value;
+}
+
+/** What a handler's result becomes on the wire: a `WsResponse` as it is, any other value under the message's event. */
+function toReply(value: unknown, message: ParsedMessage): Reply {
+  const { event, id } = message;
+  if (isWsResponse(value)) return id === undefined ? { event: value.event, data: value.data } : { event: value.event, data: value.data, id };
+  return id === undefined ? { event, data: value } : { event, data: value, id };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** RxJS's own test (`isObservable`), without loading RxJS: a handler's Observable comes from the app's copy. */
+function isObservable(value: unknown): value is Observable<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { lift?: unknown }).lift === 'function' && typeof (value as { subscribe?: unknown }).subscribe === 'function';
 }
 
 /**
@@ -91,14 +109,14 @@ export class MessageDispatch {
    * Binds one gateway's message handlers to a client. Nest calls it once per gateway on a shared server, so the
    * handlers accumulate; the client's messages are read once, by one loop, and dispatched to all of them.
    */
-  bind(client: WebSocket, handlers: WsMessageHandler[], transform: (data: unknown) => Observable<unknown>, settings: MessageSettings): void {
+  bind(client: WebSocket, handlers: WsMessageHandler[], settings: MessageSettings): void {
     let state = this.#clients.get(client);
     if (state === undefined) {
       state = { bindings: [], settings, messages: client[Symbol.asyncIterator](), inFlight: 0, waiting: false };
       this.#clients.set(client, state);
       this.#pull(client, state);
     }
-    state.bindings.push({ handlers, transform });
+    state.bindings.push(handlers);
   }
 
   /**
@@ -134,86 +152,104 @@ export class MessageDispatch {
     }
   }
 
-  async #handleMessage(client: WebSocket, state: ClientState, raw: string | Buffer): Promise<void> {
+  /** Parses one message and runs the handlers of its event; resolves once their replies are written. */
+  #handleMessage(client: WebSocket, state: ClientState, raw: string | Buffer): Promise<void> {
     const { parser, customParser, policy } = state.settings;
     let message: ParsedMessage;
     try {
-      message = checkParsedMessage(parser(raw, typeof raw !== 'string'));
+      // The default parser checks what it returns itself; an application's parser is checked here.
+      const parsed = parser(raw, typeof raw !== 'string');
+      message = customParser ? checkParsedMessage(parsed) : (parsed as ParsedMessage);
     } catch (error) {
       if (!(error instanceof InvalidMessageError) && !(error instanceof WebSocketsError) && customParser) {
         // A custom parser that throws something else may be an application bug: leave a trace.
         this.logger.warn(`messageParser threw: ${errorText(error)}`);
       }
       const code = error instanceof WebSocketsError ? error.code : undefined;
-      await this.#invalid(client, policy, messageOf(error), refusedMessageId(error, raw), code);
-      return;
+      return this.#invalid(client, policy, messageOf(error), refusedMessageId(error, raw), code);
     }
     // Most events have one handler: its run is awaited alone, without an array and Promise.all per message.
     let first: Promise<void> | undefined;
     let more: Array<Promise<void>> | undefined;
-    for (const { handlers, transform } of state.bindings) {
+    for (const handlers of state.bindings) {
       for (const handler of handlers) {
         if (handler.message !== message.event) continue;
-        const run = this.#runHandler(client, handler, transform, message);
+        const run = message.id === undefined ? this.#runHandler(client, handler, message) : messageContext.run({ client, id: message.id, limitError: undefined }, () => this.#runHandler(client, handler, message));
         if (first === undefined) first = run;
         else (more ??= [first]).push(run);
       }
     }
-    if (first === undefined) {
-      await this.#invalid(client, policy, `unknown event ${JSON.stringify(message.event)}`, message.id);
-      return;
-    }
-    await (more === undefined ? first : Promise.all(more));
+    if (first === undefined) return this.#invalid(client, policy, `unknown event ${JSON.stringify(message.event)}`, message.id);
+    return more === undefined ? first : Promise.all(more).then(ignore);
   }
 
   /**
-   * Runs one handler and sends what it produces, in order, each send waiting for the client's backpressure. Nest's
-   * exception filter answers what the handler throws; what still gets here is a failure of the pipeline itself (the
-   * filter throwing, say `RangeError: Maximum call stack size exceeded` while it serializes a deeply nested cause),
-   * which is logged and answered with an exception frame, never with silence.
+   * Runs one handler and sends what it produces. Nest hands its adapters a `transform` that wraps every result in
+   * RxJS (`fromPromise(pickResult(result)).pipe(mergeAll())`: an Observable, a subscription and half a dozen
+   * operator subscribers per message, for the one value most handlers return). The same semantics without it: the
+   * handler's promise is awaited, a plain value is one reply, `undefined` none, and an Observable's values are sent
+   * in order (see `#stream`). Nest's exception filter answers what the handler throws; what still gets here is a
+   * failure of the pipeline itself (the filter throwing, say `RangeError: Maximum call stack size exceeded` while it
+   * serializes a deeply nested cause), which is logged and answered with an exception frame, never with silence.
    */
-  #runHandler(client: WebSocket, handler: WsMessageHandler, transform: (data: unknown) => Observable<unknown>, message: ParsedMessage): Promise<void> {
-    const run = async (): Promise<void> => {
-      const { event, id } = message;
-      // Observables may emit many values: send each in order, awaiting the socket, before taking the next.
-      let chain = Promise.resolve();
-      let failure: { readonly error: unknown } | undefined;
+  #runHandler(client: WebSocket, handler: WsMessageHandler, message: ParsedMessage): Promise<void> {
+    let result: unknown;
+    try {
+      if (handler.isAckHandledManually) {
+        // `@Ack()` gets a function that sends the reply (with the message's id) whenever the handler calls it.
+        const { event, id } = message;
+        const ack = (data: unknown): void => void this.#reply(client, { event, data, ...(id === undefined ? {} : { id }) });
+        result = handler.callback(message.data, ack);
+      } else {
+        result = handler.callback(message.data, message.event);
+      }
+    } catch (error) {
+      return this.#failed(client, message, error);
+    }
+    if (isThenable(result)) {
+      // Nest's handlers are async functions: a native promise; another thenable is adopted as `await` would.
+      return (result instanceof Promise ? (result as Promise<unknown>) : Promise.resolve(result)).then(
+        (value) => this.#deliver(client, handler, message, value),
+        (error: unknown) => this.#failed(client, message, error),
+      );
+    }
+    return this.#deliver(client, handler, message, result);
+  }
+
+  /** Sends a handler's result: nothing for `undefined` or under `@Ack()`, each value of an Observable, else one reply. */
+  #deliver(client: WebSocket, handler: WsMessageHandler, message: ParsedMessage, value: unknown): Promise<void> {
+    if (isObservable(value)) return this.#stream(client, handler, message, value);
+    if (value === undefined || handler.isAckHandledManually) return RESOLVED;
+    return this.#reply(client, toReply(value, message));
+  }
+
+  /** An Observable's values, each sent once the previous one is written; its error is answered as `#failed` does. */
+  #stream(client: WebSocket, handler: WsMessageHandler, message: ParsedMessage, values: Observable<unknown>): Promise<void> {
+    let chain = RESOLVED;
+    return new Promise<{ readonly error: unknown } | undefined>((resolve) => {
       try {
-        let result: unknown;
-        if (handler.isAckHandledManually) {
-          // `@Ack()` gets a function that sends the reply (with the message's id) whenever the handler calls it.
-          const ack = (data: unknown): void => void this.#reply(client, { event, data, ...(id === undefined ? {} : { id }) });
-          result = handler.callback(message.data, ack);
-        } else {
-          result = handler.callback(message.data, event);
-        }
-        const values = transform(result);
-        await new Promise<void>((resolve) => {
-          values.subscribe({
-            next: (value) => {
-              if (value === undefined || handler.isAckHandledManually) return;
-              const reply: Reply = isWsResponse(value)
-                ? { event: value.event, data: value.data, ...(id === undefined ? {} : { id }) }
-                : { event, data: value, ...(id === undefined ? {} : { id }) };
-              chain = chain.then(() => this.#reply(client, reply));
-            },
-            error: (error: unknown) => {
-              failure = { error };
-              resolve();
-            },
-            complete: () => resolve(),
-          });
+        values.subscribe({
+          next: (value) => {
+            if (value === undefined || handler.isAckHandledManually) return;
+            const reply = toReply(value, message);
+            chain = chain.then(() => this.#reply(client, reply));
+          },
+          error: (error: unknown) => resolve({ error }),
+          complete: () => resolve(undefined),
         });
       } catch (error) {
-        failure = { error };
+        resolve({ error });
       }
+    }).then(async (failure) => {
       await chain;
-      if (failure !== undefined) {
-        this.logger.error(`handler of ${JSON.stringify(event)} failed: ${errorText(failure.error)}`);
-        await this.#send(client, JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, id)));
-      }
-    };
-    return message.id === undefined ? run() : messageContext.run({ client, id: message.id, limitError: undefined }, run);
+      if (failure !== undefined) await this.#failed(client, message, failure.error);
+    });
+  }
+
+  /** The handler's pipeline failed: logged, and answered with an exception frame. */
+  #failed(client: WebSocket, message: ParsedMessage, error: unknown): Promise<void> {
+    this.logger.error(`handler of ${JSON.stringify(message.event)} failed: ${errorText(error)}`);
+    return this.#send(client, JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, message.id)));
   }
 
   /** Sends one reply as JSON; a value that cannot be serialized becomes an exception frame. */

@@ -159,6 +159,14 @@ export interface WebSocketsGatewayOptions extends WebSocketsServerOptions {
   host?: string;
   /** TLS of a gateway on its own port, or `false` for plain ws even when the module has TLS. @default the module's */
   tls?: WebSocketsTlsOptions | false;
+  /**
+   * A Unix domain socket to listen on instead of a TCP port (`@WebSocketGateway({ socketPath: '/run/app/ws.sock' })`,
+   * no port): for a sidecar or a reverse proxy on the same machine. A stale socket file is replaced, a live one is
+   * not. Gateways with the same `socketPath` share its listener, as gateways on one port do.
+   */
+  socketPath?: string;
+  /** Permissions of that socket file, e.g. `0o660` (connecting needs write permission). @default what the umask gives */
+  socketPermissions?: number;
   /** Not supported (socket.io only): a gateway with a namespace fails to start with an error that says so. */
   namespace?: never;
 }

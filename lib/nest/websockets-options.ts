@@ -44,7 +44,7 @@ const SERVER_OPTIONS: readonly string[] = [
 export const MODULE_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'tls', 'broadcastBus', 'redisUrl', 'redisChannelPrefix', 'env']);
 
 /** Every option a gateway accepts (besides socket.io's, which only warn). */
-export const GATEWAY_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'path', 'tls', 'namespace']);
+export const GATEWAY_OPTION_NAMES: readonly string[] = Object.freeze([...SERVER_OPTIONS, 'path', 'tls', 'namespace', 'socketPath', 'socketPermissions']);
 
 const INVALID_MESSAGE_POLICIES = ['exception', 'ignore', 'close'] as const;
 
@@ -201,6 +201,18 @@ export function checkGatewayOptions(gateway: string, options: Record<string, unk
   }
   if (kept.tls !== undefined && kept.tls !== false && (typeof kept.tls !== 'object' || kept.tls === null)) {
     throw optionError(where, 'tls', kept.tls, 'TLS options (key, cert, ...) or false');
+  }
+  if (kept.socketPath !== undefined && (typeof kept.socketPath !== 'string' || kept.socketPath === '')) {
+    throw optionError(where, 'socketPath', kept.socketPath, 'a file path (e.g. "/run/app/ws.sock")');
+  }
+  if (kept.socketPermissions !== undefined) {
+    const mode = kept.socketPermissions;
+    if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+      throw optionError(where, 'socketPermissions', mode, 'permission bits from 0 to 0o777 (e.g. 0o660)');
+    }
+    if (kept.socketPath === undefined) {
+      throw new ConfigError(`${where} has socketPermissions but no socketPath: they are the permissions of that socket file`, 'socketPermissions', mode);
+    }
   }
   return { options: kept as WebSocketsGatewayOptions, ignored };
 }

@@ -29,7 +29,7 @@ import { WebSocket } from '../node/websocket.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { messageContext } from './exception-frames.js';
 import { GatewayWebSocket } from './gateway-websocket.js';
-import { GatewayListeners, type HttpLikeServer } from './gateway-listeners.js';
+import { GatewayListeners, type HttpLikeServer, type ListenTarget } from './gateway-listeners.js';
 import { GatewayRegistry, gatewayName } from './gateway-registry.js';
 import { GatewaySessions } from './gateway-sessions.js';
 import { WebSocketsGatewayServer } from './gateway-server.js';
@@ -177,7 +177,14 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     let node: WebSocketServer;
     let secure: boolean;
     let address: () => AddressInfo | null;
-    if (port === 0) {
+    if (port !== 0 && gateway.socketPath !== undefined) {
+      throw new ConfigError(
+        `${name} has both a port (${port}) and a socketPath; a gateway listens on one of them: remove the port or the socketPath`,
+        'socketPath',
+        gateway.socketPath,
+      );
+    }
+    if (port === 0 && gateway.socketPath === undefined) {
       if (this.#httpServer === undefined) {
         throw new ConfigError(
           `${name} has no port and there is no HTTP server to share; give it a port ` +
@@ -203,8 +210,11 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       };
     } else {
       const tls = gateway.tls === false ? null : (gateway.tls ?? resolved.tls);
-      const host = gateway.host ?? resolved.host ?? undefined;
-      const listener = this.#listeners.get(port, host, tls, config, name);
+      const target: ListenTarget =
+        gateway.socketPath !== undefined
+          ? { socketPath: gateway.socketPath, permissions: gateway.socketPermissions ?? null }
+          : { port, host: gateway.host ?? resolved.host ?? undefined };
+      const listener = this.#listeners.get(target, tls, config, name);
       node = new WebSocketServer({ ...nodeOptions, server: listener.server });
       secure = listener.secure;
       address = () => {
@@ -221,7 +231,10 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       }
       this.#logger.debug(`${name}: handshake refused with ${error.httpStatus} (${error.message}) from ${info?.remoteAddress ?? 'an unknown address'}`);
     });
-    node.on('connection', (client: WebSocket) => this.#logger.debug(`${name}: connection from ${client.remoteAddress}`));
+    // Checked before the line is built: Nest's logger would format and drop it on every handshake (~2% of one).
+    node.on('connection', (client: WebSocket) => {
+      if (Logger.isLevelEnabled('debug')) this.#logger.debug(`${name}: connection from ${client.remoteAddress}`);
+    });
 
     this.#bus ??=
       resolved.raw.broadcastBus ??
@@ -239,6 +252,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     gatewayServer = new WebSocketsGatewayServer({
       server: node,
       port,
+      socketPath: gateway.socketPath ?? null,
       path: gateway.path ?? null,
       secure,
       bus: this.#bus,
@@ -301,12 +315,13 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
 
   /**
    * Binds one gateway's message handlers to a client. Nest calls it once per gateway on a shared server, so the
-   * handlers accumulate; the client's messages are read once, by one loop, and dispatched to all of them.
+   * handlers accumulate; the client's messages are read once, by one loop, and dispatched to all of them. Nest's
+   * `transform` (RxJS around every result) is not used: MessageDispatch gives results the same meaning without it.
    */
-  bindMessageHandlers(client: WebSocket, handlers: WsMessageHandler[], transform: (data: unknown) => Observable<unknown>): void {
+  bindMessageHandlers(client: WebSocket, handlers: WsMessageHandler[], _transform?: (data: unknown) => Observable<unknown>): void {
     const server = this.#clientServer.get(client);
     const settings = (server !== undefined ? this.#messageSettings.get(server) : undefined) ?? DEFAULT_MESSAGE_SETTINGS;
-    this.#dispatch.bind(client, handlers, transform, settings);
+    this.#dispatch.bind(client, handlers, settings);
   }
 
   /** Closes one server: 1001 to its clients, then waits for them up to `closeTimeoutMs` (not at all when forced). */

@@ -16,6 +16,8 @@ export interface WebSocketsServerInfo {
   readonly port: number;
   /** Whether it shares the app's HTTP(S) server. */
   readonly sharesAppServer: boolean;
+  /** The Unix socket it listens on, or `null` for a TCP port (`port` is 0 then). */
+  readonly socketPath: string | null;
   /** The path the server owns, or `null` for every path. */
   readonly path: string | null;
   /** Whether it is served over TLS. */
@@ -50,7 +52,8 @@ export class WebSocketsService implements OnApplicationBootstrap {
   servers(): WebSocketsServerInfo[] {
     return [...this.#servers].map((server) => ({
       port: server.address()?.port ?? server.port,
-      sharesAppServer: server.port === 0,
+      sharesAppServer: server.port === 0 && server.socketPath === null,
+      socketPath: server.socketPath,
       path: server.path,
       secure: server.secure,
       connections: server.clients.size,

@@ -131,8 +131,6 @@ const REFUSAL_LINGER_MS = 1000;
 const NO_SUBPROTOCOLS: readonly string[] = Object.freeze([]);
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
 /**
  * A WebSocket server. Events: `'connection'` (ws: WebSocket, info: HandshakeInfo), `'handshakeError'`
  * (error: HandshakeError, info: HandshakeInfo | undefined) for every refused handshake, `'error'` (error: Error,

@@ -9,6 +9,9 @@
  * otherwise they wait for `for await`. While the unparsed bytes plus the waiting messages are over
  * `readHighWaterMark`, nothing more is parsed or inflated and the socket is paused, so a peer cannot make this side
  * hold more than the documented bound however fast it sends.
+ *
+ * Over 400 lines because reading, writing and closing share one state (the socket, the `Connection`, the close
+ * handshake and its timer, the read pause that the write side can also cause); what stands apart is in the files above.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';

@@ -11,13 +11,16 @@
  *
  * Parsing is pull-based: `receiveData()` only buffers, and `nextEvent()` parses just far enough to produce one
  * event, so nothing is parsed or inflated for an application that does not take its events.
+ *
+ * Over 400 lines because the three parts of RFC 6455 it implements (data framing §5, the closing handshake §7, the
+ * state machine §4-§7 that ties them) read the same state; frames, messages and UTF-8 are in their own files.
  */
 import { InvalidStateError, InvalidUtf8Error, MessageTooBigError, ProtocolError, TooManyFragmentsError } from '../errors.js';
 import { CloseCode, isWireCloseCode } from './close-codes.js';
 import type { MessageCodec } from './compression.js';
 import { MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, Opcode, isControlOpcode, type Side } from './frame.js';
 import { FrameParser } from './frame-parser.js';
-import { closePayload, encodeFrame } from './frame-writer.js';
+import { SINGLE_BUFFER_TEXT_MAX, closePayload, encodeFrame, encodeTextFrame } from './frame-writer.js';
 import { MASK_KEY_LENGTH, defaultMaskSource } from './mask.js';
 import { MessageBuffer } from './message-buffer.js';
 import type { PreparedMessage } from './prepared-message.js';
@@ -208,6 +211,11 @@ export class Connection {
    */
   sendText(data: string | Buffer): void {
     this.ensureOpen('send a text message');
+    // A small string from a server that does not compress: header and UTF-8 in one buffer (see encodeTextFrame).
+    if (typeof data === 'string' && data.length <= SINGLE_BUFFER_TEXT_MAX && this.maskKey === null && this.codec === null) {
+      (this.outgoing ??= []).push(encodeTextFrame(data));
+      return;
+    }
     this.sendMessage(Opcode.TEXT, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
   }
 

@@ -10,6 +10,7 @@ import {
   MASK_BIT,
   MAX_LENGTH_16,
   MAX_LENGTH_7,
+  Opcode,
   RSV1_BIT,
   TWO_POW_32,
 } from './frame.js';
@@ -70,6 +71,30 @@ export function encodeFrame(opcode: number, payload: Buffer, options: FrameOptio
   const masked = Buffer.allocUnsafe(payload.length);
   applyMask(payload, 0, maskKey, 0, masked, 0, payload.length);
   return [header, masked];
+}
+
+/** Strings up to this many UTF-16 code units (at most 3 072 UTF-8 bytes) may go as one buffer (`encodeTextFrame`). */
+export const SINGLE_BUFFER_TEXT_MAX = 1024;
+
+/**
+ * An unmasked, uncompressed text frame in one buffer: the header and the string's UTF-8 written after it. For small
+ * server messages this spares the separate payload buffer (`Buffer.from`), the header's own allocation and one chunk
+ * in the outgoing batch, which would copy both into one buffer anyway.
+ * @param text at most `SINGLE_BUFFER_TEXT_MAX` code units, so that its length fits in 16 bits
+ */
+export function encodeTextFrame(text: string): Buffer {
+  const length = Buffer.byteLength(text);
+  const headerLength = length <= MAX_LENGTH_7 ? BASE_HEADER : BASE_HEADER + 2;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = FIN_BIT | Opcode.TEXT;
+  if (headerLength === BASE_HEADER) {
+    frame[1] = length;
+  } else {
+    frame[1] = LENGTH_16_MARKER;
+    frame.writeUInt16BE(length, BASE_HEADER);
+  }
+  frame.write(text, headerLength);
+  return frame;
 }
 
 /** The payload of a close frame: the 2-byte code then the UTF-8 reason (RFC 6455 §5.5.1). */

@@ -15,7 +15,6 @@ import {
   OriginNotAllowedError,
 } from '../errors.js';
 import {
-  HandshakeHeaders,
   headerLine,
   isFieldValue,
   isToken,

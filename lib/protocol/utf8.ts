@@ -84,7 +84,9 @@ function isValidPrefix(bytes: Uint8Array, at: number, end: number): boolean {
  */
 export function decodeUtf8(data: Buffer, what: string): string {
   if (!isUtf8(data)) throw new InvalidUtf8Error(`invalid UTF-8 in ${what}`);
-  return data.toString('utf8');
+  // toString() without an encoding is UTF-8 and goes straight to the decoder; with 'utf8' named, Node looks the
+  // encoding up first (getEncodingOps: ~1% of a 32 B echo's profile).
+  return data.toString();
 }
 
 /** Cuts `text` to at most `max` UTF-8 bytes without splitting a character (for close reasons). */

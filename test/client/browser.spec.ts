@@ -8,12 +8,12 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import type { Page } from 'playwright-core';
 import { useChromium } from '../support/browser.js';
-import { freePort } from '../support/net.js';
+import { freePort, WAIT_MS as ONE_WAIT } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { SAMPLE_BUILD_TIMEOUT_MS, SampleApp } from '../support/sample-process.js';
 
 const TOKEN = 'sample-secret';
-const WAIT_MS = 10_000;
+const WAIT_MS = 2 * ONE_WAIT;
 /** Long enough for the backoff after a restart: the attempts made while the server was down reach bounds of a few seconds. */
 const RECONNECT_MS = 40_000;
 

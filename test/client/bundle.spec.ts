@@ -1,7 +1,7 @@
 /**
  * The client SDK as a browser gets it: `WebSocketsClient` bundled by esbuild for the browser (ESM, minified) is at
  * most 4 KB gzipped, is made of lib/client's browser files and the two core files they share and nothing of Node,
- * imports nothing, is exactly the set of modules the sample serves to its page, and is the size the README states.
+ * imports nothing, is exactly the set of modules the sample serves to its page, and is the size the client reference (docs/reference/client-api.md) states.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
@@ -28,8 +28,8 @@ describe('the browser bundle of WebSocketsClient', () => {
     expect(bundle.code).not.toMatch(/\bprocess\.|\bBuffer\b|\brequire\(/);
   });
 
-  it('is the size the README gives, within 2 %', () => {
-    const stated = /\*\*(\d+) bytes\*\* gzipped \((\d+) minified\)/.exec(readFileSync('README.md', 'utf8'));
+  it('is the size the client reference gives, within 2 %', () => {
+    const stated = /\*\*(\d+) bytes\*\* gzipped \((\d+) minified\)/.exec(readFileSync('docs/reference/client-api.md', 'utf8'));
     expect(stated).not.toBeNull();
     expect(Math.abs(Number(stated![1]) - bundle.gzipped)).toBeLessThanOrEqual(bundle.gzipped * 0.02);
     expect(Math.abs(Number(stated![2]) - bundle.minified)).toBeLessThanOrEqual(bundle.minified * 0.02);

@@ -6,11 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { WebSocketsClient, type ClientEvents, type ReconnectingEvent } from '../../lib/client/node.js';
-import { freePort, withTimeout } from '../support/net.js';
+import { freePort, WAIT_MS as ONE_WAIT, withTimeout } from '../support/net.js';
 import { SAMPLE_BUILD_TIMEOUT_MS, SampleApp } from '../support/sample-process.js';
 
 const TOKEN = 'sample-secret';
-const WAIT_MS = 10_000;
+const WAIT_MS = 2 * ONE_WAIT;
 const BACKOFF = { initialDelayMs: 100, maxDelayMs: 1000 };
 
 let sample: SampleApp | undefined;

@@ -6,9 +6,6 @@
  */
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import type { AddressInfo } from 'node:net';
 import {
   HandshakeRefusedError,
   NodeWebSocket,
@@ -18,9 +15,9 @@ import {
   type ClientEvents,
   type WebSocketsClientOptions,
 } from '../../lib/client/node.js';
-import { WebSocketsAdapter } from '../../lib/nest/index.js';
 import { AppModule } from '../../sample/app.module.js';
-import { withTimeout } from '../support/net.js';
+import { WAIT_MS, withTimeout } from '../support/net.js';
+import { closeNestApps, startNestApp } from '../support/nest-app.js';
 
 /** What the sample's gateway sends. */
 interface SampleServerEvents {
@@ -41,15 +38,12 @@ interface SampleClientEvents {
 type SampleClient = WebSocketsClient<SampleServerEvents, SampleClientEvents>;
 
 const TOKEN = 'sample-secret';
-const WAIT_MS = 5000;
 const saved = process.env.SAMPLE_TOKEN;
-let app: INestApplication | undefined;
 const clients: WebSocketsClient[] = [];
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.close()));
-  await app?.close();
-  app = undefined;
+  await closeNestApps();
   if (saved === undefined) delete process.env.SAMPLE_TOKEN;
   else process.env.SAMPLE_TOKEN = saved;
 });
@@ -58,11 +52,7 @@ afterEach(async () => {
 async function startSample(token?: string): Promise<string> {
   if (token === undefined) delete process.env.SAMPLE_TOKEN;
   else process.env.SAMPLE_TOKEN = token;
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-  app = moduleRef.createNestApplication({ logger: false });
-  app.useWebSocketAdapter(new WebSocketsAdapter(app));
-  await app.listen(0, '127.0.0.1');
-  return `ws://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}/ws`;
+  return (await startNestApp({ imports: [AppModule] })).url('/ws');
 }
 
 function client(url: string, options: WebSocketsClientOptions = {}): SampleClient {

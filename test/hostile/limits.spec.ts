@@ -7,20 +7,16 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { resolveConfig, type ConnectionLimits } from '../../lib/config/index.js';
 import { ConfigError, ConnectionLimitError } from '../../lib/errors.js';
 import { Admission, isRefusal, type AdmissionTicket } from '../../lib/node/admission.js';
 import { WebSocketServer } from '../../lib/node/server.js';
-import { WebSocketsAdapter } from '../../lib/nest/websockets.adapter.js';
-import { WebSocketsModule } from '../../lib/nest/websockets.module.js';
 import { resolveWebSocketsOptions } from '../../lib/nest/websockets-options.js';
 import type { WebSocketsGatewayOptions, WebSocketsModuleOptions } from '../../lib/nest/websockets-options.interface.js';
 import { Harness } from '../node/harness.js';
 import { closeGoodClients, destroyPeers, GoodClient, RawPeer, upgradeRequest, WAIT_MS } from './peer.js';
+import { closeNestApps, startNestApp } from '../support/nest-app.js';
 
 const NONE: ConnectionLimits = { maxConnections: null, maxConnectionsPerAddress: null, maxHandshakesPerSecondPerAddress: null };
 
@@ -255,19 +251,14 @@ describe('connection limits in the Nest module', () => {
   let app: INestApplication | undefined;
   afterEach(async () => {
     destroyPeers();
-    await app?.close();
+    await closeNestApps();
     app = undefined;
   });
 
   async function start(options: WebSocketsModuleOptions): Promise<number> {
-    const moduleRef = await Test.createTestingModule({
-      imports: [WebSocketsModule.forRoot({ pingIntervalMs: null, closeTimeoutMs: 500, ...options })],
-      providers: [EchoGateway],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    app.useWebSocketAdapter(new WebSocketsAdapter(app));
-    await app.listen(0, '127.0.0.1');
-    return ((app.getHttpServer() as http.Server).address() as AddressInfo).port;
+    const started = await startNestApp({ providers: [EchoGateway], options: { pingIntervalMs: null, closeTimeoutMs: 500, ...options } });
+    app = started.app;
+    return started.port;
   }
 
   it('maxConnectionsPerAddress from forRoot, and WEBSOCKETS_MAX_CONNECTIONS from the module environment', async () => {

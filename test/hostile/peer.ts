@@ -8,10 +8,10 @@ import { once } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import WsLibrary from 'ws';
-import { withTimeout } from '../support/net.js';
+import { WAIT_MS, withTimeout } from '../support/net.js';
 
-/** The default bound on one wait in these tests. */
-export const WAIT_MS = 5000;
+export { WAIT_MS };
+
 
 /** The RFC 6455 §1.3 sample key (the server's answer is `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`). */
 export const SAMPLE_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';

@@ -6,23 +6,15 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { UseFilters, type INestApplication, type LoggerService, type Type } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, RoomLimitError } from '../../lib/errors.js';
 import { WebSocket } from '../../lib/node/websocket.js';
-import {
-  WebSocketsAdapter,
-  WebSocketsExceptionFilter,
-  WebSocketsModule,
-  type WebSocketsGatewayOptions,
-  type WebSocketsGatewayServer,
-  type WebSocketsModuleOptions,
-} from '../../lib/nest/index.js';
+import { WebSocketsExceptionFilter, type WebSocketsGatewayOptions, type WebSocketsGatewayServer, type WebSocketsModuleOptions } from '../../lib/nest/index.js';
 import { closePeers, connectPeer, WAIT_MS, type Peer } from './ws-peer.js';
 import { withTimeout } from '../support/net.js';
+import { closeNestApps, startNestApp } from '../support/nest-app.js';
 
 const LIMIT_MESSAGE = (limit: number): string =>
   `cannot join more than the limit of ${limit} rooms per client (option maxRoomsPerClient, env WEBSOCKETS_MAX_ROOMS_PER_CLIENT)`;
@@ -92,19 +84,14 @@ class CapturingLogger implements LoggerService {
 let app: INestApplication | undefined;
 
 async function start(gateways: Type[], options: WebSocketsModuleOptions = {}, logger: LoggerService | false = false): Promise<string> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [WebSocketsModule.forRoot({ env: {}, ...options })],
-    providers: gateways,
-  }).compile();
-  app = moduleRef.createNestApplication({ logger });
-  app.useWebSocketAdapter(new WebSocketsAdapter(app));
-  await app.listen(0, '127.0.0.1');
-  return `ws://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+  const started = await startNestApp({ providers: gateways, options, logger });
+  app = started.app;
+  return started.url();
 }
 
 afterEach(async () => {
   await closePeers();
-  await app?.close();
+  await closeNestApps();
   app = undefined;
 });
 

@@ -7,24 +7,15 @@
  */
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import type { INestApplication, Type } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import type { Type } from '@nestjs/common';
 import { MessageBody, SubscribeMessage, WebSocketGateway, WsException } from '@nestjs/websockets';
-import type { AddressInfo } from 'node:net';
 import { deflateRawSync } from 'node:zlib';
 import { ConfigError } from '../../lib/errors.js';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
-import {
-  WebSocketsAdapter,
-  WebSocketsModule,
-  exceedsJsonDepth,
-  readTopLevelId,
-  type ParsedMessage,
-  type WebSocketsGatewayOptions,
-  type WebSocketsModuleOptions,
-} from '../../lib/nest/index.js';
+import { exceedsJsonDepth, readTopLevelId, type ParsedMessage, type WebSocketsGatewayOptions, type WebSocketsModuleOptions } from '../../lib/nest/index.js';
 import { AppModule } from '../../sample/app.module.js';
 import { closePeers, connectPeer, type Peer } from './ws-peer.js';
+import { closeNestApps, startNestApp } from '../support/nest-app.js';
 
 const DEPTH = 300_000;
 
@@ -98,32 +89,19 @@ class CustomParserGateway {
   }
 }
 
-let app: INestApplication | undefined;
 
 async function start(gateways: Type[], options: WebSocketsModuleOptions = {}): Promise<string> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [WebSocketsModule.forRoot({ env: {}, ...options })],
-    providers: gateways,
-  }).compile();
-  app = moduleRef.createNestApplication({ logger: false });
-  app.useWebSocketAdapter(new WebSocketsAdapter(app));
-  await app.listen(0, '127.0.0.1');
-  return `ws://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+  return (await startNestApp({ providers: gateways, options })).url();
 }
 
 async function startSample(): Promise<string> {
   delete process.env.SAMPLE_TOKEN;
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-  app = moduleRef.createNestApplication({ logger: false });
-  app.useWebSocketAdapter(new WebSocketsAdapter(app));
-  await app.listen(0, '127.0.0.1');
-  return `ws://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}/ws`;
+  return (await startNestApp({ imports: [AppModule] })).url('/ws');
 }
 
 afterEach(async () => {
   await closePeers();
-  await app?.close();
-  app = undefined;
+  await closeNestApps();
 });
 
 /** Sends numbered echoes from `peer` until `done` resolves; returns how many came back, each in order. */

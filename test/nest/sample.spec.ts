@@ -6,12 +6,10 @@
 import 'reflect-metadata';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import type { AddressInfo } from 'node:net';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
-import { WebSocketsAdapter } from '../../lib/nest/index.js';
 import { AppModule } from '../../sample/app.module.js';
 import { closePeers, connectPeer, refusal } from './ws-peer.js';
+import { closeNestApps, startNestApp } from '../support/nest-app.js';
 
 const TOKEN = 'sample-secret';
 const saved = { SAMPLE_TOKEN: process.env.SAMPLE_TOKEN };
@@ -20,11 +18,9 @@ let app: INestApplication | undefined;
 async function startSample(token: string | undefined): Promise<number> {
   if (token === undefined) delete process.env.SAMPLE_TOKEN;
   else process.env.SAMPLE_TOKEN = token;
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-  app = moduleRef.createNestApplication({ logger: false });
-  app.useWebSocketAdapter(new WebSocketsAdapter(app));
-  await app.listen(0, '127.0.0.1');
-  return (app.getHttpServer().address() as AddressInfo).port;
+  const started = await startNestApp({ imports: [AppModule] });
+  app = started.app;
+  return started.port;
 }
 
 beforeEach(() => {
@@ -33,7 +29,7 @@ beforeEach(() => {
 
 afterEach(async () => {
   await closePeers();
-  await app?.close();
+  await closeNestApps();
   app = undefined;
   if (saved.SAMPLE_TOKEN === undefined) delete process.env.SAMPLE_TOKEN;
   else process.env.SAMPLE_TOKEN = saved.SAMPLE_TOKEN;

@@ -17,7 +17,6 @@ import {
   type LoggerService,
   type Type,
 } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import {
   Ack,
   ConnectedSocket,
@@ -29,20 +28,19 @@ import {
   type WsResponse,
 } from '@nestjs/websockets';
 import { IsInt, IsString, Min } from 'class-validator';
-import type { AddressInfo } from 'node:net';
 import { range, type Observable } from 'rxjs';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
-import { WebSocketsAdapter, type WebSocketsCloseInfo } from '../../lib/nest/websockets.adapter.js';
+import { type WebSocketsCloseInfo } from '../../lib/nest/websockets.adapter.js';
 import type { WebSocketsGatewayServer } from '../../lib/nest/gateway-server.js';
 import type { GatewayWebSocket } from '../../lib/nest/gateway-websocket.js';
 import type { WebSocketsHandshakeRequest } from '../../lib/nest/handshake-request.js';
-import { WebSocketsModule } from '../../lib/nest/websockets.module.js';
 import { WebSocketsService } from '../../lib/nest/websockets.service.js';
 import { WebSocketsExceptionFilter } from '../../lib/nest/websockets-exception.filter.js';
 import type { WebSocketsGatewayOptions, WebSocketsModuleOptions } from '../../lib/nest/websockets-options.interface.js';
 import { closePeers, connectPeer, refusal, WAIT_MS } from './ws-peer.js';
 import { withTimeout } from '../support/net.js';
+import { closeNestApps, startNestApp } from '../support/nest-app.js';
 
 class ChatDto {
   @IsString()
@@ -215,20 +213,14 @@ class FragileGateway {
 let app: INestApplication | undefined;
 
 async function start(gateways: Type[], options: WebSocketsModuleOptions = {}, logger: LoggerService | false = false): Promise<{ url: string; app: INestApplication }> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [WebSocketsModule.forRoot({ env: {}, ...options })],
-    providers: [...gateways, TokenService],
-  }).compile();
-  app = moduleRef.createNestApplication({ logger });
-  app.useWebSocketAdapter(new WebSocketsAdapter(app));
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as AddressInfo;
-  return { url: `ws://127.0.0.1:${port}`, app };
+  const started = await startNestApp({ providers: [...gateways, TokenService], options, logger });
+  app = started.app;
+  return { url: started.url(), app };
 }
 
 afterEach(async () => {
   await closePeers();
-  await app?.close();
+  await closeNestApps();
   app = undefined;
 });
 

@@ -5,14 +5,13 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { ConnectedSocket, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
-import type { AddressInfo } from 'node:net';
 import { map, range, type Observable } from 'rxjs';
 import type { WebSocket } from '../../lib/node/websocket.js';
-import { WebSocketsAdapter, WebSocketsModule, type WebSocketsGatewayOptions } from '../../lib/nest/index.js';
+import { type WebSocketsGatewayOptions } from '../../lib/nest/index.js';
 import { closePeers, connectPeer, WAIT_MS } from './ws-peer.js';
 import { withTimeout } from '../support/net.js';
+import { closeNestApps, startNestApp } from '../support/nest-app.js';
 
 const WRITE_HIGH_WATER_MARK = 32_768;
 const CHUNK = 65_536;
@@ -35,19 +34,14 @@ class FloodGateway {
 let app: INestApplication | undefined;
 
 async function start(): Promise<string> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [WebSocketsModule.forRoot({ env: {}, writeHighWaterMark: WRITE_HIGH_WATER_MARK, compression: false })],
-    providers: [FloodGateway],
-  }).compile();
-  app = moduleRef.createNestApplication({ logger: false });
-  app.useWebSocketAdapter(new WebSocketsAdapter(app));
-  await app.listen(0, '127.0.0.1');
-  return `ws://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}/ws`;
+  const started = await startNestApp({ providers: [FloodGateway], options: { writeHighWaterMark: WRITE_HIGH_WATER_MARK, compression: false } });
+  app = started.app;
+  return started.url('/ws');
 }
 
 afterEach(async () => {
   await closePeers();
-  await app?.close();
+  await closeNestApps();
   app = undefined;
 });
 

@@ -8,19 +8,17 @@ import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Injectable, SetMetadata, type CanActivate, type ExecutionContext, type INestApplication, type Type } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { Test } from '@nestjs/testing';
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
-import type { AddressInfo } from 'node:net';
 import WsClient from 'ws';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import { InProcessBroadcastBus, type BroadcastBus, type BroadcastEnvelope, type BroadcastListener } from '../../lib/broadcast/index.js';
 import type { WebSocketsGatewayServer } from '../../lib/nest/gateway-server.js';
 import { WebSocketsAdapter } from '../../lib/nest/websockets.adapter.js';
-import { WebSocketsModule } from '../../lib/nest/websockets.module.js';
 import type { MessageParser, WebSocketsGatewayOptions, WebSocketsModuleOptions } from '../../lib/nest/websockets-options.interface.js';
 import { closePeers, connectPeer, refusal, WAIT_MS } from './ws-peer.js';
 import { withTimeout } from '../support/net.js';
+import { closeNestApps, startNestApp } from '../support/nest-app.js';
 
 /** Echo and rooms, the handlers every gateway below shares. */
 class EchoHandlers {
@@ -151,21 +149,14 @@ class RecordingBus implements BroadcastBus {
 let app: INestApplication | undefined;
 
 async function start(gateways: Type[], options: WebSocketsModuleOptions = {}): Promise<{ url: string; app: INestApplication; adapter: WebSocketsAdapter }> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [WebSocketsModule.forRoot({ env: {}, ...options })],
-    providers: gateways,
-  }).compile();
-  app = moduleRef.createNestApplication({ logger: false });
-  const adapter = new WebSocketsAdapter(app);
-  app.useWebSocketAdapter(adapter);
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as AddressInfo;
-  return { url: `ws://127.0.0.1:${port}`, app, adapter };
+  const started = await startNestApp({ providers: gateways, options });
+  app = started.app;
+  return { url: started.url(), app, adapter: started.adapter };
 }
 
 afterEach(async () => {
   await closePeers();
-  await app?.close();
+  await closeNestApps();
   app = undefined;
 });
 

@@ -18,6 +18,7 @@ import { closePeers, connectPeer, refusal, WAIT_MS } from './ws-peer.js';
 import { destroyRawConnections, freePort, rawConnect, withTimeout } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.js';
+import { closeNestApps, startNestApp, trackNestApp } from '../support/nest-app.js';
 
 const OWN_PORT = await freePort();
 
@@ -84,20 +85,15 @@ async function start(
   options: WebSocketsModuleOptions = {},
   appOptions: NestApplicationOptions = {},
 ): Promise<{ port: number; app: INestApplication }> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [WebSocketsModule.forRoot({ env: {}, ...options })],
-    providers: gateways,
-  }).compile();
-  app = moduleRef.createNestApplication({ logger: false, ...appOptions });
-  app.useWebSocketAdapter(new WebSocketsAdapter(app));
-  await app.listen(0, '127.0.0.1');
-  return { port: (app.getHttpServer().address() as AddressInfo).port, app };
+  const started = await startNestApp({ providers: gateways, options, appOptions });
+  app = started.app;
+  return { port: started.port, app };
 }
 
 afterEach(async () => {
   destroyRawConnections();
   await closePeers();
-  await app?.close();
+  await closeNestApps();
   app = undefined;
 });
 
@@ -182,7 +178,7 @@ describe('gateways on their own port', () => {
 describe('start-up', () => {
   it('fails with a clear error for a namespace', async () => {
     const moduleRef = await Test.createTestingModule({ imports: [WebSocketsModule.forRoot({ env: {} })], providers: [NamespacedGateway] }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
+    app = trackNestApp(moduleRef.createNestApplication({ logger: false }));
     app.useWebSocketAdapter(new WebSocketsAdapter(app));
     const error = await app.init().then(
       () => undefined,
@@ -197,7 +193,7 @@ describe('start-up', () => {
 
   it('refuses a gateway with tls and no port (it would serve plain ws on the app server), saying where TLS goes', async () => {
     const moduleRef = await Test.createTestingModule({ imports: [WebSocketsModule.forRoot({ env: {} })], providers: [TlsWithoutPortGateway] }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
+    app = trackNestApp(moduleRef.createNestApplication({ logger: false }));
     app.useWebSocketAdapter(new WebSocketsAdapter(app));
     const error = await app.init().then(
       () => undefined,

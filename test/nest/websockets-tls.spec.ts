@@ -7,19 +7,18 @@
  */
 import 'reflect-metadata';
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { INestApplication, NestApplicationOptions, Type } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import type { NestApplicationOptions, Type } from '@nestjs/common';
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type tls from 'node:tls';
 import { CloseCode } from '../../lib/protocol/close-codes.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
-import { WebSocketsAdapter, WebSocketsModule, type OnWebSocketsDisconnect, type WebSocketsCloseInfo, type WebSocketsGatewayOptions, type WebSocketsModuleOptions } from '../../lib/nest/index.js';
+import { WebSocketsModule, type OnWebSocketsDisconnect, type WebSocketsCloseInfo, type WebSocketsGatewayOptions, type WebSocketsModuleOptions } from '../../lib/nest/index.js';
 import { closePeers, connectPeer, WAIT_MS } from './ws-peer.js';
 import { destroyRawConnections, freePort, rawConnect, renegotiate, waitUntil, type RawConnection } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.js';
+import { closeNestApps, startNestApp } from '../support/nest-app.js';
 
 const OWN_PORT = await freePort();
 /** Short, so that the tests show the bound; the default is 10 s. */
@@ -50,24 +49,15 @@ class AppServerGateway implements OnWebSocketsDisconnect {
   }
 }
 
-let app: INestApplication | undefined;
 
 async function start(gateways: Type[], options: WebSocketsModuleOptions, appOptions: NestApplicationOptions = {}): Promise<number> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [WebSocketsModule.forRoot({ host: '127.0.0.1', ...options })],
-    providers: gateways,
-  }).compile();
-  app = moduleRef.createNestApplication({ logger: false, ...appOptions });
-  app.useWebSocketAdapter(new WebSocketsAdapter(app));
-  await app.listen(0, '127.0.0.1');
-  return (app.getHttpServer().address() as AddressInfo).port;
+  return (await startNestApp({ providers: gateways, options: { host: '127.0.0.1', ...options }, appOptions })).port;
 }
 
 afterEach(async () => {
   destroyRawConnections();
   await closePeers();
-  await app?.close();
-  app = undefined;
+  await closeNestApps();
   disconnects.length = 0;
 });
 

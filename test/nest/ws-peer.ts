@@ -4,10 +4,10 @@
  */
 import { once } from 'node:events';
 import WsClient, { type ClientOptions } from 'ws';
-import { withTimeout } from '../support/net.js';
+import { WAIT_MS, withTimeout } from '../support/net.js';
 
-/** Bound on every wait in these tests. */
-export const WAIT_MS = 5000;
+export { WAIT_MS };
+
 
 /** A connected client with its messages queued. */
 export interface Peer {

@@ -9,10 +9,10 @@ import WsLibrary, { WebSocketServer as WsServer } from 'ws';
 import { connect, type ConnectOptions } from '../../lib/node/client.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../../lib/node/server.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
-import { destroyRawConnections, withTimeout } from '../support/net.js';
+import { destroyRawConnections, WAIT_MS, withTimeout } from '../support/net.js';
 
-/** The default bound on one wait in these tests. */
-export const WAIT_MS = 5000;
+export { WAIT_MS };
+
 
 /** Settings that keep timers out of tests that do not test them, with an empty environment. */
 export const QUIET: WebSocketServerOptions = { pingIntervalMs: null, env: {} };

@@ -216,7 +216,7 @@ async function roomServer(options: Record<string, unknown>): Promise<{ port: num
  * 20 healthy members, one stuck member (its socket paused), and a publisher that sends `COUNT` numbered chat
  * messages of about 1.9 KB, each broadcast by the server to every member.
  */
-async function stuckMemberRun(policy: 'close' | 'drop'): Promise<{ growth: number; stuck: Buffer; measure: Measure; healthy: string[][] }> {
+async function stuckMemberRun(policy: 'close' | 'drop'): Promise<{ growth: number; stuck: Buffer; measure: Measure; healthy: string[][]; closes: number[] }> {
   const COUNT = 4000;
   const server = await roomServer({ slowConsumer: policy, closeTimeoutMs: 1000 });
   const url = `ws://127.0.0.1:${server.port}/`;
@@ -258,18 +258,25 @@ async function stuckMemberRun(policy: 'close' | 'drop'): Promise<{ growth: numbe
   const after = await server.measure();
   stuck.socket.resume();
   const bytes = policy === 'close' ? await stuck.readUntilClose(15_000) : stuck.received();
-  return { growth: after.heapUsed + after.arrayBuffers - (before.heapUsed + before.arrayBuffers), stuck: bytes, measure: after, healthy: seen };
+  const closes = (await server.measure()).closes;
+  return { growth: after.heapUsed + after.arrayBuffers - (before.heapUsed + before.arrayBuffers), stuck: bytes, measure: after, healthy: seen, closes };
 }
 
 const expected = Array.from({ length: 4000 }, (_, i) => `m${String(i).padStart(10, '0')} `);
 
 describe('a member that stops reading, among 20 that read', () => {
   it("'close': the server holds at most about maxBufferedAmount for it, closes it with 1013, and every other member gets everything in order", async () => {
-    const { growth, stuck, healthy } = await stuckMemberRun('close');
+    const { growth, stuck, healthy, closes } = await stuckMemberRun('close');
     for (const messages of healthy) expect(messages).toEqual(expected);
     // What waited is dropped at once: 0.5-0.7 MB measured (the socket's own buffer until it is destroyed).
     expect(growth).toBeLessThan(3 * MiB);
-    expect(closeCodeIn(stuck)).toBe(1013);
+    // The server closed it with 1013 and says so. The member itself sees the close frame only if it reads within
+    // closeTimeoutMs: the frame waits behind what the socket already holds for it, which cannot be taken back, and
+    // a socket destroyed at the timeout drops what Node had not handed to the kernel yet. When it does arrive, it
+    // says 1013; nothing else ever does.
+    expect(closes).toEqual([1013]);
+    const seenByMember = closeCodeIn(stuck);
+    if (seenByMember !== undefined) expect(seenByMember).toBe(1013);
   }, 60_000);
 
   it("'drop': the stuck member misses messages while 'drop' events are counted, and every other member gets everything", async () => {

@@ -706,10 +706,21 @@ describe('Connection: sending', () => {
   it('writes the §5.7 frames: unmasked from a server, masked with the injected key from a client', () => {
     const s = server();
     s.sendText('Hello');
-    expect(s.dataToSend()).toEqual([hex('81 05'), Buffer.from('Hello')]);
+    // A small string goes as one buffer, header and UTF-8 together.
+    expect(s.dataToSend()).toEqual([hex('81 05 48 65 6c 6c 6f')]);
     const c = client();
     c.sendText(Buffer.from('Hello'));
     expect(sent(c).bytes).toEqual(hex('81 85 37 fa 21 3d 7f 9f 4d 51 58'));
+  });
+
+  it('sends a string of up to 1024 code units as one buffer, with a 16-bit length past 125 bytes, and a longer one as header and payload', () => {
+    const s = server();
+    const accented = 'é'.repeat(100); // 200 UTF-8 bytes
+    s.sendText(accented);
+    expect(s.dataToSend()).toEqual([Buffer.concat([hex('81 7e 00 c8'), Buffer.from(accented)])]);
+    const long = 'x'.repeat(1025);
+    s.sendText(long);
+    expect(s.dataToSend()).toEqual([hex('81 7e 04 01'), Buffer.from(long)]);
   });
 
   it('keeps header and payload in separate buffers and does not copy a server payload', () => {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import { closePayload, encodeFrame, frameHeader } from '../../lib/protocol/frame-writer.js';
+import { SINGLE_BUFFER_TEXT_MAX, closePayload, encodeFrame, encodeTextFrame, frameHeader } from '../../lib/protocol/frame-writer.js';
 import { FrameParser } from '../../lib/protocol/frame-parser.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -48,6 +48,15 @@ describe('encodeFrame', () => {
         while (parser.payloadRemaining > 0) pieces.push(parser.readPayloadPiece()!);
         expect(Buffer.concat(pieces)).toEqual(data);
       }
+    }
+  });
+});
+
+describe('encodeTextFrame', () => {
+  it('writes the header and the UTF-8 of the string in one buffer, which a parser reads back as the same text frame', () => {
+    for (const text of ['', 'Hello', '€'.repeat(41), '€'.repeat(42), 'x'.repeat(SINGLE_BUFFER_TEXT_MAX), '€'.repeat(SINGLE_BUFFER_TEXT_MAX)]) {
+      const frame = encodeTextFrame(text);
+      expect(frame).toEqual(Buffer.concat(encodeFrame(0x1, Buffer.from(text))));
     }
   });
 });

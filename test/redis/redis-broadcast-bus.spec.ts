@@ -15,11 +15,11 @@ import {
   decodeRedisMessage,
   encodeRedisMessage,
 } from '../../lib/broadcast/redis/index.js';
-import { freePort, withTimeout } from '../support/net.js';
+import { freePort, WAIT_MS as ONE_WAIT, withTimeout } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 
-const WAIT_MS = 10_000;
+const WAIT_MS = 2 * ONE_WAIT;
 const ID = Buffer.alloc(16, 0xab);
 
 /** A logger that keeps what it is given. */

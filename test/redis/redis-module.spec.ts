@@ -6,15 +6,12 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Module, type INestApplication, type LoggerService } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
-import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../../lib/errors.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import { InProcessBroadcastBus, type BroadcastBus } from '../../lib/broadcast/index.js';
 import type { WebSocketsGatewayServer } from '../../lib/nest/gateway-server.js';
 import { RedisUnavailableError } from '../../lib/errors.js';
-import { WebSocketsAdapter } from '../../lib/nest/websockets.adapter.js';
 import { WebSocketsModule } from '../../lib/nest/websockets.module.js';
 import { WebSocketsService } from '../../lib/nest/websockets.service.js';
 import { resolveWebSocketsOptions } from '../../lib/nest/websockets-options.js';
@@ -23,6 +20,7 @@ import { closePeers, connectPeer, type Peer } from '../nest/ws-peer.js';
 import { freePort } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
+import { closeNestApps, startNestApp } from '../support/nest-app.js';
 
 @WebSocketGateway<WebSocketsGatewayOptions>({ path: '/ws' })
 class RoomsGateway {
@@ -57,8 +55,6 @@ class RoomsGateway {
   }
 }
 
-const apps: INestApplication[] = [];
-
 /** A Nest logger that keeps its lines. */
 class CapturingLogger implements LoggerService {
   readonly lines: string[] = [];
@@ -82,12 +78,8 @@ class CapturingLogger implements LoggerService {
 async function start(options: WebSocketsModuleOptions, logger: LoggerService | false = false): Promise<{ app: INestApplication; url: string }> {
   @Module({ imports: [WebSocketsModule.forRoot(options)], providers: [RoomsGateway] })
   class AppModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-  const app = moduleRef.createNestApplication({ logger });
-  app.useWebSocketAdapter(new WebSocketsAdapter(app));
-  apps.push(app);
-  await app.listen(0, '127.0.0.1');
-  return { app, url: `ws://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}/ws` };
+  const started = await startNestApp({ imports: [AppModule], logger });
+  return { app: started.app, url: started.url('/ws') };
 }
 
 async function joined(url: string, room: string): Promise<Peer> {
@@ -99,7 +91,7 @@ async function joined(url: string, room: string): Promise<Peer> {
 
 afterEach(async () => {
   await closePeers();
-  await Promise.all(apps.splice(0).map((app) => app.close()));
+  await closeNestApps();
 });
 
 describe('redisUrl and WEBSOCKETS_REDIS_URL', () => {

@@ -9,7 +9,7 @@
  * Exactly once is checked without sleeping: senders alternate between instances, so a duplicate (an instance
  * delivering its own message again when Redis echoes it) would arrive before the next expected message.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
@@ -17,13 +17,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { closePeers, connectPeer, type Peer } from '../nest/ws-peer.js';
 import { ROOT, compileForChild } from '../support/compile.js';
-import { freePort, withTimeout } from '../support/net.js';
+import { freePort, WAIT_MS as ONE_WAIT, withTimeout } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 
 const BUILD_TIMEOUT_MS = 90_000;
 const START_MS = 20_000;
-const WAIT_MS = 15_000;
+const WAIT_MS = 3 * ONE_WAIT;
 
 /** A compiled tree outside the repository, with its own node_modules (symlinks), so that a package can be left out. */
 let buildDir: string;

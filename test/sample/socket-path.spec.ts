@@ -12,11 +12,10 @@ import path from 'node:path';
 import { connect } from '../../lib/node/client.js';
 import type { WebSocket } from '../../lib/node/websocket.js';
 import { compileForChild, ROOT } from '../support/compile.js';
-import { withTimeout } from '../support/net.js';
+import { WAIT_MS, withTimeout } from '../support/net.js';
 
 const BUILD_TIMEOUT_MS = 120_000;
 const READY_TIMEOUT_MS = 30_000;
-const WAIT_MS = 5000;
 
 let buildDir: string;
 let socketDir: string;

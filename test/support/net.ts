@@ -10,6 +10,13 @@ import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 
 /**
+ * The one bound on a wait in these tests (an echo, a close, a handshake): long enough for a loaded 2-core machine,
+ * short enough that a hang fails the test well inside jest's timeout. Waits that involve starting a process or a
+ * Redis server take a multiple of it.
+ */
+export const WAIT_MS = 5000;
+
+/**
  * Resolves or rejects as `promise` does, or rejects after `ms` milliseconds with an error that names `what`.
  * The timer is cleared either way, so a passing test leaves nothing behind.
  * @throws Error `<what> did not happen within <ms> ms`

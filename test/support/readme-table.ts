@@ -1,6 +1,6 @@
 /**
- * Reads the tables of a Markdown document (GitHub-flavoured pipe tables), so that a test can check README tables
- * (options, environment variables, defaults, error codes) against the code and keep them from drifting.
+ * Reads the tables of a Markdown document (GitHub-flavoured pipe tables), so that a test can check the tables of the
+ * docs (options, environment variables, defaults, error codes) against the code and keep them from drifting.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,12 @@ export interface MarkdownTable {
 
 /** The README of the package. */
 export function readReadme(): string {
-  return readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+  return readDoc('README.md');
+}
+
+/** A Markdown file of the repository, by its path from the root (`docs/reference/options.md`). */
+export function readDoc(relativePath: string): string {
+  return readFileSync(fileURLToPath(new URL(`../../${relativePath}`, import.meta.url)), 'utf8');
 }
 
 /** Splits a table row into cells: outer pipes optional, `\|` is a literal pipe (also inside code spans, as in GFM). */

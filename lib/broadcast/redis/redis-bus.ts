@@ -19,6 +19,9 @@
  *
  * Wire format of one Redis message (binary-safe, so a binary payload is never re-encoded):
  *   u8 format (1) | u8 flags (1 binary, 2 has room) | 16 bytes origin | u32 BE room length | room | payload
+ *
+ * A little over 400 lines: connecting, reconnecting and resubscribing share the state of the two Redis connections
+ * (publisher and subscriber), and the wire format is kept next to the code that writes and reads it.
  */
 import { isUtf8 } from 'node:buffer';
 import { checkRedisUrl } from '../../config/redis.js';
