@@ -141,7 +141,8 @@ export class Session {
       drop--;
     }
     if (this.#head === this.#kept.length) {
-      this.#kept = [];
+      // Emptied in place: the next messages reuse its storage instead of growing a new array.
+      this.#kept.length = 0;
       this.#head = 0;
     } else if (this.#head > 1024 && this.#head * 2 > this.#kept.length) {
       this.#kept = this.#kept.slice(this.#head);
