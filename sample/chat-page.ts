@@ -48,7 +48,8 @@ const setStatus = (state, text) => {
 
 // The token goes in Sec-WebSocket-Protocol (the server hands it to its guard as Authorization: Bearer).
 const token = new URLSearchParams(location.search).get('token');
-const client = new WebSocketsClient('/ws', { auth: token });
+// A resumable session: after a short drop, what was missed arrives once and in order, and the room is kept.
+const client = new WebSocketsClient('/ws', { auth: token, session: true });
 let room = null;
 let countdown;
 
@@ -62,11 +63,12 @@ async function join(name) {
   }
 }
 
-client.on('open', () => {
+client.on('open', ({ resumed }) => {
   clearInterval(countdown);
-  setStatus('open', 'open');
-  // Sent before the messages queued while offline: they go to the room again.
-  if (room !== null) void join(room);
+  setStatus('open', resumed ? 'open (resumed)' : 'open');
+  if (resumed && room !== null) $('joined').textContent = room;
+  // A fresh session: join the room again, before the messages queued while offline go to it.
+  if (!resumed && room !== null) void join(room);
 });
 client.on('reconnecting', ({ attempt, delayMs }) => {
   clearInterval(countdown);

@@ -16,8 +16,10 @@ export const CLIENT_MODULES: readonly string[] = Object.freeze([
   'client/errors.js',
   'client/reconnect-policy.js',
   'client/websocket-like.js',
+  'client/client-session.js',
   'protocol/close-codes.js',
   'protocol/bearer-subprotocol.js',
+  'protocol/session-subprotocol.js',
 ]);
 
 /** The compiled `lib/` that sits next to the compiled sample (`dist/sample/` -> `dist/lib/`). */

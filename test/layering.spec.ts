@@ -90,7 +90,7 @@ function target(from: string, spec: string): string {
 }
 
 /** The only files of the core that the browser client shares: they import nothing, and use nothing of Node. */
-const CLIENT_SHARED = ['../protocol/close-codes.js', '../protocol/bearer-subprotocol.js'];
+const CLIENT_SHARED = ['../protocol/close-codes.js', '../protocol/bearer-subprotocol.js', '../protocol/session-subprotocol.js'];
 
 /** Whether a file of lib/client/ is reached only through the Node export condition (`node.ts`, `node-*.ts`). */
 function isNodeOnlyClientFile(file: string): boolean {
@@ -285,7 +285,7 @@ describe('layering of lib/', () => {
     expect(files).toContain(path.join('lib/client', 'websockets-client.ts'));
     expect(violations(files, (use) => clientViolation(use))).toEqual([]);
     // The files the browser build shares import nothing at all.
-    expect(violations(['lib/protocol/close-codes.ts', 'lib/protocol/bearer-subprotocol.ts'], (use) => (use.kind === 'import' ? `imports ${use.what}` : null))).toEqual([]);
+    expect(violations(['lib/protocol/close-codes.ts', 'lib/protocol/bearer-subprotocol.ts', 'lib/protocol/session-subprotocol.ts'], (use) => (use.kind === 'import' ? `imports ${use.what}` : null))).toEqual([]);
   });
 
   it('applies the client rule: ./ and the shared files yes; node files, node:*, the server and process no', () => {

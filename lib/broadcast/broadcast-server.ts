@@ -89,6 +89,18 @@ export interface BroadcastServerInit {
   };
   /** Told how many clients of this instance each broadcast was handed to (`remote`: it came from the bus). For metrics. */
   readonly onDelivered?: (recipients: number, remote: boolean) => void;
+  /**
+   * Resumable sessions: what is published to a room is also kept for its members that lost their connection
+   * (`wants`/`deliver`), and for members whose connection is closing, which a send would no longer reach (`missed`).
+   */
+  readonly sessions?: SessionDelivery;
+}
+
+/** Where broadcasts go for clients that are away (see session-store.ts). */
+export interface SessionDelivery {
+  wants(room: string | null): boolean;
+  deliver(room: string | null, message: PreparedMessage): void;
+  missed(client: WebSocket, message: PreparedMessage): void;
 }
 
 const EVERY_CLIENT: ClusterTargetSpec = Object.freeze({ room: null, except: Object.freeze([]) });
@@ -103,6 +115,7 @@ export class BroadcastServer {
   readonly #rooms: Rooms;
   readonly #cluster: ClusterNode;
   readonly #onDelivered: ((recipients: number, remote: boolean) => void) | undefined;
+  readonly #sessions: SessionDelivery | undefined;
   readonly #unsubscribe: Promise<() => Promise<void>>;
   /** This server's id on the bus: the `origin` of what it publishes, which the bus does not hand back to it. */
   readonly #origin = newOrigin();
@@ -152,6 +165,7 @@ export class BroadcastServer {
       },
     });
     this.#onDelivered = init.onDelivered;
+    this.#sessions = init.sessions;
     this.#unsubscribe = this.#bus.subscribe(this.channel, this.#origin, (envelope) => this.#deliverLocally(envelope, EMPTY, true));
     // Not logged here: `ready()` rejects with it, and its owner reports it once (a Nest app fails to start with it).
     this.#unsubscribe.catch(() => undefined);
@@ -370,7 +384,9 @@ export class BroadcastServer {
    */
   #deliverLocally(envelope: BroadcastEnvelope, excluded: ReadonlySet<WebSocket>, remote = false): void {
     const targets = envelope.room === null ? this.clients : this.#rooms.members(envelope.room);
-    if (targets.size === 0) {
+    const sessions = this.#sessions;
+    const away = sessions !== undefined && sessions.wants(envelope.room);
+    if (targets.size === 0 && !away) {
       this.#onDelivered?.(0, remote);
       return;
     }
@@ -380,8 +396,11 @@ export class BroadcastServer {
       if (client.readyState === WebSocket.OPEN && !excluded.has(client)) {
         this.#watch(client, client.send(message));
         recipients++;
+      } else if (sessions !== undefined && !excluded.has(client)) {
+        sessions.missed(client, message);
       }
     }
+    if (away) sessions.deliver(envelope.room, message);
     this.#onDelivered?.(recipients, remote);
   }
 

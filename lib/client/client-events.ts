@@ -11,6 +11,12 @@ export interface OpenEvent {
   readonly protocol: string;
   /** Whether an earlier connection of this client was open (rejoin rooms, refetch state). */
   readonly reconnected: boolean;
+  /**
+   * Whether this connection resumed the client's session (`session: true`): nothing was lost meanwhile, what the
+   * server sent was replayed in order and what the client sent was sent again. `false` for a new session, when the
+   * session could not be resumed (then what was sent meanwhile may be lost: refetch state), and without sessions.
+   */
+  readonly resumed: boolean;
 }
 
 /** `'close'`: a connection (or an attempt) ended. */

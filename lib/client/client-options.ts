@@ -32,6 +32,13 @@ export interface WebSocketsClientOptions {
   requestTimeoutMs?: number;
   /** Most bytes (UTF-8 JSON) `emit()` and `request()` may queue while not connected. @default 1048576 */
   maxQueuedBytes?: number;
+  /**
+   * Asks the server for a resumable session: after a dropped connection the client resumes it, gets what it missed
+   * (once, in order) and sends again what the server had not received; `'open'` says `resumed: true`, or
+   * `resumed: false` when the server could not (then state may have been lost). For servers with `sessions` on.
+   * @default false
+   */
+  session?: boolean;
   /** The WebSocket class. @default the platform's (`globalThis.WebSocket`); in Node, this package's `NodeWebSocket` */
   WebSocket?: WebSocketConstructor;
 }

@@ -7,12 +7,19 @@
  * that an app can join its rooms again first. A request settles with the first message that carries its `id`; a
  * message that settles nothing is delivered to the listeners of its event.
  *
- * A little over 400 lines: the queue, the requests and the reconnection share the state of one connection at a
- * time (which socket is current, what was sent on it), and split apart they would pass it around. Its types are in
- * client-options.ts and client-events.ts, its rules of reconnection in reconnect-policy.ts.
+ * With `session: true` it asks for a resumable session (see client-session.ts): 'open' then waits for the server's
+ * `$session` frame, requests sent on a dropped connection stay pending until the resume says whether their replies
+ * will come, and what the server had not received is sent again before the queue.
+ *
+ * Over 400 lines (about 540): the queue, the requests, the session and the reconnection share the state of one
+ * connection at a time (which socket is current, what was sent on it), and split apart they would pass it around.
+ * Its types are in client-options.ts and client-events.ts, its rules of reconnection in reconnect-policy.ts, the
+ * session's counts in client-session.ts.
  */
 import { CloseCode, REFUSAL_CLOSE_CODE_OFFSET } from '../protocol/close-codes.js';
 import { AUTH_MARKER_SUBPROTOCOL, bearerSubprotocol } from '../protocol/bearer-subprotocol.js';
+import { ACK_EVENT, SESSION_EVENT } from '../protocol/session-subprotocol.js';
+import { ClientSessionState, readHello } from './client-session.js';
 import {
   ClientClosedError,
   ClientConfigError,
@@ -53,6 +60,8 @@ const EXCEPTION_EVENT = 'exception';
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_QUEUED_BYTES = 1_048_576;
 const RESERVED: ReadonlySet<string> = new Set(['open', 'close', 'reconnecting', 'error']);
+/** How long a client that asked for a session waits for the server's `$session` frame before going on without. */
+const DEFAULT_SESSION_HELLO_TIMEOUT_MS = 5000;
 const encoder = new TextEncoder();
 
 /**
@@ -85,6 +94,15 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
   #everOpened = false;
   #nextId = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The resumable session (`session: true`), else `null`. */
+  readonly #session: ClientSessionState | null;
+  /** The connection is open at the WebSocket level and waits for the server's `$session` frame. */
+  #helloTimer: ReturnType<typeof setTimeout> | undefined;
+  #awaitingHello = false;
+  /** The current connection carries the session (its messages are counted). */
+  #sessionLive = false;
+  /** The close of the last connection, for requests a fresh session cannot answer. */
+  #lastClose = { code: CloseCode.ABNORMAL_CLOSURE as number, reason: '' };
 
   constructor(url: string | URL, options: WebSocketsClientOptions = {}) {
     this.#url = String(url);
@@ -98,6 +116,8 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
     this.#policy = resolveReconnect(options.reconnect);
     this.#requestTimeoutMs = checkNumber('requestTimeoutMs', options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 1);
     this.#maxQueuedBytes = checkNumber('maxQueuedBytes', options.maxQueuedBytes, DEFAULT_MAX_QUEUED_BYTES, 0);
+    if (options.session !== undefined && typeof options.session !== 'boolean') throw new ClientConfigError('session', options.session, 'a boolean');
+    this.#session = options.session === true ? new ClientSessionState() : null;
     this.#urlWith(undefined);
     this.#start();
   }
@@ -105,6 +125,11 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
   /** Where the client is now. */
   get state(): ClientState {
     return this.#state;
+  }
+
+  /** The id of the client's resumable session (`session: true`), `null` before the server gave one. */
+  get sessionId(): string | null {
+    return this.#session?.id ?? null;
   }
 
   /** Bytes of the messages waiting for a connection. */
@@ -147,7 +172,8 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
 
   /**
    * Sends `{"event","data"}`, fire and forget: at once when open, else queued until the next connection opens.
-   * A message in flight when the connection drops is lost (at most once).
+   * A message in flight when the connection drops is lost (at most once), unless a session resumes: then it is
+   * sent again if the server had not received it (exactly once).
    * @throws QueueFullError when not connected and the queue would pass `maxQueuedBytes`
    * @throws ClientClosedError after `close()` (or once the client gave up)
    * @throws TypeError when `data` cannot be serialized as JSON
@@ -161,8 +187,9 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
    * Sends `{"event","data","id"}` and resolves with the `data` of the first message that carries the same `id`,
    * whatever its event; queued like `emit()` while not connected.
    * @throws (rejection) ServerExceptionError for an `exception` frame; RequestTimeoutError after `timeoutMs` from
-   *   the call; ConnectionLostError when the connection it was sent on closes first; QueueFullError; ClientClosedError;
-   *   HandshakeRefusedError when the client is refused before it could send it; the signal's reason when aborted
+   *   the call; ConnectionLostError when the connection it was sent on closes first (with a session: when the next
+   *   connection does not resume it); QueueFullError; ClientClosedError; HandshakeRefusedError when the client is
+   *   refused before it could send it; the signal's reason when aborted
    */
   request<K extends keyof C & string>(event: K, ...args: RequestArgs<C[K]>): Promise<EventReply<C[K]>> {
     const [data, options = {}] = args;
@@ -203,6 +230,7 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
     this.#generation++;
     clearTimeout(this.#timer);
     this.#failAll(new ClientClosedError());
+    this.#session?.forget();
     const ws = this.#ws;
     if (ws === null) return Promise.resolve();
     return new Promise((resolve) => {
@@ -256,7 +284,12 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
       // A server refuses a token it cannot put in a header (400): say so here rather than retry for ever. The
       // message does not show the token.
       if (token && !/^[!-~]+$/.test(token)) throw new ClientConfigError('auth', '<the token>', 'visible ASCII characters (a bearer token)');
-      ws = new this.#WebSocket(this.#urlWith(params), token ? [...this.#protocols, AUTH_MARKER_SUBPROTOCOL, bearerSubprotocol(token)] : this.#protocols);
+      const protocols = token ? [...this.#protocols, AUTH_MARKER_SUBPROTOCOL, bearerSubprotocol(token)] : [...this.#protocols];
+      if (this.#session !== null) {
+        if (!token) protocols.push(AUTH_MARKER_SUBPROTOCOL);
+        protocols.push(this.#session.subprotocol());
+      }
+      ws = new this.#WebSocket(this.#urlWith(params), protocols);
     } catch (error) {
       // A token, protocols or URL that cannot be sent (a SecurityError for ws: from an https page): trying again
       // cannot help.
@@ -278,12 +311,31 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
 
   #onOpen(ws: WebSocketLike): void {
     if (this.#ws !== ws) return;
+    if (this.#session !== null) {
+      // Nothing is sent, and 'open' waits, until the server says whether the session was resumed.
+      this.#awaitingHello = true;
+      this.#helloTimer = setTimeout(() => {
+        if (this.#ws !== ws || !this.#awaitingHello) return;
+        this.#emit('error', new ClientConfigError('session', true, `a server with sessions on (no ${SESSION_EVENT} frame came)`));
+        this.#opened(ws, false, []);
+      }, DEFAULT_SESSION_HELLO_TIMEOUT_MS);
+      return;
+    }
+    this.#opened(ws, false, []);
+  }
+
+  /** The connection is open for the application: 'open', then what must be sent again, then the queue. */
+  #opened(ws: WebSocketLike, resumed: boolean, resend: ReadonlyArray<{ readonly text: string; readonly id: number | undefined }>): void {
+    this.#awaitingHello = false;
+    clearTimeout(this.#helloTimer);
     this.#state = 'open';
     this.#openedAt = Date.now();
     const reconnected = this.#everOpened;
     this.#everOpened = true;
     // The credentials marker is what the server answers when it chose no subprotocol: none, for the app.
-    this.#emit('open', { protocol: ws.protocol === AUTH_MARKER_SUBPROTOCOL ? '' : ws.protocol, reconnected });
+    // What the server did not take before the cut goes first, before anything the listeners send.
+    for (const { text, id } of resend) this.#transmit(ws, text, id);
+    this.#emit('open', { protocol: ws.protocol === AUTH_MARKER_SUBPROTOCOL ? '' : ws.protocol, reconnected, resumed });
     // The listeners may have closed the client, or sent what must go first (joining rooms again).
     if (this.#ws !== ws || this.#state !== 'open') return;
     const queue = this.#queue;
@@ -300,6 +352,7 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
       // Reported below.
     }
     const { event, data, id } = (typeof frame === 'object' && frame !== null ? frame : {}) as { event?: unknown; data?: unknown; id?: unknown };
+    if (this.#session !== null && this.#sessionFrame(event, data)) return;
     if (typeof event !== 'string') {
       this.#emit('error', new InvalidServerMessageError(raw));
       return;
@@ -324,8 +377,15 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
       const code = event.code ?? CloseCode.ABNORMAL_CLOSURE;
       const reason = event.reason ?? '';
       const refusal = closeOutcome(code) === 'refused' ? new HandshakeRefusedError(code - REFUSAL_CLOSE_CODE_OFFSET, reason) : undefined;
-      // The replies of what was sent on this connection will not come (an in-band refusal opens, then refuses).
-      for (const [id, pending] of this.#pending) if (pending.sent) this.#settle(id, refusal ?? new ConnectionLostError(code, reason));
+      this.#lastClose = { code, reason };
+      clearTimeout(this.#helloTimer);
+      this.#awaitingHello = false;
+      this.#session?.detached();
+      // The replies of what was sent on this connection will not come (an in-band refusal opens, then refuses),
+      // unless a session carries them over to the next connection.
+      const carried = this.#session?.id != null && refusal === undefined && !this.#userClosed;
+      this.#sessionLive = false;
+      if (!carried) for (const [id, pending] of this.#pending) if (pending.sent) this.#settle(id, refusal ?? new ConnectionLostError(code, reason));
       const wasOpen = this.#state === 'open';
       if (this.#userClosed) this.#emit('close', { code, reason, willReconnect: false });
       else this.#lost(code, reason, event.retryAfterMs, wasOpen, refusal);
@@ -365,6 +425,41 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
     this.#emit('close', error === undefined ? { code, reason, willReconnect: false } : { code, reason, willReconnect: false, error });
   }
 
+  /**
+   * The session's side of an incoming message: the `$session` frame (then the connection opens for the
+   * application), `$ack`s, and the count of every other message. A server without sessions sends no `$session`: its
+   * first message opens the connection without one.
+   * @returns true when the message was the session's own
+   */
+  #sessionFrame(event: unknown, data: unknown): boolean {
+    const session = this.#session!;
+    const ws = this.#ws!;
+    if (this.#awaitingHello) {
+      const hello = event === SESSION_EVENT ? readHello(data) : null;
+      if (hello === null) {
+        this.#opened(ws, false, []);
+        return false;
+      }
+      const resend = session.hello(hello);
+      this.#sessionLive = true;
+      // A fresh session cannot answer what the old one was asked: those requests fail as the connection did.
+      if (!hello.resumed) {
+        for (const [id, pending] of this.#pending) if (pending.sent) this.#settle(id, new ConnectionLostError(this.#lastClose.code, this.#lastClose.reason));
+      }
+      this.#opened(ws, hello.resumed, resend);
+      return true;
+    }
+    if (!this.#sessionLive) return false;
+    if (event === ACK_EVENT && typeof data === 'number') {
+      session.acknowledged(data);
+      return true;
+    }
+    session.received((text) => {
+      if (this.#ws === ws) ws.send(text);
+    });
+    return false;
+  }
+
   // --- sending ---------------------------------------------------------------------------------------------------
 
   #send(text: string, id: number | undefined): void {
@@ -381,6 +476,7 @@ export class WebSocketsClient<S extends EventMap = AnyEvents, C extends EventMap
 
   #transmit(ws: WebSocketLike, text: string, id: number | undefined): void {
     ws.send(text);
+    if (this.#sessionLive) this.#session!.sent(text, id);
     const pending = id === undefined ? undefined : this.#pending.get(id);
     if (pending !== undefined) pending.sent = true;
   }

@@ -18,3 +18,4 @@ export { checkRedisUrl, resolveRedis, type ResolvedRedis } from './redis.js';
 export { resolveClusterTiming, type ClusterTiming } from './cluster.js';
 export { resolveGatewayPorts, listenPortOf, type GatewayPorts, type ResolvedGatewayPorts } from './gateway-ports.js';
 export { resolveVerboseLogs } from './verbose-logs.js';
+export { resolveSessions, type SessionOptions, type SessionSettings } from './sessions.js';

@@ -181,6 +181,16 @@ export const SETTINGS = {
     doc: 'Logs routine events (each connection, refused handshake and invalid message) at the `verbose` level; off, the metrics count them.' }),
   gatewayPorts: setting({ option: 'gatewayPorts', env: 'WEBSOCKETS_GATEWAY_PORTS', kind: 'string', default: null,
     doc: 'Ports that gateways on a port of their own listen on instead of `@WebSocketGateway(port)`\'s: `{ 8081: 9001, \'*\': 0 }`, or `8081=9001,*=0` in the variable (`*`: every gateway; 0: a port the system picks, for tests).' }),
+
+  // --- Sessions (resumable connections of `nestjs-websockets/client`, see docs/topics/sessions.md) ---------------
+  sessions: setting({ option: 'sessions', env: 'WEBSOCKETS_SESSIONS', kind: 'boolean', default: false,
+    doc: 'Resumable sessions for clients that ask for one (`on`/`off`): what they missed while away is replayed once, in order, or they are told `resumed: false`.' }),
+  sessionTtlMs: setting({ option: 'sessionTtlMs', env: 'WEBSOCKETS_SESSION_TTL_MS', kind: 'ms', default: 120_000,
+    doc: 'How long a session whose connection dropped is kept for its client to resume it, in ms.' }),
+  sessionMaxBufferedBytes: setting({ option: 'sessionMaxBufferedBytes', env: 'WEBSOCKETS_SESSION_MAX_BUFFERED_BYTES', kind: 'bytes', default: 1_048_576,
+    doc: 'Most bytes of messages a session keeps for its client (sent and not acknowledged, or missed while away); beyond it the session cannot be resumed.' }),
+  maxDetachedSessions: setting({ option: 'maxDetachedSessions', env: 'WEBSOCKETS_MAX_DETACHED_SESSIONS', kind: 'count', default: 10_000,
+    doc: 'Most sessions an instance keeps without a connection; when full, the one detached the longest is ended to make room.' }),
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -247,6 +257,10 @@ export const SETTING_LAYERS: Readonly<Record<SettingName, SettingLayer>> = Objec
   clusterExpiryMs: 'broadcast',
   verboseLogs: 'nest',
   gatewayPorts: 'nest',
+  sessions: 'nest',
+  sessionTtlMs: 'broadcast',
+  sessionMaxBufferedBytes: 'broadcast',
+  maxDetachedSessions: 'broadcast',
 });
 
 /** How a setting is named in messages: `option maxLineLength, env WEBSOCKETS_MAX_LINE_LENGTH`. */

@@ -11,6 +11,7 @@ import { Logger } from '@nestjs/common';
 import { WebSocket, type SendOptions, type WebSocketData } from '../node/websocket.js';
 import type { PreparedMessage } from '../protocol/prepared-message.js';
 import { EXCEPTION_FRAME_PREFIX, UNKNOWN_EXCEPTION_FRAME_PREFIX, exceptionFrame, messageContext } from './exception-frames.js';
+import type { ClientTelemetry } from './telemetry/websockets-telemetry.js';
 
 /** The events a connection emits itself (and EventEmitter's own). */
 const CONNECTION_EVENTS: ReadonlySet<string | symbol> = new Set(['message', 'close', 'error', 'ping', 'pong', 'drop', 'newListener', 'removeListener']);
@@ -19,6 +20,14 @@ const warned = new Set<string>();
 const logger = new Logger('WebSocketsAdapter');
 
 export class GatewayWebSocket extends WebSocket {
+  /**
+   * @internal Set when the connection opens while OpenTelemetry is on (`WebSocketsTelemetry.observe()`); absent
+   * otherwise, so that a connection without telemetry carries no field for it and a send pays one check.
+   */
+  declare telemetry?: ClientTelemetry;
+  /** @internal With telemetry: exception frames sent so far (a handler during whose run this grows failed). */
+  declare exceptionsSent?: number;
+
   /**
    * Sends `{ "event": event, "data": data }` as JSON text: the gateway protocol's message, what a client's
    * `on(event, ...)` receives (`nestjs-websockets/client`). The promise is already handled, as with `send()`.
@@ -34,7 +43,7 @@ export class GatewayWebSocket extends WebSocket {
       failed.catch(() => undefined);
       return failed;
     }
-    return this.sendNow(text, options);
+    return this.sendRaw(text, options);
   }
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {
@@ -51,6 +60,7 @@ export class GatewayWebSocket extends WebSocket {
 
   override send(data: WebSocketData | PreparedMessage, options?: SendOptions): Promise<boolean> {
     if (typeof data === 'string' && data.startsWith(EXCEPTION_FRAME_PREFIX) && data.endsWith('}')) {
+      if (this.telemetry !== undefined) this.exceptionsSent = (this.exceptionsSent ?? 0) + 1;
       const context = messageContext.getStore();
       if (context !== undefined && context.client === this) {
         const limitError = context.limitError;
@@ -61,11 +71,32 @@ export class GatewayWebSocket extends WebSocket {
             : `${data.slice(0, -1)},"id":${JSON.stringify(context.id)}}`;
       }
     }
-    return this.sendNow(data, options);
+    return this.sendRaw(data, options);
   }
 
-  /** The last step of `send()` and `sendEvent()`, with the message as it goes (OpenTelemetry counts it here). */
-  protected sendNow(data: WebSocketData | PreparedMessage, options?: SendOptions): Promise<boolean> {
+  /**
+   * The client's resumable session (`nestjs-websockets/client` with `session: true`, on a gateway with `sessions`
+   * on): `resumed` tells a resumed session from a new one in `handleConnection`. `undefined` for other clients.
+   */
+  get session(): ClientSession | undefined {
+    return undefined;
+  }
+
+  /**
+   * @internal What every message of this connection goes through, the adapter's own replies included (they skip
+   * `send()`'s rewriting): a session's connection keeps what goes out here for its client, and OpenTelemetry
+   * counts it here.
+   */
+  sendRaw(data: WebSocketData | PreparedMessage, options?: SendOptions): Promise<boolean> {
+    if (this.telemetry !== undefined) this.telemetry.telemetry.messageSent(this.telemetry.traffic, data);
     return super.send(data, options);
   }
+}
+
+/** What `client.session` says of a resumable session. */
+export interface ClientSession {
+  /** The session's id, also the connection's `id`: the same on every connection of the session. */
+  readonly id: string;
+  /** Whether this connection resumed the session (its rooms, `client.data` and missed messages were restored). */
+  readonly resumed: boolean;
 }

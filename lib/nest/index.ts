@@ -31,7 +31,8 @@ export type { JsonMessageParserOptions } from './message-parser.js';
 export { websocketsHttpsOptions } from './tls-options.js';
 export type { HttpsOptions } from './tls-options.js';
 export { WEBSOCKETS_MODULE_OPTIONS, EXCEPTION_EVENT } from './websockets.constants.js';
-export { GatewayWebSocket } from './gateway-websocket.js';
+export { GatewayWebSocket, type ClientSession } from './gateway-websocket.js';
+export { SessionWebSocket } from './session-websocket.js';
 export type {
   HandshakeGuard,
   InvalidMessagePolicy,

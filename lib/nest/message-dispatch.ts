@@ -11,6 +11,7 @@ import { WebSocket } from '../node/websocket.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { errorText, messageOf } from './error-text.js';
 import { exceptionFrame, messageContext } from './exception-frames.js';
+import { GatewayWebSocket } from './gateway-websocket.js';
 import { checkParsedMessage, parseJsonMessage, readTopLevelId } from './message-parser.js';
 import type { InvalidMessagePolicy, MessageParser, ParsedMessage } from './websockets-options.interface.js';
 import type { TrafficCounts, WebSocketsTelemetry } from './telemetry/websockets-telemetry.js';
@@ -190,7 +191,7 @@ export class MessageDispatch {
         this.logger.warn(`messageParser threw: ${errorText(error)}`);
       }
       const code = error instanceof WebSocketsError ? error.code : undefined;
-      return this.#invalid(client, state, policy, messageOf(error), refusedMessageId(error, raw), code);
+      return this.#invalid(client, policy, messageOf(error), refusedMessageId(error, raw), code);
     }
     // Most events have one handler: its run is awaited alone, without an array and Promise.all per message.
     let first: Promise<unknown> | undefined;
@@ -200,8 +201,8 @@ export class MessageDispatch {
         if (handler.message !== message.event) continue;
         const execute = (): Promise<void | true> =>
           message.id === undefined
-            ? this.#runHandler(client, state, handler, message)
-            : messageContext.run({ client, id: message.id, limitError: undefined }, () => this.#runHandler(client, state, handler, message));
+            ? this.#runHandler(client, handler, message)
+            : messageContext.run({ client, id: message.id, limitError: undefined }, () => this.#runHandler(client, handler, message));
         const run =
           state.instrumentation === undefined
             ? execute()
@@ -210,7 +211,7 @@ export class MessageDispatch {
         else (more ??= [first]).push(run);
       }
     }
-    if (first === undefined) return this.#invalid(client, state, policy, `unknown event ${JSON.stringify(message.event)}`, message.id);
+    if (first === undefined) return this.#invalid(client, policy, `unknown event ${JSON.stringify(message.event)}`, message.id);
     return more === undefined ? first : Promise.all(more).then(ignore);
   }
 
@@ -224,39 +225,39 @@ export class MessageDispatch {
    * serializes a deeply nested cause), which is logged and answered with an exception frame, never with silence.
    * Resolves with `true` when the pipeline failed (for telemetry's outcome).
    */
-  #runHandler(client: WebSocket, state: ClientState, handler: WsMessageHandler, message: ParsedMessage): Promise<void | true> {
+  #runHandler(client: WebSocket, handler: WsMessageHandler, message: ParsedMessage): Promise<void | true> {
     let result: unknown;
     try {
       if (handler.isAckHandledManually) {
         // `@Ack()` gets a function that sends the reply (with the message's id) whenever the handler calls it.
         const { event, id } = message;
-        const ack = (data: unknown): void => void this.#reply(client, state, { event, data, ...(id === undefined ? {} : { id }) });
+        const ack = (data: unknown): void => void this.#reply(client, { event, data, ...(id === undefined ? {} : { id }) });
         result = handler.callback(message.data, ack);
       } else {
         result = handler.callback(message.data, message.event);
       }
     } catch (error) {
-      return this.#failed(client, state, message, error);
+      return this.#failed(client, message, error);
     }
     if (isThenable(result)) {
       // Nest's handlers are async functions: a native promise; another thenable is adopted as `await` would.
       return (result instanceof Promise ? (result as Promise<unknown>) : Promise.resolve(result)).then(
-        (value) => this.#deliver(client, state, handler, message, value),
-        (error: unknown) => this.#failed(client, state, message, error),
+        (value) => this.#deliver(client, handler, message, value),
+        (error: unknown) => this.#failed(client, message, error),
       );
     }
-    return this.#deliver(client, state, handler, message, result);
+    return this.#deliver(client, handler, message, result);
   }
 
   /** Sends a handler's result: nothing for `undefined` or under `@Ack()`, each value of an Observable, else one reply. */
-  #deliver(client: WebSocket, state: ClientState, handler: WsMessageHandler, message: ParsedMessage, value: unknown): Promise<void | true> {
-    if (isObservable(value)) return this.#stream(client, state, handler, message, value);
+  #deliver(client: WebSocket, handler: WsMessageHandler, message: ParsedMessage, value: unknown): Promise<void | true> {
+    if (isObservable(value)) return this.#stream(client, handler, message, value);
     if (value === undefined || handler.isAckHandledManually) return RESOLVED;
-    return this.#reply(client, state, toReply(value, message));
+    return this.#reply(client, toReply(value, message));
   }
 
   /** An Observable's values, each sent once the previous one is written; its error is answered as `#failed` does. */
-  #stream(client: WebSocket, state: ClientState, handler: WsMessageHandler, message: ParsedMessage, values: Observable<unknown>): Promise<void | true> {
+  #stream(client: WebSocket, handler: WsMessageHandler, message: ParsedMessage, values: Observable<unknown>): Promise<void | true> {
     let chain = RESOLVED;
     return new Promise<{ readonly error: unknown } | undefined>((resolve) => {
       try {
@@ -264,7 +265,7 @@ export class MessageDispatch {
           next: (value) => {
             if (value === undefined || handler.isAckHandledManually) return;
             const reply = toReply(value, message);
-            chain = chain.then(() => this.#reply(client, state, reply));
+            chain = chain.then(() => this.#reply(client, reply));
           },
           error: (error: unknown) => resolve({ error }),
           complete: () => resolve(undefined),
@@ -274,18 +275,18 @@ export class MessageDispatch {
       }
     }).then(async (failure) => {
       await chain;
-      return failure === undefined ? undefined : this.#failed(client, state, message, failure.error);
+      return failure === undefined ? undefined : this.#failed(client, message, failure.error);
     });
   }
 
   /** The handler's pipeline failed: logged, and answered with an exception frame. */
-  #failed(client: WebSocket, state: ClientState, message: ParsedMessage, error: unknown): Promise<true> {
+  #failed(client: WebSocket, message: ParsedMessage, error: unknown): Promise<true> {
     this.logger.error(`handler of ${JSON.stringify(message.event)} failed: ${errorText(error)}`);
-    return this.#send(client, state, JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, message.id))).then(yes);
+    return this.#send(client, JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, message.id))).then(yes);
   }
 
   /** Sends one reply as JSON; a value that cannot be serialized becomes an exception frame. */
-  #reply(client: WebSocket, state: ClientState, reply: Reply): Promise<void> {
+  #reply(client: WebSocket, reply: Reply): Promise<void> {
     let text: string;
     try {
       text = JSON.stringify(reply);
@@ -293,15 +294,15 @@ export class MessageDispatch {
       this.logger.error(`reply to ${JSON.stringify(reply.event)} cannot be serialized as JSON: ${errorText(error)}`);
       text = JSON.stringify(exceptionFrame(INTERNAL_ERROR_MESSAGE, reply.id));
     }
-    return this.#send(client, state, text);
+    return this.#send(client, text);
   }
 
   /** Applies the `invalidMessages` policy. */
-  async #invalid(client: WebSocket, state: ClientState, policy: InvalidMessagePolicy, reason: string, id: string | number | undefined, code?: string): Promise<void> {
+  async #invalid(client: WebSocket, policy: InvalidMessagePolicy, reason: string, id: string | number | undefined, code?: string): Promise<void> {
     this.routine(`invalid message from ${client.remoteAddress}: ${reason}`);
     switch (policy) {
       case 'exception':
-        await this.#send(client, state, JSON.stringify(exceptionFrame(reason, id, code)));
+        await this.#send(client, JSON.stringify(exceptionFrame(reason, id, code)));
         return;
       case 'ignore':
         return;
@@ -316,12 +317,14 @@ export class MessageDispatch {
   }
 
   /** Sends a reply; resolves once written, or at once when the client is gone (a failure is only logged). */
-  #send(client: WebSocket, state: ClientState, text: string): Promise<void> {
-    if (client.readyState !== WebSocket.OPEN) return RESOLVED;
-    if (state.instrumentation !== undefined) state.instrumentation.telemetry.messageSent(state.instrumentation.traffic, text);
-    // Promise callbacks rather than an async function: two fewer promises per reply on the hot path.
-    // `send()` resolves with whether the frame was written; a reply's promise says only that it is settled.
-    return rawSend.call(client, text).then(ignore, (error: unknown) => {
+  #send(client: WebSocket, text: string): Promise<void> {
+    // A session's reply goes to its session even when this connection has closed (see session-websocket.ts).
+    if (client.readyState !== WebSocket.OPEN && !(client instanceof GatewayWebSocket && client.session !== undefined)) return RESOLVED;
+    // Through `sendRaw`, where a session keeps it and OpenTelemetry counts it. Promise callbacks rather than an async
+    // function: two fewer promises per reply on the hot path. `send()` resolves with whether the frame was written;
+    // a reply's promise says only that it is settled.
+    const sent = client instanceof GatewayWebSocket ? client.sendRaw(text) : rawSend.call(client, text);
+    return sent.then(ignore, (error: unknown) => {
       this.logger.debug(`reply to ${client.remoteAddress} not delivered: ${String(error)}`);
     });
   }

@@ -6,7 +6,7 @@
  */
 import type { CanActivate, Type } from '@nestjs/common';
 import type { TlsOptions } from 'node:tls';
-import type { ClusterTiming, Environment, GatewayLimits, GatewayPorts, ResolvedConfig, ResolvedGatewayPorts, WebSocketsOptions } from '../config/index.js';
+import type { ClusterTiming, Environment, GatewayLimits, GatewayPorts, ResolvedConfig, ResolvedGatewayPorts, SessionSettings, WebSocketsOptions } from '../config/index.js';
 import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 
 /**
@@ -91,6 +91,32 @@ export interface WebSocketsServerOptions extends WebSocketsOptions {
    * @default 128, or WEBSOCKETS_MAX_ROOMS_PER_CLIENT (`off` for no limit)
    */
   maxRoomsPerClient?: number | null;
+  /**
+   * Resumable sessions for the clients of `nestjs-websockets/client` that ask for one (`session: true`): a client
+   * that reconnects within `sessionTtlMs` gets its rooms, `client.data` and what it missed, once and in order, or is
+   * told `resumed: false`. A gateway opts out with `sessions: false`. See docs/topics/sessions.md.
+   * @default false, or WEBSOCKETS_SESSIONS (`on`/`off`)
+   */
+  sessions?: boolean;
+  /** How long a session whose connection dropped is kept, in ms. @default 120000, or WEBSOCKETS_SESSION_TTL_MS */
+  sessionTtlMs?: number;
+  /**
+   * Most bytes of messages one session keeps for its client (sent and not yet acknowledged, or missed while away);
+   * a session that needs more cannot be resumed (its client gets `resumed: false`).
+   * @default 1048576, or WEBSOCKETS_SESSION_MAX_BUFFERED_BYTES
+   */
+  sessionMaxBufferedBytes?: number;
+  /**
+   * Most sessions without a connection one instance keeps; when full, the one detached the longest is ended (the
+   * gateway's `handleDisconnect` runs for it) to make room. @default 10000, or WEBSOCKETS_MAX_DETACHED_SESSIONS
+   */
+  maxDetachedSessions?: number;
+  /**
+   * Whether `handleConnection` runs again for a resumed session (`client.session.resumed` is then true). By default
+   * it does not: the client's rooms and `client.data` are restored, and its side effects would happen twice.
+   * `handleDisconnect` runs once per session either way, when it ends. @default false
+   */
+  handleResumedConnections?: boolean;
 }
 
 /** Options of `WebSocketsModule.forRoot()` / `forRootAsync()` (and of `new WebSocketsAdapter(app, options)`). */
@@ -183,6 +209,8 @@ export interface ResolvedWebSocketsOptions {
   readonly config: Readonly<ResolvedConfig>;
   /** The module's `maxJsonDepth` and `maxRoomsPerClient`, resolved the same way (a gateway's own options win). */
   readonly gatewayLimits: Readonly<GatewayLimits>;
+  /** The module's session settings (`sessions`, `sessionTtlMs`, ...), resolved the same way (a gateway's own win). */
+  readonly sessions: Readonly<SessionSettings>;
   /** Bind address of gateways on their own port, or `null` for Node's default (all interfaces). */
   readonly host: string | null;
   /** The TLS options with the key, certificate and CA read from the environment's files, or `null` for none. */

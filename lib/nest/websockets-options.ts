@@ -5,7 +5,7 @@
  * names the option, the value and the fix.
  */
 import { ConfigError } from '../errors.js';
-import { SETTINGS, resolveClusterTiming, resolveConfig, resolveGatewayLimits, resolveGatewayPorts, resolveHost, resolveVerboseLogs, resolveRedis, type Environment } from '../config/index.js';
+import { SETTINGS, resolveClusterTiming, resolveConfig, resolveGatewayLimits, resolveGatewayPorts, resolveHost, resolveVerboseLogs, resolveRedis, resolveSessions, type Environment } from '../config/index.js';
 import { SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
 import { resolveTlsOptions } from './tls-options.js';
 import type {
@@ -15,12 +15,16 @@ import type {
   WebSocketsServerOptions,
 } from './websockets-options.interface.js';
 
+/** The options of resumable sessions (see `resolveSessions`). */
+const SESSION_OPTIONS: readonly string[] = ['sessions', 'sessionTtlMs', 'sessionMaxBufferedBytes', 'maxDetachedSessions'];
+const SESSION_NEST_OPTIONS: readonly string[] = [...SESSION_OPTIONS, 'handleResumedConnections'];
+
 /** Option names of `WebSocketsOptions` (from the settings table, so they cannot drift). */
 const CORE_OPTIONS: readonly string[] = [
   ...new Set(Object.values(SETTINGS).map((spec) => spec.option).filter((name) => !name.includes('.'))),
 ].filter(
   (name) =>
-    !['serverMaxWindowBits', 'clientMaxWindowBits', 'memLevel', 'compressionThreshold', 'redisUrl', 'redisChannelPrefix', 'gatewayPorts', 'verboseLogs', 'maxJsonDepth', 'maxRoomsPerClient', 'clusterTimeoutMs', 'clusterHeartbeatMs', 'clusterExpiryMs'].includes(name),
+    !['serverMaxWindowBits', 'clientMaxWindowBits', 'memLevel', 'compressionThreshold', 'redisUrl', 'redisChannelPrefix', 'gatewayPorts', 'verboseLogs', 'maxJsonDepth', 'maxRoomsPerClient', 'clusterTimeoutMs', 'clusterHeartbeatMs', 'clusterExpiryMs', ...SESSION_OPTIONS].includes(name),
 );
 
 const SERVER_OPTIONS: readonly string[] = [
@@ -33,6 +37,7 @@ const SERVER_OPTIONS: readonly string[] = [
   'invalidMessages',
   'maxJsonDepth',
   'maxRoomsPerClient',
+  ...SESSION_NEST_OPTIONS,
 ];
 
 /** Every option the module accepts. */
@@ -155,6 +160,7 @@ export function resolveWebSocketsOptions(raw: WebSocketsModuleOptions | undefine
   }
   const config = resolveConfig(raw, effectiveEnv);
   const gatewayLimits = resolveGatewayLimits(raw, effectiveEnv);
+  const sessions = resolveSessions(raw, effectiveEnv);
   const host = resolveHost(raw.host, effectiveEnv);
   const tls = resolveTlsOptions(raw.tls, effectiveEnv);
   const redis = resolveRedis(raw, effectiveEnv, where);
@@ -163,7 +169,7 @@ export function resolveWebSocketsOptions(raw: WebSocketsModuleOptions | undefine
   const gatewayPorts = resolveGatewayPorts(raw.gatewayPorts, effectiveEnv);
   const verboseLogs = resolveVerboseLogs(raw.verboseLogs, effectiveEnv);
   const cluster = resolveClusterTiming(raw, effectiveEnv);
-  return Object.freeze({ raw: Object.freeze({ ...raw }), config, gatewayLimits, host, tls, redisUrl, redisChannelPrefix, cluster, gatewayPorts, verboseLogs, env: effectiveEnv });
+  return Object.freeze({ raw: Object.freeze({ ...raw }), config, gatewayLimits, host, tls, redisUrl, redisChannelPrefix, cluster, gatewayPorts, verboseLogs, sessions, env: effectiveEnv });
 }
 
 /** What `checkGatewayOptions` found: the options to use, and the socket.io-only names to warn about. */

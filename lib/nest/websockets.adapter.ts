@@ -25,7 +25,7 @@ import type { Observable } from 'rxjs';
 import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 import { InProcessBroadcastBus } from '../broadcast/in-process-bus.js';
 import { RedisBroadcastBus } from '../broadcast/redis/redis-bus.js';
-import { listenPortOf, pickWebSocketsOptions, resolveConfig, resolveGatewayLimits, type ResolvedConfig } from '../config/index.js';
+import { listenPortOf, pickWebSocketsOptions, resolveConfig, resolveGatewayLimits, resolveSessions, type ResolvedConfig } from '../config/index.js';
 import { ConfigError, NoEndpointError, type HandshakeError, type RoomLimitError } from '../errors.js';
 import { WebSocketServer, type HandshakeInfo } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
@@ -34,8 +34,11 @@ import { messageContext } from './exception-frames.js';
 import { GatewayWebSocket } from './gateway-websocket.js';
 import { GatewayListeners, type HttpLikeServer, type ListenTarget } from './gateway-listeners.js';
 import { GatewayRegistry, gatewayName } from './gateway-registry.js';
+import { GatewaySessions } from './gateway-sessions.js';
 import { WebSocketsGatewayServer } from './gateway-server.js';
 import { HandshakeGuards } from './handshake-guards.js';
+import { skipResumedConnections } from './resumed-connections.js';
+import { SessionWebSocket } from './session-websocket.js';
 import { toHandshakeRequest, type WebSocketsHandshakeRequest } from './handshake-request.js';
 import { guardLifecycleHooks } from './lifecycle-hooks.js';
 import { DEFAULT_MESSAGE_SETTINGS, MessageDispatch, type MessageSettings } from './message-dispatch.js';
@@ -44,7 +47,6 @@ import { SOCKET_IO_ONLY_OPTIONS } from './websockets.constants.js';
 import { checkGatewayOptions, resolveWebSocketsOptions } from './websockets-options.js';
 import type { ResolvedWebSocketsOptions, WebSocketsGatewayOptions, WebSocketsModuleOptions } from './websockets-options.interface.js';
 import { WebSocketsService, describeServer, type WebSocketsServerInfo } from './websockets.service.js';
-import { InstrumentedWebSocket } from './telemetry/instrumented-websocket.js';
 import { WebSocketsTelemetry } from './telemetry/websockets-telemetry.js';
 
 /** What `handleDisconnect(client, close)` receives as its second argument. */
@@ -103,6 +105,8 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   readonly #servers = new Set<WebSocketsGatewayServer>();
   readonly #messageSettings = new WeakMap<WebSocketsGatewayServer, MessageSettings>();
   readonly #clientServer = new WeakMap<WebSocket, WebSocketsGatewayServer>();
+  /** The resumable sessions of the servers that have `sessions` on. */
+  readonly #sessions = new WeakMap<WebSocketsGatewayServer, GatewaySessions>();
   readonly #warned = new Set<string>();
   readonly #names = new WeakMap<WebSocketsGatewayServer, string>();
   #busProbe: NodeJS.Timeout | undefined;
@@ -180,6 +184,18 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       Object.keys(own).length === 0 ? resolved.config : resolveConfig({ ...pickWebSocketsOptions(resolved.raw), ...own }, resolved.env);
     const guards = [...(resolved.raw.handshakeGuards ?? []), ...(gateway.handshakeGuards ?? [])];
     let gatewayServer: WebSocketsGatewayServer | undefined;
+    const sessionSettings = resolveSessions(
+      {
+        sessions: gateway.sessions ?? resolved.raw.sessions,
+        sessionTtlMs: gateway.sessionTtlMs ?? resolved.raw.sessionTtlMs,
+        sessionMaxBufferedBytes: gateway.sessionMaxBufferedBytes ?? resolved.raw.sessionMaxBufferedBytes,
+        maxDetachedSessions: gateway.maxDetachedSessions ?? resolved.raw.maxDetachedSessions,
+      },
+      resolved.env,
+    );
+    const sessions = sessionSettings.enabled
+      ? new GatewaySessions({ ttlMs: sessionSettings.ttlMs, maxBufferedBytes: sessionSettings.maxBufferedBytes, maxDetached: sessionSettings.maxDetached }, this.#logger, name)
+      : undefined;
     const nodeOptions = {
       config,
       path: gateway.path,
@@ -187,7 +203,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       allowedOrigins: gateway.allowedOrigins ?? resolved.raw.allowedOrigins,
       allowMissingOrigin: gateway.allowMissingOrigin ?? resolved.raw.allowMissingOrigin,
       handshake: guards.length === 0 ? attachRequest : (info: HandshakeInfo) => this.#guards.check(info, guards, entry, gatewayServer),
-      WebSocket: telemetry !== null ? InstrumentedWebSocket : GatewayWebSocket,
+      WebSocket: sessions === undefined ? GatewayWebSocket : SessionWebSocket,
     };
 
     let node: WebSocketServer;
@@ -279,7 +295,15 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       onRoomLimit: this.#onRoomLimit,
       cluster: resolved.cluster,
       ...(telemetry?.metrics === true ? { onDelivered: telemetry.broadcastDelivered(gatewayLabel) } : {}),
+      sessions,
     });
+    if (sessions !== undefined) {
+      if ((gateway.handleResumedConnections ?? resolved.raw.handleResumedConnections) !== true) {
+        skipResumedConnections(gateways.filter((candidate) => candidate.port === port && candidate.path === options.path));
+      }
+      sessions.server = gatewayServer;
+      this.#sessions.set(gatewayServer, sessions);
+    }
     const customParser = gateway.messageParser ?? resolved.raw.messageParser;
     this.#messageSettings.set(gatewayServer, {
       parser: customParser ?? createJsonMessageParser({ maxDepth: limits.maxJsonDepth }),
@@ -308,12 +332,17 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     server.webSocketServer.on('connection', (client: WebSocket, info: HandshakeInfo) => {
       this.#clientServer.set(client, server);
       const request = (client.data as WebSocketsHandshakeRequest | undefined) ?? toHandshakeRequest(info);
-      callback(client, request);
+      const sessions = this.#sessions.get(server);
+      if (sessions === undefined) callback(client, request);
+      else sessions.connect(client, request, (restored) => callback(client, restored));
     });
   }
 
   /** Calls `callback({ code, reason })` once the connection is closed (Nest passes it on to `handleDisconnect`). */
   bindClientDisconnect(client: WebSocket, callback: (close: WebSocketsCloseInfo) => void): void {
+    // A session's client: once, when its session ends (see gateway-sessions.ts).
+    const server = this.#clientServer.get(client);
+    if (server !== undefined && this.#sessions.get(server)?.bindDisconnect(client, callback) === true) return;
     // 'close' is emitted once: `on` spares each connection the wrapper and state that `once` allocates.
     client.on('close', (code: number, reason: string) => callback(Object.freeze({ code, reason })));
   }
@@ -346,6 +375,9 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     if (!this.#servers.has(server)) return;
     const started = performance.now();
     const clients = [...server.clients];
+    const codes = this.#sessions.has(server) ? '1012 (resumable sessions) or 1001' : '1001';
+    // Session clients first, with 1012: they reconnect at once (to another instance, or to this one once back).
+    await this.#sessions.get(server)?.shutdown(server.clients);
     if (this.forceCloseConnections) {
       for (const client of clients) {
         client.close(CloseCode.GOING_AWAY, 'server shutting down').catch(() => undefined);
@@ -362,7 +394,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
       const answered = clients.filter((client) => closeCodeReceived(client) !== null).length;
       const how = this.forceCloseConnections ? 'forced (forceCloseConnections)' : `${answered} answered the close, ${clients.length - answered} cut after closeTimeoutMs`;
       this.#logger.log(
-        `${this.#names.get(server) ?? 'Gateway'}: shutdown closed ${clients.length} connection(s) with 1001 in ${Math.round(performance.now() - started)} ms: ${how}`,
+        `${this.#names.get(server) ?? 'Gateway'}: shutdown closed ${clients.length} connection(s) with ${codes} in ${Math.round(performance.now() - started)} ms: ${how}`,
       );
     }
   }

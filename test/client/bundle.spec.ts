@@ -21,7 +21,7 @@ describe('the browser bundle of WebSocketsClient', () => {
 
   it('holds lib/client and the two shared core files, nothing of Node, and imports nothing', () => {
     expect(bundle.inputs.filter((input) => input.startsWith('node:') || !/^lib\/(client|protocol)\//.test(input))).toEqual([]);
-    expect(bundle.inputs.filter((input) => input.startsWith('lib/protocol/'))).toEqual(['lib/protocol/bearer-subprotocol.ts', 'lib/protocol/close-codes.ts']);
+    expect(bundle.inputs.filter((input) => input.startsWith('lib/protocol/'))).toEqual(['lib/protocol/bearer-subprotocol.ts', 'lib/protocol/close-codes.ts', 'lib/protocol/session-subprotocol.ts']);
     expect(bundle.inputs.filter((input) => /\/node(-[\w-]+)?\.ts$/.test(input))).toEqual([]);
     expect(bundle.imports).toEqual([]);
     // Nothing that a browser lacks: no process, Buffer or require.

@@ -155,7 +155,7 @@ describe('what the server sends', () => {
     ]);
     expect(ticks).toEqual([7]);
     // One 'open', the real one: the server's "open" was not delivered.
-    expect(seen.filter(([name]) => name === 'open')).toEqual([['open', { protocol: '', reconnected: false }]]);
+    expect(seen.filter(([name]) => name === 'open')).toEqual([['open', { protocol: '', reconnected: false, resumed: false }]]);
     expect(c.state).toBe('open');
   });
 });
@@ -208,7 +208,7 @@ describe('closes', () => {
     const lost = (await unanswered) as ConnectionLostError;
     expect(lost).toBeInstanceOf(ConnectionLostError);
     expect([lost.closeCode, lost.reason, lost.message]).toEqual([1012, 'deploy', 'connection lost (close 1012 deploy)']);
-    expect(await nextEvent(c, 'open')).toEqual({ protocol: '', reconnected: true });
+    expect(await nextEvent(c, 'open')).toEqual({ protocol: '', reconnected: true, resumed: false });
   });
 
   it("waits what a 503's Retry-After asks (up to maxDelayMs), then connects", async () => {

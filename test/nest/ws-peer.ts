@@ -26,9 +26,9 @@ export interface Peer {
 
 const open = new Set<WsClient>();
 
-/** Connects to `url` and queues what arrives. Rejects with the HTTP status when the handshake is refused. */
-export async function connectPeer(url: string, options: ClientOptions = {}): Promise<Peer> {
-  const ws = new WsClient(url, options);
+/** Connects to `url` (offering `protocols`) and queues what arrives. Rejects with the HTTP status when the handshake is refused. */
+export async function connectPeer(url: string, options: ClientOptions = {}, protocols: readonly string[] = []): Promise<Peer> {
+  const ws = protocols.length === 0 ? new WsClient(url, options) : new WsClient(url, [...protocols], options);
   open.add(ws);
   const queue: Array<{ data: Buffer; isBinary: boolean }> = [];
   const waiters: Array<(message: { data: Buffer; isBinary: boolean }) => void> = [];

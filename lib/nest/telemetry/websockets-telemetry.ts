@@ -61,7 +61,7 @@ export const ATTRIBUTES = Object.freeze({
   urlPath: 'url.path',
 });
 
-/** What an instrumented connection counts of its exception frames (see instrumented-websocket.ts). */
+/** What an instrumented connection counts of its exception frames (see `GatewayWebSocket.exceptionsSent`). */
 interface CountsExceptions {
   readonly exceptionsSent?: number;
 }
