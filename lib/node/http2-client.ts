@@ -23,6 +23,7 @@ import { acceptDeflateResponse, deflateOffer } from '../protocol/extensions.js';
 import { extendedConnectHeaders, formatHost, validateStreamResponse, type HeaderField, type HeaderFields } from '../protocol/handshake.js';
 import { createDeflateCodec } from './deflate.js';
 import { widenConnectionWindow, HTTP2_MAX_CONCURRENT_STREAMS } from './http2-server.js';
+import { destroyWhenAborted } from './http2-stream.js';
 import { proxyFor } from './proxy-environment.js';
 import { WebSocket } from './websocket.js';
 
@@ -103,9 +104,11 @@ export async function attemptHttp2(
         shared.session.once('close', () => {
           if (SESSIONS.get(key) === pending) SESSIONS.delete(key);
         });
-        // GOAWAY: no new stream on it; the next connection opens a new session.
+        // GOAWAY: no new stream on it; the next connection opens a new session, and this one closes once its
+        // streams have.
         shared.session.once('goaway', () => {
           if (SESSIONS.get(key) === pending) SESSIONS.delete(key);
+          shared.session.close();
         });
       },
       () => SESSIONS.delete(key),
@@ -199,6 +202,7 @@ async function openStream(
     codec: params === null ? null : createDeflateCodec(params, config.compression!.memLevel),
     compressionThreshold: config.compression?.threshold,
   });
+  destroyWhenAborted(stream);
   return {
     ws: new WebSocket({
       socket: stream,

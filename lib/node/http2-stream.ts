@@ -61,6 +61,7 @@ export class HandshakeStream {
     const headers = acceptStreamHeaders(options);
     if (!this.#stream.destroyed) this.#stream.respond(headers);
     STREAMS.delete(this.#stream);
+    destroyWhenAborted(this.#stream);
   }
 
   /**
@@ -108,4 +109,17 @@ export class HandshakeStream {
 /** The HTTP/2 side of `socket` when it is a stream in its handshake, else `undefined` (a TCP or TLS socket). */
 export function streamOf(socket: Duplex): HandshakeStream | undefined {
   return STREAMS.get(socket);
+}
+
+/**
+ * A stream the peer resets (RST_STREAM, whatever its code) is gone for writing too; Node only ends its writable side
+ * behind what is still queued, which a peer that has gone will never let out, so the stream (and the WebSocket on
+ * it, which reports 1006) would wait for its session to end. It is destroyed at once instead.
+ */
+export function destroyWhenAborted(stream: Duplex): void {
+  stream.once('aborted', destroyStream);
+}
+
+function destroyStream(this: Duplex): void {
+  this.destroy();
 }
