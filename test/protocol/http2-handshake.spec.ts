@@ -71,7 +71,7 @@ describe('requestFromHttp2 and validateUpgradeRequest over HTTP/2', () => {
       return undefined;
     };
     const get = requestFromHttp2(block([], { ':method': 'GET', ':protocol': '' }), LIMITS);
-    expect(() => validateUpgradeRequest(get)).toThrow(expect.objectContaining({ httpStatus: 405, headers: { Allow: 'CONNECT' } }) as Error);
+    expect(() => validateUpgradeRequest(get)).toThrow(expect.objectContaining({ httpStatus: 405, headers: { Allow: 'CONNECT' } }));
     expect(status(() => requestFromHttp2(block([], { ':protocol': '' }), LIMITS))).toBe(400);
     expect(() => requestFromHttp2(block([], { ':protocol': '' }), LIMITS)).toThrow(/a CONNECT without :protocol opens a tunnel/);
     expect(() => requestFromHttp2(block([], { ':protocol': 'webtransport' }), LIMITS)).toThrow('unsupported :protocol "webtransport" (websocket is required)');
@@ -81,7 +81,7 @@ describe('requestFromHttp2 and validateUpgradeRequest over HTTP/2', () => {
     const star = requestFromHttp2(block([], { ':path': '*' }), LIMITS);
     expect(status(() => validateUpgradeRequest(star))).toBe(400);
     const v8 = requestFromHttp2(block().map((value) => (value === '13' ? '8' : value)), LIMITS);
-    expect(() => validateUpgradeRequest(v8)).toThrow(expect.objectContaining({ httpStatus: 426, headers: { 'Sec-WebSocket-Version': '13' } }) as Error);
+    expect(() => validateUpgradeRequest(v8)).toThrow(expect.objectContaining({ httpStatus: 426, headers: { 'Sec-WebSocket-Version': '13' } }));
     expect(() => requestFromHttp2(block(['bad name', 'x']), LIMITS)).toThrow('invalid header name "bad name"');
     expect(() => requestFromHttp2(block(['x-bad', 'a\u0000b']), LIMITS)).toThrow(/invalid value of header x-bad/);
   });
