@@ -7,7 +7,7 @@
  *
  * The peer's address and TLS state are the session's: a stream has no socket of its own.
  */
-import type { ServerHttp2Stream } from 'node:http2';
+import { constants, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { HandshakeError } from '../errors.js';
@@ -62,6 +62,7 @@ export class HandshakeStream {
     if (!this.#stream.destroyed) this.#stream.respond(headers);
     STREAMS.delete(this.#stream);
     destroyWhenAborted(this.#stream);
+    closeWhenFinished(this.#stream);
   }
 
   /**
@@ -95,6 +96,7 @@ export class HandshakeStream {
     STREAMS.delete(this.#stream);
     const stream = this.#stream;
     if (stream.destroyed || stream.headersSent) return answer.body;
+    closeWhenFinished(stream);
     try {
       stream.respond(answer.headers);
     } catch {
@@ -122,4 +124,16 @@ export function destroyWhenAborted(stream: Duplex): void {
 
 function destroyStream(this: Duplex): void {
   this.destroy();
+}
+
+/**
+ * The server's side of a stream ends (END_STREAM) once the closing handshake is over or the refusal is sent: there
+ * is nothing left to read, and RFC 9113 §8.1 lets a server that has sent its complete response close the stream
+ * with RST_STREAM NO_ERROR. Without it the stream would wait for the client's END_STREAM, which Chromium sends only
+ * after a timeout of its own (about 10 s), keeping the connection's slot, its admission and its `'close'` event.
+ */
+function closeWhenFinished(stream: ServerHttp2Stream): void {
+  stream.once('finish', () => {
+    if (!stream.destroyed && !stream.closed) stream.close(constants.NGHTTP2_NO_ERROR);
+  });
 }
