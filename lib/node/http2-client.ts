@@ -1,7 +1,8 @@
 /**
  * `connect(url, { http2: true })`: the client side of RFC 8441. A `wss://` connection opens a stream with an
- * extended CONNECT on an HTTP/2 session to the origin, the one session every such connection to the same origin
- * (and TLS options) shares; the frames then run over the stream.
+ * extended CONNECT on an HTTP/2 session to the origin, which every such connection to the same origin (and TLS
+ * options) shares; the frames then run over the stream. A session holds as many streams as the server's
+ * SETTINGS_MAX_CONCURRENT_STREAMS allows; the next connection opens a second session rather than wait for a slot.
  *
  * The session's TLS offers ALPN `h2` and `http/1.1`. When the server picks `http/1.1`, or its first SETTINGS do not
  * advertise SETTINGS_ENABLE_CONNECT_PROTOCOL, the attempt returns `null` and `connect()` goes on over HTTP/1.1 (one
@@ -22,7 +23,7 @@ import { Connection } from '../protocol/connection.js';
 import { acceptDeflateResponse, deflateOffer } from '../protocol/extensions.js';
 import { extendedConnectHeaders, formatHost, validateStreamResponse, type HeaderField, type HeaderFields } from '../protocol/handshake.js';
 import { createDeflateCodec } from './deflate.js';
-import { widenConnectionWindow, HTTP2_MAX_CONCURRENT_STREAMS } from './http2-server.js';
+import { widenConnectionWindow, HTTP2_MAX_CONCURRENT_STREAMS, HTTP2_STREAM_WINDOW } from './http2-server.js';
 import { destroyWhenAborted } from './http2-stream.js';
 import { proxyFor } from './proxy-environment.js';
 import { WebSocket } from './websocket.js';
@@ -31,6 +32,8 @@ import { WebSocket } from './websocket.js';
 const IDLE_SESSION_MS = 5_000;
 /** How long an origin that answered without extended CONNECT is not asked again. */
 const NO_HTTP2_MEMORY_MS = 60_000;
+/** SETTINGS_MAX_CONCURRENT_STREAMS when the server does not say (RFC 9113 §6.5.2 recommends at least 100). */
+const DEFAULT_MAX_STREAMS = 100;
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
 /** Where the attempt connects (the client's `Target`). */
@@ -59,17 +62,26 @@ export type Http2Attempt = { readonly ws: WebSocket } | { readonly location: str
 /** One shared session and its streams. */
 interface SharedSession {
   readonly session: ClientHttp2Session;
+  /** The server's SETTINGS_MAX_CONCURRENT_STREAMS: a full session gets a sibling instead of queueing streams. */
+  readonly maxStreams: number;
   streams: number;
   idle: NodeJS.Timeout | undefined;
 }
 
-/** The sessions being opened or open, by origin and TLS options. */
-const SESSIONS = new Map<string, Promise<SharedSession | null>>();
+/** The sessions to one origin (with one set of TLS options), and the one being opened, if any. */
+interface Pool {
+  readonly sessions: SharedSession[];
+  opening: Promise<SharedSession | null> | null;
+}
+
+/** The pools, by origin and TLS options. */
+const POOLS = new Map<string, Pool>();
 /** Origins that answered without extended CONNECT, until when. */
 const NO_HTTP2 = new Map<string, number>();
 
 /**
- * Opens the WebSocket as a stream of the origin's HTTP/2 session.
+ * Opens the WebSocket as a stream of an HTTP/2 session to the origin: one that has room for another stream (the
+ * server's SETTINGS_MAX_CONCURRENT_STREAMS), else a new one, as browsers do.
  * @returns the WebSocket or a redirect, or `null` when HTTP/2 does not apply (ws://, a Unix socket, a proxy) or the
  *   server does not offer extended CONNECT: then the caller connects over HTTP/1.1
  * @throws what the HTTP/1.1 handshake throws for the same answers (InvalidStatusError, InvalidHeaderError,
@@ -90,33 +102,55 @@ export async function attemptHttp2(
     if (remembered > Date.now()) return null;
     NO_HTTP2.delete(key);
   }
-  let pending = SESSIONS.get(key);
-  if (pending === undefined) {
-    pending = openSession(target, options, config, track);
-    SESSIONS.set(key, pending);
-    pending.then(
-      (shared) => {
-        if (shared === null) {
-          SESSIONS.delete(key);
-          NO_HTTP2.set(key, Date.now() + NO_HTTP2_MEMORY_MS);
-          return;
-        }
-        shared.session.once('close', () => {
-          if (SESSIONS.get(key) === pending) SESSIONS.delete(key);
-        });
-        // GOAWAY: no new stream on it; the next connection opens a new session, and this one closes once its
-        // streams have.
-        shared.session.once('goaway', () => {
-          if (SESSIONS.get(key) === pending) SESSIONS.delete(key);
-          shared.session.close();
-        });
-      },
-      () => SESSIONS.delete(key),
-    );
+  for (;;) {
+    let pool = POOLS.get(key);
+    if (pool === undefined) {
+      pool = { sessions: [], opening: null };
+      POOLS.set(key, pool);
+    }
+    const free = pool.sessions.find((shared) => shared.streams < shared.maxStreams);
+    // openStream takes its slot before its first await: the next caller of this turn sees the session fuller.
+    if (free !== undefined) return openStream(free, target, headers, options, config, track);
+    pool.opening ??= openPooled(pool, key, target, options, config, track);
+    const shared = await pool.opening;
+    if (shared === null) return null;
   }
-  const shared = await pending;
-  if (shared === null) return null;
-  return openStream(shared, target, headers, options, config, track);
+}
+
+/** Opens a session into `pool`; `null` (and the origin remembered as HTTP/1.1-only) without extended CONNECT. */
+async function openPooled(
+  pool: Pool,
+  key: string,
+  target: Http2Target,
+  options: Http2ConnectOptions,
+  config: Readonly<ResolvedConfig>,
+  track: (socket: Duplex) => void,
+): Promise<SharedSession | null> {
+  let shared: SharedSession | null;
+  try {
+    shared = await openSession(target, options, config, track);
+  } finally {
+    pool.opening = null;
+  }
+  if (shared === null) {
+    if (pool.sessions.length === 0) POOLS.delete(key);
+    NO_HTTP2.set(key, Date.now() + NO_HTTP2_MEMORY_MS);
+    return null;
+  }
+  const opened = shared;
+  pool.sessions.push(opened);
+  const leave = (): void => {
+    const index = pool.sessions.indexOf(opened);
+    if (index >= 0) pool.sessions.splice(index, 1);
+    if (pool.sessions.length === 0 && pool.opening === null && POOLS.get(key) === pool) POOLS.delete(key);
+  };
+  opened.session.once('close', leave);
+  // GOAWAY: no new stream on it; the next connection opens a new session, and this one closes once its streams have.
+  opened.session.once('goaway', () => {
+    leave();
+    opened.session.close();
+  });
+  return opened;
 }
 
 /** The TLS connection with ALPN h2 and http/1.1, then the session and its first SETTINGS; `null` without extended CONNECT. */
@@ -146,7 +180,7 @@ async function openSession(
   const limits = config.limits;
   const session = http2.connect(target.url.origin.replace(/^wss:/, 'https:'), {
     createConnection: () => socket,
-    settings: { enablePush: false, maxHeaderListSize: (limits.maxNumHeaders + 1) * limits.maxLineLength },
+    settings: { enablePush: false, initialWindowSize: HTTP2_STREAM_WINDOW, maxHeaderListSize: (limits.maxNumHeaders + 1) * limits.maxLineLength },
     maxHeaderListPairs: limits.maxNumHeaders + 16,
   });
   session.on('error', ignore);
@@ -156,7 +190,8 @@ async function openSession(
     return null;
   }
   widenConnectionWindow(session, HTTP2_MAX_CONCURRENT_STREAMS);
-  const shared: SharedSession = { session, streams: 0, idle: undefined };
+  const maxStreams = Math.min(settings.maxConcurrentStreams ?? DEFAULT_MAX_STREAMS, HTTP2_MAX_CONCURRENT_STREAMS * 10);
+  const shared: SharedSession = { session, maxStreams, streams: 0, idle: undefined };
   releaseWhenIdle(shared);
   return shared;
 }

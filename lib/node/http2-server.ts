@@ -25,8 +25,14 @@ import type { Limits } from '../config/index.js';
  * §6.5.2 recommends no less). A browser tab rarely has more WebSockets than this; more go on another connection.
  */
 export const HTTP2_MAX_CONCURRENT_STREAMS = 100;
-/** The initial flow-control window of each stream (RFC 9113's default): what a stream that is not read can hold. */
-const STREAM_WINDOW = 65_535;
+/**
+ * The flow-control window of each stream, advertised by our server and our client (SETTINGS_INITIAL_WINDOW_SIZE):
+ * what a peer may send on a stream that is not read, so what one stream can make this side hold beyond
+ * `readHighWaterMark`. RFC 9113's default, 64 KiB, is smaller than the socket buffers a TCP connection has, and two
+ * peers that each stop reading while their own writes are backed up (this package does, so that unanswered pongs
+ * cannot pile up) then stall an echo with more than about 64 KiB in flight each way; 256 KiB leaves room for that.
+ */
+export const HTTP2_STREAM_WINDOW = 256 * 1024;
 /** Fields Node's HTTP/2 layer lets through beyond `maxNumHeaders`, so that a block slightly over gets our 431. */
 const HEADER_PAIRS_SLACK = 16;
 
@@ -46,7 +52,7 @@ export function http2ServerOptions(limits: Limits): http2.ServerOptions {
     settings: {
       enableConnectProtocol: true,
       maxConcurrentStreams: HTTP2_MAX_CONCURRENT_STREAMS,
-      initialWindowSize: STREAM_WINDOW,
+      initialWindowSize: HTTP2_STREAM_WINDOW,
       // The request line and every field at their longest: a block beyond it is refused by the HTTP/2 layer.
       maxHeaderListSize: (limits.maxNumHeaders + 1) * limits.maxLineLength,
     },
@@ -60,7 +66,7 @@ export function http2ServerOptions(limits: Limits): http2.ServerOptions {
  * TCP's, not HTTP/2's).
  */
 export function widenConnectionWindow(session: Http2Session, streams: number): void {
-  const size = streams * STREAM_WINDOW;
+  const size = streams * HTTP2_STREAM_WINDOW;
   const apply = (): void => {
     try {
       session.setLocalWindowSize(size);
