@@ -209,13 +209,10 @@ async function measure(): Promise<void> {
         // A fresh server per protocol and round: the memory baseline is not the other protocol's leftovers.
         const server = new ServerProcess(certFile, keyFile);
         await server.start();
-        process.stderr.write(`round ${round + 1}/${ROUNDS} ${protocol}: server on port ${server.port}\n`);
         const memory = await memoryPerConnection(server, protocol, ca);
-        process.stderr.write(`round ${round + 1}/${ROUNDS} ${protocol}: memory measured\n`);
         results[protocol].heap.push(memory.heap);
         results[protocol].rss.push(memory.rss);
         results[protocol].handshakes.push(await handshakeRate(server.port, protocol, ca));
-        process.stderr.write(`round ${round + 1}/${ROUNDS} ${protocol}: handshakes measured\n`);
         results[protocol].echo.push(await echoThroughput(server.port, protocol, ca));
         await server.stop();
         process.stderr.write(`round ${round + 1}/${ROUNDS} ${protocol} done\n`);
