@@ -16,14 +16,17 @@
  */
 import { Logger, type INestApplicationContext, type WebSocketAdapter, type WsMessageHandler } from '@nestjs/common';
 import http from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import type { Observable } from 'rxjs';
 import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 import { InProcessBroadcastBus } from '../broadcast/in-process-bus.js';
 import { RedisBroadcastBus } from '../broadcast/redis/redis-bus.js';
 import { pickWebSocketsOptions, resolveConfig, resolveGatewayLimits, type ResolvedConfig } from '../config/index.js';
 import { ConfigError, NoEndpointError, type HandshakeError, type RoomLimitError } from '../errors.js';
+import { isHttp2Server } from '../node/http2-server.js';
 import { WebSocketServer, type HandshakeInfo } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -64,9 +67,15 @@ export interface OnWebSocketsDisconnect {
   handleDisconnect(client: WebSocket, close: WebSocketsCloseInfo): unknown;
 }
 
-/** An `http.Server` or an `https.Server` (which is a `tls.Server`, not an `http.Server`). */
-function isHttpServer(value: unknown): value is HttpLikeServer {
-  return value instanceof http.Server || value instanceof https.Server;
+/**
+ * The app's server: an `http.Server`, an `https.Server` (which is a `tls.Server`, not an `http.Server`), or an HTTP/2
+ * server (`@nestjs/platform-fastify` with `http2: true`), whose gateways then take WebSockets over HTTP/2 (RFC 8441)
+ * and, with `allowHTTP1`, over HTTP/1.1.
+ */
+type AppServer = HttpLikeServer | Http2SecureServer;
+
+function isHttpServer(value: unknown): value is AppServer {
+  return value instanceof http.Server || value instanceof https.Server || (typeof value === 'object' && value !== null && isHttp2Server(value));
 }
 
 /** The adapter. Give it the app (or an HTTP server) and, optionally, options that override the module's. */
@@ -75,7 +84,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   forceCloseConnections = false;
 
   readonly #logger = new Logger(WebSocketsAdapter.name);
-  readonly #httpServer: HttpLikeServer | undefined;
+  readonly #httpServer: AppServer | undefined;
   readonly #adapterOptions: WebSocketsModuleOptions | undefined;
   readonly #registry: GatewayRegistry;
   readonly #listeners = new GatewayListeners(this.#logger);
@@ -99,7 +108,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
    *   options apply), or an HTTP(S) server
    * @param options override the module's options (or stand in for them when the module is not imported)
    */
-  constructor(appOrHttpServer?: INestApplicationContext | HttpLikeServer, options?: WebSocketsModuleOptions) {
+  constructor(appOrHttpServer?: INestApplicationContext | AppServer, options?: WebSocketsModuleOptions) {
     let app: INestApplicationContext | undefined;
     if (isHttpServer(appOrHttpServer)) {
       this.#httpServer = appOrHttpServer;
@@ -178,7 +187,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
         );
       }
       node = new WebSocketServer({ ...nodeOptions, server: this.#httpServer });
-      secure = this.#httpServer instanceof https.Server;
+      secure = this.#httpServer instanceof tls.Server;
       const httpServer = this.#httpServer;
       address = () => {
         const value = httpServer.address();
