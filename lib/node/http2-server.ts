@@ -96,11 +96,6 @@ export class Http2Sessions {
     this.#server.on('sessionError', ignore);
   }
 
-  /** The sessions open now. */
-  get size(): number {
-    return this.#sessions.size;
-  }
-
   /** Serves HTTP/2 on a TLS socket whose ALPN chose `h2`. */
   adopt(socket: TLSSocket): void {
     this.#server.emit('connection', socket);
@@ -109,11 +104,6 @@ export class Http2Sessions {
   /** Ends every session: GOAWAY, then the socket once its streams are closed (the server has closed them). */
   close(): void {
     for (const session of this.#sessions) session.close();
-  }
-
-  /** Destroys what `close()` left (sessions whose peer keeps streams open past the server's close timeout). */
-  destroy(): void {
-    for (const session of this.#sessions) session.destroy();
   }
 
   #onSession(session: Http2Session): void {

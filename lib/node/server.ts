@@ -11,6 +11,9 @@
  * a 101, then a close with 4000 + status, which a page can read where an HTTP status reaches it as 1006), and a
  * bearer token offered in `Sec-WebSocket-Protocol` becomes an `Authorization` header of the request (see
  * `withSubprotocolCredentials`).
+ * With `http2` (own TLS port) or attached to an `http2.createSecureServer`, a WebSocket may also come as an HTTP/2
+ * extended CONNECT stream (RFC 8441, see http2-server.ts): it takes the same handshake path, read from the header
+ * block (`requestFromHttp2`) and answered with a header block (`streamOf`, http2-stream.ts) where a socket gets bytes.
  * Over 400 lines because both modes share one handshake path (admission, open timer, checks, the hook's decision,
  * the 101 or the refusal, the hand-over to `WebSocket`) and its bookkeeping; the pieces that stand alone live in
  * their own files (admission, upgrade router, TLS options, the descriptor watch).
