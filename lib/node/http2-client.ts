@@ -15,7 +15,7 @@
 import { once } from 'node:events';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { ResolvedConfig, ResolvedProxy } from '../config/index.js';
 import { HandshakeLimitError, IncompleteResponseError } from '../errors.js';
@@ -171,7 +171,15 @@ async function openSession(
     rejectUnauthorized: options.rejectUnauthorized ?? true,
     ALPNProtocols: ['h2', 'http/1.1'],
   });
-  track(socket);
+  // The attempt that opens the session may give up (its openTimeoutMs) while the session is being set up, and then
+  // the socket goes; once the session is up it is shared, and no one attempt's deadline may end it.
+  let shared = false;
+  const guard = new PassThrough();
+  guard.on('error', ignore);
+  guard.once('close', () => {
+    if (!shared) socket.destroy();
+  });
+  track(guard);
   await once(socket, 'secureConnect');
   if (socket.alpnProtocol !== 'h2') {
     socket.destroy();
@@ -190,10 +198,11 @@ async function openSession(
     return null;
   }
   widenConnectionWindow(session, HTTP2_MAX_CONCURRENT_STREAMS);
+  shared = true;
   const maxStreams = Math.min(settings.maxConcurrentStreams ?? DEFAULT_MAX_STREAMS, HTTP2_MAX_CONCURRENT_STREAMS * 10);
-  const shared: SharedSession = { session, maxStreams, streams: 0, idle: undefined };
-  releaseWhenIdle(shared);
-  return shared;
+  const opened: SharedSession = { session, maxStreams, streams: 0, idle: undefined };
+  releaseWhenIdle(opened);
+  return opened;
 }
 
 /** One extended CONNECT on the session, its answer checked as a 101 would be, then the WebSocket over the stream. */

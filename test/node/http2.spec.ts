@@ -241,6 +241,19 @@ describeWithPeer('openssl', 'WebSockets over HTTP/2', () => {
     expect(forwarder.connections()).toBe(1);
   });
 
+  it('a connection that gives up (openTimeoutMs) ends its stream only, even when it opened the shared session', async () => {
+    const { server, port, ca } = await h2Server({ handshake: (info) => (info.query.has('slow') ? new Promise(() => undefined) : undefined) });
+    server.on('connection', echo);
+    const forwarder = await countingForwarder(port);
+    const url = `wss://localhost:${forwarder.port}/`;
+    const slow = connect(`${url}?slow`, { ca, http2: true, env: {}, openTimeoutMs: 700 });
+    const fast = await harness.connect(url, { ca, http2: true });
+    await expect(slow).rejects.toMatchObject({ code: 'WS_ERR_OPEN_TIMEOUT' });
+    void fast.send('still on the session');
+    expect(await next<[string, boolean]>(fast, 'message')).toEqual(['still on the session', false]);
+    expect(forwarder.connections()).toBe(1);
+  });
+
   it('refuses over HTTP/2 with the statuses of HTTP/1.1: origin, hook, path, method, version', async () => {
     const { server, port, ca } = await h2Server({
       path: '/chat',
