@@ -11,6 +11,7 @@ import {
   resolveMaxRedirects,
   resolveSocketPath,
   resolveSocketPermissions,
+  resolveHttp2,
   resolveTlsFiles,
   type ResolvedConfig,
   type WebSocketsOptions,
@@ -351,6 +352,25 @@ describe('client and Unix socket settings', () => {
     expect(resolveSocketPermissions(0o600, { WEBSOCKETS_SOCKET_PERMISSIONS: '660' })).toBe(0o600);
     expect(() => resolveSocketPermissions(undefined, { WEBSOCKETS_SOCKET_PERMISSIONS: '666x' })).toThrow(ConfigError);
     expect(() => resolveSocketPermissions('660', {})).toThrow('option socketPermissions must be permission bits from 0 to 0o777');
+  });
+});
+
+describe('resolveHttp2 (HTTP/2 on a server\'s own port)', () => {
+  it('reads the option, then WEBSOCKETS_HTTP2 (on/off words), then off; it needs TLS', () => {
+    expect(resolveHttp2(undefined, {}, true)).toBe(false);
+    expect(resolveHttp2(undefined, { WEBSOCKETS_HTTP2: 'on' }, true)).toBe(true);
+    expect(resolveHttp2(undefined, { WEBSOCKETS_HTTP2: 'TRUE' }, true)).toBe(true);
+    expect(resolveHttp2(undefined, { WEBSOCKETS_HTTP2: 'off' }, false)).toBe(false);
+    expect(resolveHttp2(undefined, { WEBSOCKETS_HTTP2: '' }, false)).toBe(false);
+    expect(resolveHttp2(false, { WEBSOCKETS_HTTP2: 'on' }, false)).toBe(false);
+    expect(resolveHttp2(true, {}, true)).toBe(true);
+    expect(() => resolveHttp2('yes', {}, true)).toThrow('option http2 must be a boolean; got "yes" (option http2, env WEBSOCKETS_HTTP2)');
+    expect(() => resolveHttp2(undefined, { WEBSOCKETS_HTTP2: '2' }, true)).toThrow('WEBSOCKETS_HTTP2 must be "on" or "off"; got "2" (option http2, env WEBSOCKETS_HTTP2)');
+    expect(() => resolveHttp2(true, {}, false)).toThrow(ConfigError);
+    expect(() => resolveHttp2(undefined, { WEBSOCKETS_HTTP2: '1' }, false)).toThrow(
+      'WEBSOCKETS_HTTP2 is on but the server has no TLS: browsers speak HTTP/2 over TLS only; give the tls option (or ' +
+        'WEBSOCKETS_TLS_CERT and WEBSOCKETS_TLS_KEY), or turn http2 off (option http2, env WEBSOCKETS_HTTP2)',
+    );
   });
 });
 

@@ -14,6 +14,7 @@ export { resolveMaxRedirects } from './redirects.js';
 export { resolveBackoff, type BackoffOptions, type ResolvedBackoff } from './backoff.js';
 export { parseProxyUrl, resolveProxy, type ProxyOptions, type ProxyScheme, type ProxyUrl, type ProxyVariable, type ResolvedProxy } from './proxy.js';
 export { resolveHost, resolveSocketPath, resolveSocketPermissions } from './listen-address.js';
+export { resolveHttp2 } from './http2.js';
 export { checkRedisUrl, resolveRedis, type ResolvedRedis } from './redis.js';
 export { resolveClusterTiming, type ClusterTiming } from './cluster.js';
 export { resolveGatewayPorts, listenPortOf, type GatewayPorts, type ResolvedGatewayPorts } from './gateway-ports.js';

@@ -19,14 +19,17 @@
  */
 import { Logger, type INestApplicationContext, type WebSocketAdapter, type WsMessageHandler } from '@nestjs/common';
 import http from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import type { Observable } from 'rxjs';
 import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 import { InProcessBroadcastBus } from '../broadcast/in-process-bus.js';
 import { RedisBroadcastBus } from '../broadcast/redis/redis-bus.js';
 import { listenPortOf, pickWebSocketsOptions, resolveConfig, resolveGatewayLimits, resolveSessions, type ResolvedConfig } from '../config/index.js';
 import { ConfigError, NoEndpointError, type HandshakeError, type RoomLimitError } from '../errors.js';
+import { isHttp2Server } from '../node/http2-server.js';
 import { WebSocketServer, type HandshakeInfo } from '../node/server.js';
 import { WebSocket } from '../node/websocket.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -74,9 +77,15 @@ export interface OnWebSocketsDisconnect {
 /** How often the bus's round trip is measured while OpenTelemetry metrics are on. */
 const BUS_PROBE_INTERVAL_MS = 10_000;
 
-/** An `http.Server` or an `https.Server` (which is a `tls.Server`, not an `http.Server`). */
-function isHttpServer(value: unknown): value is HttpLikeServer {
-  return value instanceof http.Server || value instanceof https.Server;
+/**
+ * The app's server: an `http.Server`, an `https.Server` (which is a `tls.Server`, not an `http.Server`), or an HTTP/2
+ * server (`@nestjs/platform-fastify` with `http2: true`), whose gateways then take WebSockets over HTTP/2 (RFC 8441)
+ * and, with `allowHTTP1`, over HTTP/1.1.
+ */
+type AppServer = HttpLikeServer | Http2SecureServer;
+
+function isHttpServer(value: unknown): value is AppServer {
+  return value instanceof http.Server || value instanceof https.Server || (typeof value === 'object' && value !== null && isHttp2Server(value));
 }
 
 /** The adapter. Give it the app (or an HTTP server) and, optionally, options that override the module's. */
@@ -85,7 +94,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
   forceCloseConnections = false;
 
   readonly #logger = new Logger(WebSocketsAdapter.name);
-  #httpServer: HttpLikeServer | undefined;
+  #httpServer: AppServer | undefined;
   /** The app whose HTTP server is read when first needed (an adapter made before the app's server exists). */
   readonly #app: INestApplicationContext | undefined;
   /** OpenTelemetry, when `@opentelemetry/api` is installed and a provider is registered; decided at the first `create()`. */
@@ -122,7 +131,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
    *   options apply), or an HTTP(S) server
    * @param options override the module's options (or stand in for them when the module is not imported)
    */
-  constructor(appOrHttpServer?: INestApplicationContext | HttpLikeServer, options?: WebSocketsModuleOptions) {
+  constructor(appOrHttpServer?: INestApplicationContext | AppServer, options?: WebSocketsModuleOptions) {
     let app: INestApplicationContext | undefined;
     if (isHttpServer(appOrHttpServer)) {
       this.#httpServer = appOrHttpServer;
@@ -235,7 +244,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
         );
       }
       node = new WebSocketServer({ ...nodeOptions, server: this.#httpServer });
-      secure = this.#httpServer instanceof https.Server;
+      secure = this.#httpServer instanceof tls.Server;
       const httpServer = this.#httpServer;
       address = () => {
         const value = httpServer.address();
@@ -441,7 +450,7 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
 }
 
 /** The HTTP(S) server of an app, when it has one (`undefined` for a standalone app, or before the app exists). */
-function httpServerOf(app: INestApplicationContext): HttpLikeServer | undefined {
+function httpServerOf(app: INestApplicationContext): AppServer | undefined {
   const getHttpServer = (app as { getHttpServer?: () => unknown }).getHttpServer;
   let server: unknown;
   try {

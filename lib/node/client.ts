@@ -41,6 +41,7 @@ import {
 } from '../protocol/handshake.js';
 import { createDeflateCodec } from './deflate.js';
 import { openHttpTunnel, type ProxyTlsOptions } from './http-proxy.js';
+import { attemptHttp2 } from './http2-client.js';
 import { proxyFor } from './proxy-environment.js';
 import { readResponse } from './response-reader.js';
 import { openSocksTunnel } from './socks-proxy.js';
@@ -83,6 +84,12 @@ export interface ConnectOptions extends WebSocketsOptions, ProxyOptions {
   socketPath?: string;
   /** The environment the settings and the proxy variables fall back on. @default process.env (read once, per call) */
   env?: Environment;
+  /**
+   * wss: open the connection as a stream of an HTTP/2 session to the origin (RFC 8441), shared by every connection
+   * to it, when the server advertises extended CONNECT; over HTTP/1.1 otherwise. Not through a proxy or a Unix
+   * socket. @default false
+   */
+  http2?: boolean;
 }
 
 /** RFC 9110 §15.4: the redirects a WebSocket client follows (the handshake is a GET, so all of them apply). */
@@ -161,7 +168,9 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   let sockets = new AttemptSockets();
   const run = async (): Promise<WebSocket> => {
     for (let redirects = 0; ; redirects++) {
-      const result = await attempt(target, headers, options, config, proxies, sockets);
+      const result =
+        (options.http2 === true ? await attemptHttp2(target, headers, options, config, proxies, sockets.track) : null) ??
+        (await attempt(target, headers, options, config, proxies, sockets));
       if ('ws' in result) return result.ws;
       sockets = new AttemptSockets();
       if (redirects >= maxRedirects) {

@@ -11,17 +11,21 @@
  * a 101, then a close with 4000 + status, which a page can read where an HTTP status reaches it as 1006), and a
  * bearer token offered in `Sec-WebSocket-Protocol` becomes an `Authorization` header of the request (see
  * `withSubprotocolCredentials`).
+ * With `http2` (own TLS port) or attached to an `http2.createSecureServer`, a WebSocket may also come as an HTTP/2
+ * extended CONNECT stream (RFC 8441, see http2-server.ts): it takes the same handshake path, read from the header
+ * block (`requestFromHttp2`) and answered with a header block (`streamOf`, http2-stream.ts) where a socket gets bytes.
  * Over 400 lines because both modes share one handshake path (admission, open timer, checks, the hook's decision,
  * the 101 or the refusal, the hand-over to `WebSocket`) and its bookkeeping; the pieces that stand alone live in
  * their own files (admission, upgrade router, TLS options, the descriptor watch).
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Http2SecureServer, ServerHttp2Stream } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { pickWebSocketsOptions, resolveConfig, resolveHost, resolveSocketPath, resolveSocketPermissions, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config/index.js';
+import { pickWebSocketsOptions, resolveConfig, resolveHost, resolveHttp2, resolveSocketPath, resolveSocketPermissions, type Environment, type ResolvedConfig, type WebSocketsOptions } from '../config/index.js';
 import { ConfigError, ConnectionLimitError, FileDescriptorLimitError, HandshakeError, InvalidStateError, NoEndpointError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Connection } from '../protocol/connection.js';
@@ -34,6 +38,7 @@ import {
   requestTargetPath,
   RequestParser,
   validateUpgradeRequest,
+  requestFromHttp2,
   ParsedHandshakeRequest,
   type HandshakeRequest,
   type UpgradeRequest,
@@ -44,6 +49,8 @@ import { Admission, isRefusal } from './admission.js';
 import { createDeflateCodec } from './deflate.js';
 import { noticeFdExhaustion, watchFdLimit, type FdExhaustion } from './fd-limit-watch.js';
 import { serverTlsOptions } from './tls-options.js';
+import { Http2Router, Http2Sessions, isHttp2Server } from './http2-server.js';
+import { HandshakeStream, streamOf } from './http2-stream.js';
 import { listenOnSocketPath } from './unix-socket.js';
 import { UpgradeRouter, type UpgradeTarget } from './upgrade-router.js';
 import { PreparedMessage } from '../protocol/prepared-message.js';
@@ -78,8 +85,18 @@ export interface WebSocketServerOptions extends WebSocketsOptions {
   socketPath?: string;
   /** Permissions of the `socketPath` file, e.g. `0o660`. @default what the umask gives, or WEBSOCKETS_SOCKET_PERMISSIONS (octal) */
   socketPermissions?: number;
-  /** Attach to this server's `'upgrade'` event instead of listening on a port. */
-  server?: HttpServer | HttpsServer;
+  /**
+   * Attach to this server's `'upgrade'` event instead of listening on a port. An `http2.createSecureServer` (with
+   * `allowHTTP1` for HTTP/1.1 clients) also gets its extended CONNECT streams with `:protocol websocket` served
+   * (RFC 8441); its other streams stay the application's.
+   */
+  server?: HttpServer | HttpsServer | Http2SecureServer;
+  /**
+   * Own listener over TLS: also speak HTTP/2 (ALPN `h2` beside `http/1.1`) and accept WebSockets as extended
+   * CONNECT streams (RFC 8441), several on one connection. Needs TLS (a ConfigError otherwise).
+   * @default false, or WEBSOCKETS_HTTP2
+   */
+  http2?: boolean;
   /**
    * The path this server owns: `'/ws'` matches `/ws` and `/ws/`, whatever the query. Every path when omitted.
    * On its own port, other paths get 404; attached, other paths are left to other listeners (404 if none).
@@ -130,6 +147,7 @@ const STATUS_SERVICE_UNAVAILABLE = 503;
 const REFUSAL_LINGER_MS = 1000;
 const NO_SUBPROTOCOLS: readonly string[] = Object.freeze([]);
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * A WebSocket server. Events: `'connection'` (ws: WebSocket, info: HandshakeInfo), `'handshakeError'`
@@ -152,7 +170,9 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   readonly #options: WebSocketServerOptions;
   readonly #path: string | undefined;
   readonly #listener: net.Server | undefined;
-  readonly #attachedTo: HttpServer | HttpsServer | undefined;
+  readonly #attachedTo: HttpServer | HttpsServer | Http2SecureServer | undefined;
+  /** Own listener with `http2`: the HTTP/2 sessions of the sockets that chose h2. */
+  readonly #http2: Http2Sessions | undefined;
   readonly #host: string | undefined;
   readonly #socketPath: string | undefined;
   readonly #socketPermissions: number | null;
@@ -195,8 +215,12 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       if (options.port !== undefined || options.socketPath !== undefined || (options.tls !== undefined && options.tls !== false)) {
         throw new InvalidStateError('give either server (attach mode) or port/socketPath/tls (own listener), not both');
       }
+      if (options.http2 !== undefined) {
+        throw new InvalidStateError('option http2 is for a server on its own port; attached, pass an http2.createSecureServer as server');
+      }
       this.#attachedTo = options.server;
       UpgradeRouter.attach(options.server as HttpServer, this);
+      if (isHttp2Server(options.server)) Http2Router.attach(options.server, this);
       this.#unwatchFdLimit = watchFdLimit(this.#fdExhausted);
     } else {
       if (options.port === undefined && options.socketPath === undefined) {
@@ -210,9 +234,12 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       this.#host = resolveHost(options.host, env) ?? undefined;
       const openTimeoutMs = this.config.openTimeoutMs;
       const tlsOptions = serverTlsOptions(options.tls, env);
+      const http2 = resolveHttp2(options.http2, env, tlsOptions !== null);
+      if (http2) this.#http2 = new Http2Sessions(this, this.config.limits, openTimeoutMs);
+      const alpn = http2 ? { ALPNProtocols: ['h2', 'http/1.1'] } : {};
       this.#listener =
         tlsOptions !== null
-          ? tls.createServer({ ...(openTimeoutMs === null ? {} : { handshakeTimeout: openTimeoutMs }), ...tlsOptions }, (socket) =>
+          ? tls.createServer({ ...(openTimeoutMs === null ? {} : { handshakeTimeout: openTimeoutMs }), ...tlsOptions, ...alpn }, (socket) =>
               this.#onRawSocket(socket, true),
             )
           : net.createServer({ noDelay: true }, (socket) => this.#onRawSocket(socket, false));
@@ -294,6 +321,38 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   }
 
   /**
+   * @internal Takes over an HTTP/2 stream that opens a WebSocket (RFC 8441): admission, the open timeout and the
+   * handshake limits as for an upgrade, the request read from the header block (`rawHeaders` as Node gives them),
+   * then the same checks, hook and answer (`:status 200`, or the refusal's status on the stream).
+   */
+  handleStream(stream: ServerHttp2Stream, rawHeaders: readonly string[]): void {
+    const handshake = HandshakeStream.register(stream);
+    stream.on('error', destroyOnError);
+    if (this.#closing !== undefined) {
+      this.#refuse(stream, new HandshakeError('the server is shutting down', STATUS_SERVICE_UNAVAILABLE), undefined);
+      return;
+    }
+    if (!this.#admit(stream)) return;
+    this.#startOpenTimer(stream);
+    let request: ParsedHandshakeRequest;
+    try {
+      request = requestFromHttp2(rawHeaders, this.config.limits);
+    } catch (error) {
+      this.#refuse(stream, error, undefined);
+      return;
+    }
+    void this.#completeHandshake(stream, request, EMPTY, handshake.tlsSocket !== undefined);
+  }
+
+  /** @internal Answers a WebSocket stream that no server on the HTTP/2 server owns with 404. */
+  rejectUnownedStream(stream: ServerHttp2Stream, path: string): void {
+    const handshake = HandshakeStream.register(stream);
+    stream.on('error', destroyOnError);
+    const query = path.indexOf('?');
+    this.#refuse(stream, new NoEndpointError(query === -1 ? path : path.slice(0, query), handshake.remoteAddress), undefined);
+  }
+
+  /**
    * Sends one message to every open connection (or those `filter` accepts), built once: the frame is serialized a
    * single time and every connection writes the same bytes, unless it compresses the message (permessage-deflate
    * with the message at or above `compression.threshold`), in which case it compresses its own copy. Each
@@ -341,7 +400,10 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
         ? new Promise<void>((resolve) => this.#listener!.close(() => resolve()))
         : Promise.resolve();
     // Retired, not detached: until the HTTP server closes, this path answers 503 rather than fall through to a 404.
-    if (this.#attachedTo !== undefined) UpgradeRouter.retire(this.#attachedTo as HttpServer, this);
+    if (this.#attachedTo !== undefined) {
+      UpgradeRouter.retire(this.#attachedTo as HttpServer, this);
+      if (isHttp2Server(this.#attachedTo)) Http2Router.detach(this.#attachedTo, this);
+    }
     this.#unwatchFdLimit?.();
     this.#unwatchFdLimit = undefined;
     for (const socket of this.#handshaking.keys()) socket.destroy();
@@ -350,6 +412,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     for (const socket of this.#refused) socket.destroy();
     this.#refused.clear();
     await Promise.all([...this.#clients].map((ws) => ws.close(CloseCode.GOING_AWAY, 'server shutting down')));
+    // Every WebSocket stream is closed: GOAWAY to the sessions, whose sockets the listener's close waits for.
+    this.#http2?.close();
     await listenerClosed;
     this.emit('close');
   }
@@ -362,6 +426,11 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     if (secure) refuseRenegotiation(socket);
     if (this.#closing !== undefined) {
       socket.destroy();
+      return;
+    }
+    // A TLS client that chose HTTP/2: its streams are admitted one by one (handleStream).
+    if (this.#http2 !== undefined && (socket as tls.TLSSocket).alpnProtocol === 'h2') {
+      this.#http2.adopt(socket as tls.TLSSocket);
       return;
     }
     if (!this.#admit(socket)) return;
@@ -390,7 +459,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
    */
   #admit(socket: Duplex): boolean {
     if (!this.#admission.enabled) return true;
-    const result = this.#admission.admit((socket as Partial<net.Socket>).remoteAddress);
+    const result = this.#admission.admit(remoteAddressOf(socket));
     if (isRefusal(result)) {
       this.#refuse(socket, result, undefined);
       return false;
@@ -435,7 +504,7 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       this.#refuse(socket, error, undefined);
       return;
     }
-    const info = new ServerHandshakeInfo(request, (socket as Partial<net.Socket>).remoteAddress, secure, secure ? peerCertificateOf(socket) : undefined);
+    const info = new ServerHandshakeInfo(request, remoteAddressOf(socket), secure, secure ? peerCertificateOf(socket) : undefined);
     let ws: WebSocket;
     let upgrade: UpgradeRequest | undefined;
     // A refusal the application decided on (allowedOrigins, the hook), which may be sent in-band; not a malformed
@@ -485,7 +554,11 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
           }
           let response: Buffer;
           try {
-            response = buildRejectResponse(status, body ?? '', { serverHeader: this.config.serverHeader, headers: headers ?? {} });
+            const stream = streamOf(socket);
+            response =
+              stream !== undefined
+                ? stream.reject(status, body ?? '', headers ?? {}, this.config.serverHeader)
+                : buildRejectResponse(status, body ?? '', { serverHeader: this.config.serverHeader, headers: headers ?? {} });
           } catch (error) {
             throw invalidDecision('a refusal', error);
           }
@@ -515,20 +588,18 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
       }
 
       // The 101 is written as a latin1 string (as ws does): no Buffer is made for it before the socket encodes it.
-      let response: string;
+      // Over HTTP/2 the acceptance is the stream's header block, :status 200 (RFC 8441 §5).
+      const stream = streamOf(socket);
+      let response = '';
       try {
-        response = acceptResponseHead({
-          key: upgrade.key,
-          protocol,
-          extensions: deflate?.response ?? null,
-          serverHeader: this.config.serverHeader,
-          headers: extraHeaders,
-        });
+        const accept = { protocol, extensions: deflate?.response ?? null, serverHeader: this.config.serverHeader, headers: extraHeaders };
+        if (stream !== undefined) stream.accept(accept);
+        else response = acceptResponseHead({ key: upgrade.key, ...accept });
       } catch (error) {
         throw invalidDecision('headers', error);
       }
       this.#endHandshake(socket);
-      socket.write(response, 'latin1');
+      if (stream === undefined) socket.write(response, 'latin1');
       const connection = new Connection({
         side: 'server',
         maxMessageSize: this.config.limits.maxMessageSize,
@@ -582,7 +653,8 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
     if (!(error instanceof HandshakeError)) this.#reportError(toError(error));
     let response: Buffer;
     try {
-      response = rejectionFor(failure, this.config.serverHeader);
+      const stream = streamOf(socket);
+      response = stream !== undefined ? stream.refuse(failure, this.config.serverHeader) : rejectionFor(failure, this.config.serverHeader);
     } catch (error) {
       // A refusal that cannot be serialized must not leave the socket hanging: answer a bare 500 instead.
       this.#reportError(toError(error));
@@ -609,7 +681,13 @@ export class WebSocketServer extends EventEmitter implements UpgradeTarget {
   #refuseInBand(socket: Duplex, upgrade: UpgradeRequest, failure: HandshakeError, message: string, info: HandshakeInfo): void {
     const protocol = withAuthMarker(null, upgrade.protocols) ?? upgrade.protocols[0] ?? null;
     const serverHeader = this.config.serverHeader;
-    this.#writeRefusal(socket, inBandRefusal({ key: upgrade.key, protocol, status: failure.httpStatus, message, serverHeader }));
+    const stream = streamOf(socket);
+    this.#writeRefusal(
+      socket,
+      stream !== undefined
+        ? stream.refuseInBand(protocol, failure.httpStatus, message, serverHeader)
+        : inBandRefusal({ key: upgrade.key, protocol, status: failure.httpStatus, message, serverHeader }),
+    );
     this.#emitHandshakeError(failure, info);
   }
 
@@ -661,8 +739,14 @@ function isSecure(socket: Duplex): boolean {
   return (socket as Partial<tls.TLSSocket>).encrypted === true;
 }
 
+/** The client's address: the socket's, or for an HTTP/2 stream its session's. */
+function remoteAddressOf(socket: Duplex): string | undefined {
+  const stream = streamOf(socket);
+  return stream !== undefined ? stream.remoteAddress : (socket as Partial<net.Socket>).remoteAddress;
+}
+
 function peerCertificateOf(socket: Duplex): tls.PeerCertificate | undefined {
-  const tlsSocket = socket as Partial<tls.TLSSocket>;
+  const tlsSocket = (streamOf(socket)?.tlsSocket ?? socket) as Partial<tls.TLSSocket>;
   if (typeof tlsSocket.getPeerCertificate !== 'function') return undefined;
   const certificate = tlsSocket.getPeerCertificate();
   return certificate !== null && Object.keys(certificate).length > 0 ? certificate : undefined;

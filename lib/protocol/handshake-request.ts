@@ -35,7 +35,7 @@ export { ParsedHandshakeRequest, type HandshakeRequest } from './request.js';
 
 /** What the server needs from a valid upgrade request. */
 export interface UpgradeRequest {
-  /** The `Sec-WebSocket-Key`, for `acceptKey`. */
+  /** The `Sec-WebSocket-Key`, for `acceptKey`; empty over HTTP/2 (RFC 8441 has none). */
   readonly key: string;
   /** The subprotocols the client offers, in its order of preference. */
   readonly protocols: string[];
@@ -163,6 +163,10 @@ export function requestFromParts(
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const UPGRADE_REQUIRED: Record<string, string> = Object.freeze({ Upgrade: 'websocket' });
 const VERSION_REQUIRED: Record<string, string> = Object.freeze({ 'Sec-WebSocket-Version': WEBSOCKET_VERSION });
+const CONNECT_ALLOWED: Record<string, string> = Object.freeze({ Allow: 'CONNECT' });
+
+/** The `httpVersion` of a request that came as an HTTP/2 extended CONNECT (RFC 8441). */
+export const HTTP2_VERSION = '2';
 
 /** The only value of a header that must appear once. @throws InvalidHeaderError when absent or repeated */
 function single(request: HandshakeRequest, name: string, status = 400, headers: Record<string, string> = NO_HEADERS): string {
@@ -185,9 +189,12 @@ function single(request: HandshakeRequest, name: string, status = 400, headers: 
  * - `Sec-WebSocket-Key` missing, repeated or not the base64 of 16 bytes: 400;
  * - `Sec-WebSocket-Version` missing or other than 13: 426 with `Sec-WebSocket-Version: 13` (RFC 6455 §4.4);
  * - `Sec-WebSocket-Protocol` with an element that is not a token: 400.
+ * A request that came over HTTP/2 (`httpVersion` 2, from `requestFromHttp2`) is checked as RFC 8441 says instead
+ * (see `validateExtendedConnect`).
  * @throws HandshakeError, InvalidHeaderError with the status and headers above
  */
 export function validateUpgradeRequest(request: HandshakeRequest): UpgradeRequest {
+  if (request.httpVersion === HTTP2_VERSION) return validateExtendedConnect(request);
   if (request.httpVersion !== '1.1') {
     throw new HandshakeError(`unsupported HTTP version: HTTP/${request.httpVersion} (HTTP/1.1 is required)`, 505);
   }
@@ -224,6 +231,33 @@ export function validateUpgradeRequest(request: HandshakeRequest): UpgradeReques
   if (version !== WEBSOCKET_VERSION) throw new InvalidHeaderError('Sec-WebSocket-Version', version, 426, versionRequired);
   return {
     key,
+    protocols: parseSubprotocols(request.headers.getAll(SUBPROTOCOL_HEADER)),
+    extensions: request.headers.getAll('Sec-WebSocket-Extensions').join(', '),
+  };
+}
+
+/**
+ * The checks of `validateUpgradeRequest` for an HTTP/2 extended CONNECT (RFC 8441 §4-5), built by
+ * `requestFromHttp2` (which has checked `:protocol` already): the method is CONNECT (405 with `Allow: CONNECT`
+ * otherwise), the target an origin-form path, `Host` (from `:authority`) present once and well formed (400), and
+ * `Sec-WebSocket-Version` 13 (426). HTTP/2 has no `Upgrade`, `Connection` or `Sec-WebSocket-Key`: the stream is the
+ * connection, so the key comes back empty; a body is the WebSocket's own bytes.
+ */
+function validateExtendedConnect(request: HandshakeRequest): UpgradeRequest {
+  if (request.method !== 'CONNECT') {
+    throw new HandshakeError(
+      `unsupported HTTP method over HTTP/2: ${request.method} (a WebSocket over HTTP/2 is an extended CONNECT with :protocol websocket, RFC 8441)`,
+      405,
+      CONNECT_ALLOWED,
+    );
+  }
+  if (!request.target.startsWith('/')) throw new HandshakeError(`invalid request target ${shown(request.target)}`);
+  const host = single(request, 'Host');
+  if (!HOST.test(host)) throw new InvalidHeaderError('Host', host);
+  const version = single(request, 'Sec-WebSocket-Version', 426, VERSION_REQUIRED);
+  if (version !== WEBSOCKET_VERSION) throw new InvalidHeaderError('Sec-WebSocket-Version', version, 426, VERSION_REQUIRED);
+  return {
+    key: '',
     protocols: parseSubprotocols(request.headers.getAll(SUBPROTOCOL_HEADER)),
     extensions: request.headers.getAll('Sec-WebSocket-Extensions').join(', '),
   };

@@ -8,7 +8,8 @@
  * - `handshake-reader.ts`: the incremental line reader under the limits (internal);
  * - `subprotocols.ts`: `Sec-WebSocket-Protocol` negotiation, and credentials taken out of it;
  * - `bearer-subprotocol.ts`: how a client carries a bearer token in `Sec-WebSocket-Protocol`;
- * - `in-band-refusal.ts`: a refusal sent as a 101 and a close with 4000 + status, for browsers.
+ * - `in-band-refusal.ts`: a refusal sent as a 101 and a close with 4000 + status, for browsers;
+ * - `http2-handshake.ts`: the same handshake as an HTTP/2 extended CONNECT (RFC 8441).
  */
 export { HandshakeHeaders, isToken, parseList, listHasToken } from './handshake-headers.js';
 export type { HeaderField, HeaderFields } from './handshake-headers.js';
@@ -16,6 +17,7 @@ export { WEBSOCKET_GUID, KEY_BYTES, acceptKey, generateKey, isValidKey } from '.
 export type { RandomBytes } from './handshake-key.js';
 export {
   WEBSOCKET_VERSION,
+  HTTP2_VERSION,
   RequestParser,
   requestFromParts,
   requestTargetPath,
@@ -46,6 +48,16 @@ export type {
 } from './handshake-response.js';
 export { SUBPROTOCOL_HEADER, parseSubprotocols, formatSubprotocols, selectSubprotocol, withSubprotocolCredentials } from './subprotocols.js';
 export { AUTH_MARKER_SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX, bearerSubprotocol, bearerTokenOf } from './bearer-subprotocol.js';
-export { inBandRefusal, isInBandStatus, refusalCloseCode } from './in-band-refusal.js';
+export { inBandRefusal, isInBandStatus, refusalCloseCode, refusalCloseFrame } from './in-band-refusal.js';
+export {
+  WEBSOCKET_PROTOCOL,
+  requestFromHttp2,
+  acceptStreamHeaders,
+  streamRefusal,
+  streamRejectionFor,
+  extendedConnectHeaders,
+  validateStreamResponse,
+} from './http2-handshake.js';
+export type { StreamHeaders, StreamAnswer, StreamAcceptOptions, ExtendedConnectOptions } from './http2-handshake.js';
 export type { InBandRefusalOptions } from './in-band-refusal.js';
 export type { SubprotocolSelector } from './subprotocols.js';

@@ -50,6 +50,16 @@ export interface InBandRefusalOptions {
 export function inBandRefusal(options: InBandRefusalOptions): Buffer {
   if (!isInBandStatus(options.status)) throw new RangeError(`an in-band refusal needs a status from 400 to 499; got ${options.status}`);
   const head = acceptResponseHead({ key: options.key, protocol: options.protocol ?? null, extensions: null, serverHeader: options.serverHeader });
-  const reason = truncateUtf8(options.message === '' ? reasonPhrase(options.status) : options.message, MAX_CLOSE_REASON);
-  return Buffer.concat([Buffer.from(head, 'latin1'), ...encodeFrame(Opcode.CLOSE, closePayload(refusalCloseCode(options.status), reason))]);
+  return Buffer.concat([Buffer.from(head, 'latin1'), refusalCloseFrame(options.status, options.message)]);
+}
+
+/**
+ * The close frame of an in-band refusal alone: 4000 + status, and `message` (the status's reason phrase when empty)
+ * cut to 123 bytes. Over HTTP/2 it follows a `:status 200` on the stream instead of a 101.
+ * @throws RangeError for a status outside 400-499
+ */
+export function refusalCloseFrame(status: number, message: string): Buffer {
+  if (!isInBandStatus(status)) throw new RangeError(`an in-band refusal needs a status from 400 to 499; got ${status}`);
+  const reason = truncateUtf8(message === '' ? reasonPhrase(status) : message, MAX_CLOSE_REASON);
+  return Buffer.concat(encodeFrame(Opcode.CLOSE, closePayload(refusalCloseCode(status), reason)));
 }

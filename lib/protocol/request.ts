@@ -28,7 +28,7 @@ export interface HandshakeRequest {
   readonly target: string;
   /** The path of the target without its query, not percent-decoded; `/` for an absolute-form target with none. */
   readonly path: string;
-  /** `1.1` for HTTP/1.1. */
+  /** `1.1` for HTTP/1.1; `2` for an HTTP/2 extended CONNECT (RFC 8441), whose `method` is `CONNECT`. */
   readonly httpVersion: string;
   /** The header field lines in order, names in their original case. */
   readonly rawHeaders: ReadonlyArray<HeaderField>;
@@ -46,7 +46,7 @@ export class ParsedHandshakeRequest implements HandshakeRequest {
   readonly target: string;
   /** The path of the target without its query, not percent-decoded; `/` for an absolute-form target with none. */
   readonly path: string;
-  /** `1.1` for HTTP/1.1. */
+  /** `1.1` for HTTP/1.1; `2` for an HTTP/2 extended CONNECT (RFC 8441), whose `method` is `CONNECT`. */
   readonly httpVersion: string;
   /** The header fields while parsed; `null` once compacted into `#lines`. */
   #fields: ReadonlyArray<HeaderField> | null;
