@@ -4,12 +4,19 @@
  * the WebSocket servers of those paths attached. Plain HTTP requests get 426; `openTimeoutMs` (of the gateway that
  * opens the port) bounds the TLS handshake and then the request head, as on the node layer's own listener, where
  * Node's own bounds would be 120 s and 60 s.
+ *
+ * With `http2` (TLS only) the listener is an `http2.createSecureServer` with `allowHTTP1`: browsers that reach it
+ * over HTTP/2 open their WebSockets as extended CONNECT streams (RFC 8441) on their one connection, others upgrade
+ * over HTTP/1.1 as before (see lib/node/http2-server.ts).
  */
 import type { Logger } from '@nestjs/common';
 import http from 'node:http';
+import http2, { type Http2SecureServer, type Http2Session } from 'node:http2';
 import https from 'node:https';
+import type { Limits } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import { noticeFdExhaustion } from '../node/fd-limit-watch.js';
+import { http2ServerOptions } from '../node/http2-server.js';
 import { refuseRenegotiation } from '../node/server.js';
 import { listenOnSocketPath } from '../node/unix-socket.js';
 import type { ResolvedWebSocketsOptions } from './websockets-options.interface.js';
@@ -19,7 +26,7 @@ export type HttpLikeServer = http.Server | https.Server;
 
 /** One port's listener. */
 export interface GatewayListener {
-  readonly server: HttpLikeServer;
+  readonly server: HttpLikeServer | Http2SecureServer;
   readonly secure: boolean;
   /** Settles once listening, or once listening failed (the failure is logged). */
   readonly listening: Promise<void>;
@@ -29,6 +36,7 @@ export interface GatewayListener {
 export interface ListenerConfig {
   readonly openTimeoutMs: number | null;
   readonly serverHeader: string | null;
+  readonly limits: Limits;
 }
 
 /** Where a listener listens: a TCP port (on `host`), or a Unix socket file with its permissions. */
@@ -43,6 +51,13 @@ function keyOf(target: ListenTarget): string {
 
 function describe(target: ListenTarget): string {
   return 'socketPath' in target ? `socket ${target.socketPath}` : `port ${target.port}`;
+}
+
+/** The open HTTP/2 sessions of each HTTP/2 listener, destroyed when it closes (Node's close() waits for them). */
+const SESSIONS = new WeakMap<Http2SecureServer, Set<Http2Session>>();
+
+function sessionsOf(server: Http2SecureServer): Http2Session[] {
+  return [...(SESSIONS.get(server) ?? [])];
 }
 
 /** Node's default `requestTimeout`; an own listener raises it only when `openTimeoutMs` is longer. */
@@ -60,7 +75,7 @@ export class GatewayListeners {
    * The listener of `target`, opened on first use.
    * @throws ConfigError when the port or socket is already served with the other TLS setting
    */
-  get(target: ListenTarget, tls: ResolvedWebSocketsOptions['tls'], config: ListenerConfig, gatewayName: string): GatewayListener {
+  get(target: ListenTarget, tls: ResolvedWebSocketsOptions['tls'], config: ListenerConfig, gatewayName: string, http2On = false): GatewayListener {
     const key = keyOf(target);
     const existing = this.#listeners.get(key);
     if (existing !== undefined) {
@@ -74,7 +89,7 @@ export class GatewayListeners {
       }
       return existing;
     }
-    const listener = this.#open(target, tls, config, gatewayName);
+    const listener = this.#open(target, tls, config, gatewayName, http2On);
     this.#listeners.set(key, listener);
     return listener;
   }
@@ -88,7 +103,8 @@ export class GatewayListeners {
             void listening.finally(() => {
               if (!server.listening) return resolve();
               server.close(() => resolve());
-              server.closeAllConnections();
+              if ('closeAllConnections' in server) server.closeAllConnections();
+              else for (const session of sessionsOf(server)) session.destroy();
             });
           }),
       ),
@@ -96,7 +112,7 @@ export class GatewayListeners {
     this.#listeners.clear();
   }
 
-  #open(target: ListenTarget, tls: ResolvedWebSocketsOptions['tls'], config: ListenerConfig, gatewayName: string): GatewayListener {
+  #open(target: ListenTarget, tls: ResolvedWebSocketsOptions['tls'], config: ListenerConfig, gatewayName: string, http2On: boolean): GatewayListener {
     const { openTimeoutMs, serverHeader } = config;
     // Plain HTTP requests to a WebSocket-only port get 426 with `Upgrade: websocket` (RFC 9110 §15.5.22), and the
     // `Server` header that every response of the package carries.
@@ -112,6 +128,13 @@ export class GatewayListeners {
       res.writeHead(STATUS_UPGRADE_REQUIRED, headers);
       res.end(body);
     };
+    // HTTP/2 has no Upgrade or Connection header (RFC 9113 §8.2.2): its plain requests get the 426 without them.
+    const { Upgrade: _upgrade, Connection: _connection, ...http2Headers } = headers;
+    const onHttp2Request = (req: http2.Http2ServerRequest | http.IncomingMessage, res: http2.Http2ServerResponse | http.ServerResponse): void => {
+      if (req.httpVersionMajor !== 2) return onRequest(req as http.IncomingMessage, res as http.ServerResponse);
+      (res as http2.Http2ServerResponse).writeHead(STATUS_UPGRADE_REQUIRED, http2Headers);
+      res.end(body);
+    };
     const httpOptions: http.ServerOptions =
       openTimeoutMs === null
         ? {}
@@ -123,8 +146,26 @@ export class GatewayListeners {
             requestTimeout: Math.max(openTimeoutMs, NODE_REQUEST_TIMEOUT_MS),
             connectionsCheckingInterval: Math.min(openTimeoutMs, MAX_CONNECTIONS_CHECKING_INTERVAL_MS),
           };
-    let server: HttpLikeServer;
-    if (tls !== null) {
+    let server: HttpLikeServer | Http2SecureServer;
+    if (tls !== null && http2On) {
+      const secure = http2.createSecureServer(
+        {
+          ...http2ServerOptions(config.limits),
+          allowHTTP1: true,
+          ...(openTimeoutMs === null ? {} : { handshakeTimeout: openTimeoutMs }),
+          ...tls,
+        },
+        onHttp2Request,
+      );
+      secure.on('secureConnection', refuseRenegotiation);
+      const sessions = new Set<Http2Session>();
+      secure.on('session', (session: Http2Session) => {
+        sessions.add(session);
+        session.once('close', () => sessions.delete(session));
+      });
+      SESSIONS.set(secure, sessions);
+      server = secure;
+    } else if (tls !== null) {
       server = https.createServer({ ...httpOptions, ...(openTimeoutMs === null ? {} : { handshakeTimeout: openTimeoutMs }), ...tls }, onRequest);
       // This port serves WebSockets only, which never need renegotiation (see refuseRenegotiation).
       server.on('secureConnection', refuseRenegotiation);

@@ -173,6 +173,12 @@ export interface WebSocketsModuleOptions extends WebSocketsServerOptions {
    * @default false, or WEBSOCKETS_VERBOSE_LOGS
    */
   verboseLogs?: boolean;
+  /**
+   * Gateways on a TLS port of their own also speak HTTP/2 (ALPN `h2` beside `http/1.1`) and take WebSockets as
+   * extended CONNECT streams (RFC 8441); a gateway's own `http2` wins. Gateways on the app's server follow the app's
+   * server (Fastify with `http2: true`). See docs/topics/http2.md. @default false, or WEBSOCKETS_HTTP2
+   */
+  http2?: boolean;
   /** The environment to read the WEBSOCKETS_* variables from. @default process.env */
   env?: Environment;
 }
@@ -189,6 +195,8 @@ export interface WebSocketsGatewayOptions extends WebSocketsServerOptions {
   host?: string;
   /** TLS of a gateway on its own port, or `false` for plain ws even when the module has TLS. @default the module's */
   tls?: WebSocketsTlsOptions | false;
+  /** HTTP/2 beside HTTP/1.1 on the gateway's own TLS port (RFC 8441). @default the module's */
+  http2?: boolean;
   /**
    * A Unix domain socket to listen on instead of a TCP port (`@WebSocketGateway({ socketPath: '/run/app/ws.sock' })`,
    * no port): for a sidecar or a reverse proxy on the same machine. A stale socket file is replaced, a live one is

@@ -27,7 +27,7 @@ import type { Observable } from 'rxjs';
 import type { BroadcastBus } from '../broadcast/broadcast-bus.js';
 import { InProcessBroadcastBus } from '../broadcast/in-process-bus.js';
 import { RedisBroadcastBus } from '../broadcast/redis/redis-bus.js';
-import { listenPortOf, pickWebSocketsOptions, resolveConfig, resolveGatewayLimits, resolveSessions, type ResolvedConfig } from '../config/index.js';
+import { listenPortOf, pickWebSocketsOptions, resolveConfig, resolveGatewayLimits, resolveHttp2, resolveSessions, type ResolvedConfig } from '../config/index.js';
 import { ConfigError, NoEndpointError, type HandshakeError, type RoomLimitError } from '../errors.js';
 import { isHttp2Server } from '../node/http2-server.js';
 import { WebSocketServer, type HandshakeInfo } from '../node/server.js';
@@ -235,6 +235,14 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
           port,
         );
       }
+      if (gateway.http2 !== undefined) {
+        throw new ConfigError(
+          `${name} has the http2 option but no port: it shares the app's server, which speaks HTTP/2 when the app's ` +
+            `does (NestFactory.create(AppModule, new FastifyAdapter({ http2: true, https: ... }))); remove the option or give the gateway a port`,
+          'http2',
+          gateway.http2,
+        );
+      }
       if (gateway.tls !== undefined && gateway.tls !== false) {
         throw new ConfigError(
           `${name} has tls options but no port: it shares the app's server, whose TLS is the app's; configure TLS on the ` +
@@ -256,7 +264,10 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
         gateway.socketPath !== undefined
           ? { socketPath: gateway.socketPath, permissions: gateway.socketPermissions ?? null }
           : { port, host: gateway.host ?? resolved.host ?? undefined, listenPort: listenPortOf(resolved.gatewayPorts, port) };
-      const listener = this.#listeners.get(target, tls, config, name);
+      // HTTP/2 beside HTTP/1.1 on the gateway's own TLS listener: the gateway's option, else the module's, else
+      // WEBSOCKETS_HTTP2 (a ConfigError at start-up without TLS, as for the node layer's servers).
+      const http2On = resolveHttp2(gateway.http2 ?? resolved.raw.http2, resolved.env, tls !== null);
+      const listener = this.#listeners.get(target, tls, config, name, http2On);
       node = new WebSocketServer({ ...nodeOptions, server: listener.server });
       secure = listener.secure;
       address = () => {
