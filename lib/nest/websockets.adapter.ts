@@ -395,7 +395,6 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     if (!this.#servers.has(server)) return;
     const started = performance.now();
     const clients = [...server.clients];
-    const codes = this.#sessions.has(server) ? '1012 (resumable sessions) or 1001' : '1001';
     // Session clients first, with 1012: they reconnect at once (to another instance, or to this one once back).
     await this.#sessions.get(server)?.shutdown(server.clients);
     if (this.forceCloseConnections) {
@@ -412,6 +411,14 @@ export class WebSocketsAdapter implements WebSocketAdapter<WebSocketsGatewayServ
     // One line per server: how many connections the shutdown closed, and how (answered the 1001, or cut).
     if (clients.length > 0) {
       const answered = clients.filter((client) => closeCodeReceived(client) !== null).length;
+      // 1001 to every client, but 1012 to those with a resumable session (they reconnect at once): "with 1001", or
+      // "with 1012 (2) and 1001 (1)".
+      const sent = new Map<number, number>();
+      for (const client of clients) {
+        const code = client.closeSent?.code ?? CloseCode.GOING_AWAY;
+        sent.set(code, (sent.get(code) ?? 0) + 1);
+      }
+      const codes = sent.size <= 1 ? String([...sent.keys()][0] ?? CloseCode.GOING_AWAY) : [...sent].map(([code, count]) => `${code} (${count})`).join(' and ');
       const how = this.forceCloseConnections ? 'forced (forceCloseConnections)' : `${answered} answered the close, ${clients.length - answered} cut after closeTimeoutMs`;
       this.#logger.log(
         `${this.#names.get(server) ?? 'Gateway'}: shutdown closed ${clients.length} connection(s) with ${codes} in ${Math.round(performance.now() - started)} ms: ${how}`,
