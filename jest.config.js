@@ -14,4 +14,7 @@ export default {
     './lib/protocol/': { lines: 100, branches: 95 },
   },
   testTimeout: 20000,
+  // Two workers on the two cores of CI: most suites wait on sockets, child processes and timers rather than on the
+  // CPU, and one worker (jest's default here: cores - 1) took about ten minutes.
+  maxWorkers: 2,
 };
