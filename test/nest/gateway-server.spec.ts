@@ -14,7 +14,7 @@ import { WebSocket } from '../../lib/node/websocket.js';
 import { WebSocketsExceptionFilter, type WebSocketsGatewayOptions, type WebSocketsGatewayServer, type WebSocketsModuleOptions } from '../../lib/nest/index.js';
 import { closePeers, connectPeer, WAIT_MS, type Peer } from './ws-peer.js';
 import { withTimeout } from '../support/net.js';
-import { closeNestApps, startNestApp } from '../support/nest-app.js';
+import { CapturingLogger, closeNestApps, startNestApp } from '../support/nest-app.js';
 
 const LIMIT_MESSAGE = (limit: number): string =>
   `cannot join more than the limit of ${limit} rooms per client (option maxRoomsPerClient, env WEBSOCKETS_MAX_ROOMS_PER_CLIENT)`;
@@ -61,25 +61,6 @@ class SmallRoomsGateway {
   }
 }
 
-/** Every line the app logs, as `level: message`. */
-class CapturingLogger implements LoggerService {
-  readonly lines: string[] = [];
-  log(message: unknown): void {
-    this.lines.push(`log: ${String(message)}`);
-  }
-  error(message: unknown): void {
-    this.lines.push(`error: ${String(message)}`);
-  }
-  warn(message: unknown): void {
-    this.lines.push(`warn: ${String(message)}`);
-  }
-  debug(message: unknown): void {
-    this.lines.push(`debug: ${String(message)}`);
-  }
-  verbose(message: unknown): void {
-    this.lines.push(`verbose: ${String(message)}`);
-  }
-}
 
 let app: INestApplication | undefined;
 

@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { INestApplication, LoggerService, NestApplicationOptions, Type } from '@nestjs/common';
+import type { INestApplication, NestApplicationOptions, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { ConnectedSocket, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { once } from 'node:events';
@@ -18,7 +18,7 @@ import { closePeers, connectPeer, refusal, WAIT_MS } from './ws-peer.js';
 import { destroyRawConnections, freePort, rawConnect, withTimeout } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.js';
-import { closeNestApps, startNestApp, trackNestApp } from '../support/nest-app.js';
+import { CapturingLogger, closeNestApps, startNestApp, trackNestApp } from '../support/nest-app.js';
 
 const OWN_PORT = await freePort();
 
@@ -58,25 +58,6 @@ class SocketIoGateway1 {}
 @WebSocketGateway({ path: '/io2', cors: true })
 class SocketIoGateway2 {}
 
-/** Collects what Nest's Logger prints. */
-class CapturingLogger implements LoggerService {
-  readonly lines: Array<{ level: string; message: string }> = [];
-  log(message: unknown): void {
-    this.lines.push({ level: 'log', message: String(message) });
-  }
-  error(message: unknown): void {
-    this.lines.push({ level: 'error', message: String(message) });
-  }
-  warn(message: unknown): void {
-    this.lines.push({ level: 'warn', message: String(message) });
-  }
-  debug(message: unknown): void {
-    this.lines.push({ level: 'debug', message: String(message) });
-  }
-  verbose(message: unknown): void {
-    this.lines.push({ level: 'verbose', message: String(message) });
-  }
-}
 
 let app: INestApplication | undefined;
 
@@ -123,7 +104,7 @@ describe('gateways on their own port', () => {
     // A routine event: logged (at verbose) only with verboseLogs (see test/nest/websockets-logs.spec.ts).
     const { port } = await start([AppServerGateway], { verboseLogs: true }, { logger });
     expect((await refusal(`ws://127.0.0.1:${port}/nowhere?x=1`)).status).toBe(404);
-    const lines = logger.lines.filter((line) => line.message.includes('404')).map((line) => `${line.level}: ${line.message}`);
+    const lines = logger.entries.filter((line) => line.message.includes('404')).map((line) => `${line.level}: ${line.message}`);
     // Regression: it said "Gateway AppServerGateway: handshake refused with 404 (...) from a client".
     expect(lines).toEqual(['verbose: no gateway at /nowhere: refused with 404 (from 127.0.0.1)']);
   });
@@ -210,7 +191,7 @@ describe('start-up', () => {
   it('warns once per socket.io-only option, through Nest\'s Logger', async () => {
     const logger = new CapturingLogger();
     await start([SocketIoGateway1, SocketIoGateway2], {}, { logger });
-    const warnings = logger.lines.filter((line) => line.level === 'warn').map((line) => line.message);
+    const warnings = logger.entries.filter((line) => line.level === 'warn').map((line) => line.message);
     expect(warnings.sort()).toEqual(
       [
         'Gateway SocketIoGateway1: option transports is for socket.io and is ignored by WebSocketsAdapter',
@@ -229,7 +210,7 @@ describe('start-up', () => {
       const error = await withTimeout(
         (async () => {
           for (;;) {
-            const line = logger.lines.find((entry) => entry.level === 'error');
+            const line = logger.entries.find((entry) => entry.level === 'error');
             if (line !== undefined) return line.message;
             await new Promise((resolve) => setTimeout(resolve, 10));
           }

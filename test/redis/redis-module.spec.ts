@@ -20,7 +20,7 @@ import { closePeers, connectPeer, type Peer } from '../nest/ws-peer.js';
 import { freePort } from '../support/net.js';
 import { describeWithPeer } from '../support/peers.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
-import { closeNestApps, startNestApp } from '../support/nest-app.js';
+import { CapturingLogger, closeNestApps, startNestApp } from '../support/nest-app.js';
 
 @WebSocketGateway<WebSocketsGatewayOptions>({ path: '/ws' })
 class RoomsGateway {
@@ -55,25 +55,6 @@ class RoomsGateway {
   }
 }
 
-/** A Nest logger that keeps its lines. */
-class CapturingLogger implements LoggerService {
-  readonly lines: string[] = [];
-  log(message: unknown): void {
-    this.lines.push(`log: ${String(message)}`);
-  }
-  error(message: unknown): void {
-    this.lines.push(`error: ${String(message)}`);
-  }
-  warn(message: unknown): void {
-    this.lines.push(`warn: ${String(message)}`);
-  }
-  debug(message: unknown): void {
-    this.lines.push(`debug: ${String(message)}`);
-  }
-  verbose(message: unknown): void {
-    this.lines.push(`verbose: ${String(message)}`);
-  }
-}
 
 async function start(options: WebSocketsModuleOptions, logger: LoggerService | false = false): Promise<{ app: INestApplication; url: string }> {
   @Module({ imports: [WebSocketsModule.forRoot(options)], providers: [RoomsGateway] })

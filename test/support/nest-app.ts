@@ -68,3 +68,34 @@ export function trackNestApp(app: INestApplication): INestApplication {
 export async function closeNestApps(): Promise<void> {
   await Promise.all([...started].map((app) => app.close()));
 }
+
+/** One line a `CapturingLogger` kept. */
+export interface LoggedLine {
+  readonly level: 'log' | 'error' | 'warn' | 'debug' | 'verbose';
+  readonly message: string;
+}
+
+/** A Nest logger that keeps what the app logs: `entries` as objects, `lines` as `level: message` strings. */
+export class CapturingLogger implements LoggerService {
+  readonly entries: LoggedLine[] = [];
+
+  get lines(): string[] {
+    return this.entries.map(({ level, message }) => `${level}: ${message}`);
+  }
+
+  log(message: unknown): void {
+    this.entries.push({ level: 'log', message: String(message) });
+  }
+  error(message: unknown): void {
+    this.entries.push({ level: 'error', message: String(message) });
+  }
+  warn(message: unknown): void {
+    this.entries.push({ level: 'warn', message: String(message) });
+  }
+  debug(message: unknown): void {
+    this.entries.push({ level: 'debug', message: String(message) });
+  }
+  verbose(message: unknown): void {
+    this.entries.push({ level: 'verbose', message: String(message) });
+  }
+}
