@@ -28,8 +28,7 @@ import {
 } from '../config/index.js';
 import { ConfigError, OpenTimeoutError, ProxyError, RedirectError } from '../errors.js';
 import { describeSetting } from '../config/settings.js';
-import { Connection } from '../protocol/connection.js';
-import { acceptDeflateResponse, deflateOffer } from '../protocol/extensions.js';
+import { deflateOffer } from '../protocol/extensions.js';
 import {
   buildRequest,
   formatHost,
@@ -39,7 +38,7 @@ import {
   type HeaderField,
   type HeaderFields,
 } from '../protocol/handshake.js';
-import { createDeflateCodec } from './deflate.js';
+import { clientConnection } from './client-connection.js';
 import { openHttpTunnel, type ProxyTlsOptions } from './http-proxy.js';
 import { attemptHttp2 } from './http2-client.js';
 import { proxyFor } from './proxy-environment.js';
@@ -239,14 +238,7 @@ async function attempt(
       return { location };
     }
     const accepted = validateUpgradeResponse(response, { key, protocols });
-    const params = acceptDeflateResponse(accepted.extensions === '' ? undefined : accepted.extensions, config.compression);
-    const connection = new Connection({
-      side: 'client',
-      maxMessageSize: config.limits.maxMessageSize,
-      maxFragments: config.limits.maxFragments,
-      codec: params === null ? null : createDeflateCodec(params, config.compression!.memLevel),
-      compressionThreshold: config.compression?.threshold,
-    });
+    const connection = clientConnection(accepted.extensions, config);
     sockets.handOver(socket);
     return {
       ws: new WebSocket({

@@ -19,10 +19,9 @@ import { PassThrough, type Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { ResolvedConfig, ResolvedProxy } from '../config/index.js';
 import { HandshakeLimitError, IncompleteResponseError } from '../errors.js';
-import { Connection } from '../protocol/connection.js';
-import { acceptDeflateResponse, deflateOffer } from '../protocol/extensions.js';
+import { deflateOffer } from '../protocol/extensions.js';
 import { extendedConnectHeaders, formatHost, validateStreamResponse, type HeaderField, type HeaderFields } from '../protocol/handshake.js';
-import { createDeflateCodec } from './deflate.js';
+import { clientConnection } from './client-connection.js';
 import { widenConnectionWindow, HTTP2_MAX_CONCURRENT_STREAMS, HTTP2_STREAM_WINDOW } from './http2-server.js';
 import { destroyWhenAborted } from './http2-stream.js';
 import { proxyFor } from './proxy-environment.js';
@@ -238,14 +237,7 @@ async function openStream(
     validateStreamResponse(status, fields, protocols, body);
   }
   const accepted = validateStreamResponse(status, fields, protocols);
-  const params = acceptDeflateResponse(accepted.extensions === '' ? undefined : accepted.extensions, config.compression);
-  const connection = new Connection({
-    side: 'client',
-    maxMessageSize: config.limits.maxMessageSize,
-    maxFragments: config.limits.maxFragments,
-    codec: params === null ? null : createDeflateCodec(params, config.compression!.memLevel),
-    compressionThreshold: config.compression?.threshold,
-  });
+  const connection = clientConnection(accepted.extensions, config);
   destroyWhenAborted(stream);
   return {
     ws: new WebSocket({
