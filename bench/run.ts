@@ -412,6 +412,12 @@ async function main(): Promise<void> {
     writeFileSync(path.join(ROOT, 'bench', 'latest.svg'), svg);
   }
   process.stdout.write(`\n${markdown}\nWrote bench/results/${stamp}.{json,md,svg}${!options.quick && options.only === null && options.targets === null ? ', bench/latest.md and bench/latest.svg' : ''}\n`);
+  // HTTP/2 against HTTP/1.1 (issue 22) is measured by its own runner, which starts one server speaking both: part of
+  // every run that is not narrowed to some workloads or targets (it writes bench/http2-latest.md on a full one).
+  if (options.only === null && options.targets === null) {
+    process.stdout.write('\nhttp2: WebSockets over HTTP/2 against HTTP/1.1, both wss (bench/http2.ts)\n');
+    execFileSync(process.execPath, [path.join(DIST, 'bench', 'http2.js'), ...(options.quick ? ['--quick'] : [])], { stdio: 'inherit' });
+  }
 }
 
 // Only when run as a script (`node dist/bench/run.js`), not when a test imports measure(). Node resolves links in
